@@ -1,0 +1,133 @@
+"""Serves a trained model: a Deployment of the model server, a Service in front of it and a
+PodDisruptionBudget that keeps it answering through node drains."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components import labels, pod_spec
+from components.cluster.contract import ArtifactAccessMode, ClusterContract
+from components.config import ServingConfig
+
+COMPONENT = "serving"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelServiceArgs:
+    model: str
+    image: pulumi.Input[str]
+    """Digest-pinned server image."""
+    model_uri: pulumi.Input[str]
+    """The training run's output location (`TrainingJob.model_uri`)."""
+    serving: ServingConfig
+    cluster: ClusterContract
+    depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)
+    """Usually the training Job: with awaited training, servers start after the model exists."""
+
+
+def rolling_update() -> k8s.apps.v1.DeploymentStrategyArgs:
+    """Never below the configured capacity during an update: surge one pod, remove none early."""
+    return k8s.apps.v1.DeploymentStrategyArgs(
+        type="RollingUpdate",
+        rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(max_surge=1, max_unavailable=0),
+    )
+
+
+class ModelService(pulumi.ComponentResource):
+    deployment_name: pulumi.Output[str]
+    service_name: pulumi.Output[str]
+    endpoint: pulumi.Output[str]
+    """In-cluster URL of the model's KServe V1 predict endpoint."""
+    local_access: pulumi.Output[str]
+    """A command that reaches the service from a laptop with kubectl."""
+
+    def __init__(self, name: str, args: ModelServiceArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("ml-platform:model_service:ModelService", name, None, opts)
+        cluster = args.cluster
+        serving = args.serving
+        child = pulumi.ResourceOptions(parent=self, provider=cluster.provider)
+
+        access = cluster.artifacts.grant(name, args.model, ArtifactAccessMode.READ_ONLY, child)
+        placement = pod_spec.place(serving.resources, cluster.gpu, f"model {args.model} serving")
+        if placement.warning:
+            pulumi.log.warn(placement.warning, resource=self)
+
+        selector = labels.selector_labels(COMPONENT, args.model)
+        pod_labels = labels.kubernetes_labels(COMPONENT, args.model)
+        template = pod_spec.serving_pod_template(
+            model=args.model,
+            image=args.image,
+            model_uri=args.model_uri,
+            serving=serving,
+            access=access,
+            placement=placement,
+            labels=pod_labels,
+            selector=selector,
+        )
+        metadata = k8s.meta.v1.ObjectMetaArgs(namespace=cluster.namespace, labels=pod_labels)
+        deployment = k8s.apps.v1.Deployment(
+            f"{name}-deployment",
+            metadata=metadata,
+            spec=k8s.apps.v1.DeploymentSpecArgs(
+                replicas=serving.replicas,
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+                strategy=rolling_update(),
+                template=template,
+            ),
+            opts=pulumi.ResourceOptions.merge(
+                child, pulumi.ResourceOptions(depends_on=[*access.depends_on, *cluster.ready, *args.depends_on])
+            ),
+        )
+        service = k8s.core.v1.Service(
+            f"{name}-service",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                namespace=cluster.namespace,
+                labels=pod_labels,
+                annotations=dict(cluster.service_annotations.get(serving.service_type, {})) or None,
+            ),
+            spec=k8s.core.v1.ServiceSpecArgs(
+                type=serving.service_type,
+                selector=selector,
+                ports=[
+                    k8s.core.v1.ServicePortArgs(
+                        name=pod_spec.SERVER_PORT_NAME, port=serving.port, target_port=pod_spec.SERVER_PORT_NAME
+                    )
+                ],
+            ),
+            opts=child,
+        )
+        k8s.policy.v1.PodDisruptionBudget(
+            f"{name}-disruption-budget",
+            metadata=k8s.meta.v1.ObjectMetaArgs(namespace=cluster.namespace, labels=pod_labels),
+            spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
+                max_unavailable=1,
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+            ),
+            opts=child,
+        )
+
+        self.deployment_name = deployment.metadata.name
+        self.service_name = service.metadata.name
+        predict_path = f"/v1/models/{args.model}:predict"
+        self.endpoint = pulumi.Output.format(
+            "http://{0}.{1}.svc.cluster.local:{2}{3}", service.metadata.name, cluster.namespace, serving.port, predict_path
+        )
+        self.local_access = pulumi.Output.format(
+            "kubectl -n {0} port-forward svc/{1} 8080:{2}  # then POST http://localhost:8080{3}",
+            cluster.namespace,
+            service.metadata.name,
+            serving.port,
+            predict_path,
+        )
+        self.register_outputs(
+            {
+                "deployment_name": self.deployment_name,
+                "service_name": self.service_name,
+                "endpoint": self.endpoint,
+                "local_access": self.local_access,
+            }
+        )

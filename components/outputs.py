@@ -1,0 +1,13 @@
+"""Stack output keys: the names operators, scripts and tests read. One place, so they never drift."""
+
+CLUSTER_NAME = "clusterName"
+KUBECONFIG = "kubeconfig"
+"""Always a secret."""
+NAMESPACE = "namespace"
+REGISTRY_URLS = "registryUrls"
+"""Image name -> repository URL."""
+IMAGES = "images"
+"""Image name -> digest-pinned reference the workloads run."""
+MODELS = "models"
+"""Model name -> {trainingJob, modelUri, service, endpoint, localAccess}."""
+ARTIFACT_BUCKET = "artifactBucket"

@@ -1,0 +1,139 @@
+"""A training run as a Kubernetes `batch/v1` Job.
+
+Jobs are immutable once created, so the Job is replaced (never updated) when its image or
+settings change, and each distinct run writes to its own location: `<model root>/runs/<run id>`,
+where the run id is a digest of the image and the training settings. A retried pod of the same
+run finds that run's checkpoints and resumes; a changed run starts clean.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components import labels, pod_spec
+from components.cluster.contract import ArtifactAccessMode, ClusterContract
+from components.config import TrainingConfig
+
+COMPONENT = "training"
+RUN_ID_LENGTH = 12
+# Pulumi waits this long past the Job's own deadline before it calls the update failed.
+AWAIT_MARGIN_SECONDS = 300
+
+
+def run_id(image_ref: str, training: TrainingConfig) -> str:
+    """Same image and settings -> same run (and resumable checkpoints); anything else -> a new run."""
+    settings = json.dumps(training.model_dump(mode="json"), sort_keys=True)
+    return hashlib.sha256(f"{image_ref}\n{settings}".encode()).hexdigest()[:RUN_ID_LENGTH]
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainingJobArgs:
+    model: str
+    image: pulumi.Input[str]
+    """Digest-pinned image reference."""
+    training: TrainingConfig
+    cluster: ClusterContract
+    await_completion: bool = True
+    """True: `pulumi up` waits for the Job to succeed (and fails if it fails). False: Pulumi
+    creates it and moves on; servers stay unready until the model appears."""
+
+
+class TrainingJob(pulumi.ComponentResource):
+    job_name: pulumi.Output[str]
+    model_uri: pulumi.Output[str]
+    """Where this run writes `model.onnx` and `metadata.json`; the server's MODEL_URI."""
+    job: k8s.batch.v1.Job
+
+    def __init__(self, name: str, args: TrainingJobArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("ml-platform:training_job:TrainingJob", name, None, opts)
+        cluster = args.cluster
+        child = pulumi.ResourceOptions(parent=self, provider=cluster.provider)
+        training = args.training
+
+        access = cluster.artifacts.grant(name, args.model, ArtifactAccessMode.READ_WRITE, child)
+        placement = pod_spec.place(training.resources, cluster.gpu, f"model {args.model} training")
+        if placement.warning:
+            pulumi.log.warn(placement.warning, resource=self)
+
+        run = pulumi.Output.from_input(args.image).apply(lambda ref: run_id(ref, training))
+        self.model_uri = pulumi.Output.concat(access.model_root_uri, "/runs/", run)
+        pod_labels = labels.kubernetes_labels(COMPONENT, args.model)
+
+        # The name carries the run id: a new run is a new Job, a retried pod keeps its run.
+        job_name = run.apply(lambda run_value: f"{args.model}-train-{run_value}")
+        rendezvous_host = None
+        subdomain = None
+        if training.nodes > 1:
+            subdomain = self._rendezvous_service(name, args, pod_labels, child).metadata.name
+            # Indexed Job pods are named `<job>-<index>`; pod 0 is the DDP master.
+            rendezvous_host = pulumi.Output.concat(job_name, "-0.", subdomain)
+        template = pod_spec.training_pod_template(
+            model=args.model,
+            image=args.image,
+            model_uri=self.model_uri,
+            training=training,
+            access=access,
+            placement=placement,
+            labels=pod_labels,
+            rendezvous_host=rendezvous_host,
+            subdomain=subdomain,
+        )
+        self.job = k8s.batch.v1.Job(
+            f"{name}-job",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=job_name,
+                namespace=cluster.namespace,
+                labels=pod_labels,
+                annotations=self._await_annotations(args),
+            ),
+            spec=k8s.batch.v1.JobSpecArgs(
+                completions=training.nodes,
+                parallelism=training.nodes,
+                completion_mode="Indexed" if training.nodes > 1 else "NonIndexed",
+                backoff_limit=training.backoff_limit,
+                active_deadline_seconds=training.active_deadline_seconds,
+                template=template,
+            ),
+            opts=pulumi.ResourceOptions.merge(
+                child,
+                pulumi.ResourceOptions(
+                    depends_on=[*access.depends_on, *cluster.ready],
+                    # A Job's pod template is immutable: any spec change must replace the Job,
+                    # never attempt an update the API server rejects. A spec change that keeps
+                    # the run id (e.g. new tolerations) keeps the name too, so delete first.
+                    replace_on_changes=["spec"],
+                    delete_before_replace=True,
+                ),
+            ),
+        )
+        self.job_name = self.job.metadata.name
+        self.register_outputs({"job_name": self.job_name, "model_uri": self.model_uri})
+
+    @staticmethod
+    def _await_annotations(args: TrainingJobArgs) -> dict[str, str]:
+        if not args.await_completion:
+            return {"pulumi.com/skipAwait": "true"}
+        return {"pulumi.com/timeoutSeconds": str(args.training.active_deadline_seconds + AWAIT_MARGIN_SECONDS)}
+
+    @staticmethod
+    def _rendezvous_service(
+        name: str, args: TrainingJobArgs, pod_labels: dict[str, str], child: pulumi.ResourceOptions
+    ) -> k8s.core.v1.Service:
+        """Headless Service giving each Indexed Job pod a stable DNS name for torch's rendezvous."""
+        return k8s.core.v1.Service(
+            f"{name}-rendezvous",
+            metadata=k8s.meta.v1.ObjectMetaArgs(namespace=args.cluster.namespace, labels=pod_labels),
+            spec=k8s.core.v1.ServiceSpecArgs(
+                cluster_ip="None",
+                # Pods must resolve each other before they are ready, while rendezvous is still forming.
+                publish_not_ready_addresses=True,
+                selector=labels.selector_labels(COMPONENT, args.model),
+                ports=[k8s.core.v1.ServicePortArgs(name="rendezvous", port=pod_spec.RENDEZVOUS_PORT)],
+            ),
+            opts=child,
+        )

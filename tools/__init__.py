@@ -1,0 +1,1 @@
+"""Developer tools: offline rendering of stacks."""

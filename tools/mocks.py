@@ -1,0 +1,203 @@
+"""Mocks that stand in for the cloud and tool APIs (Docker, the kind CLI, Kubernetes, AWS) when a
+stack's real program runs without a Pulumi engine, and a monitor that records what the program
+asked for, including the resource options a reviewer cares about.
+
+Mocks answer for APIs, never for our own code: every answer is what the real API would give back
+(an id, a digest, a generated name, a kubeconfig), computed deterministically so two renders of
+the same stack are byte-identical.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from google.protobuf import empty_pb2
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime.proto import resource_pb2
+
+ACCOUNT_ID = "123456789012"
+REGION = "us-west-2"
+FAKE_KUBECONFIG = """apiVersion: v1
+kind: Config
+clusters:
+- name: mock
+  cluster: {server: "https://127.0.0.1:6443", certificate-authority-data: bW9jaw==}
+contexts:
+- name: mock
+  context: {cluster: mock, user: mock}
+current-context: mock
+users:
+- name: mock
+  user: {token: mock}
+"""
+
+
+def short_hash(*parts: str, length: int = 8) -> str:
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:length]
+
+
+def auto_name(name: str) -> str:
+    """Pulumi's auto-naming: the logical name plus a suffix (random in real life, stable here)."""
+    return f"{name}-{short_hash(name, length=7)}"
+
+
+def _kubernetes(args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict]:
+    state = dict(args.inputs)
+    metadata = dict(state.get("metadata") or {})
+    metadata.setdefault("name", auto_name(args.name))
+    state["metadata"] = metadata
+    namespace = metadata.get("namespace")
+    return (f"{namespace}/{metadata['name']}" if namespace else metadata["name"]), state
+
+
+def _docker_image(args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict]:
+    image_name = args.inputs["imageName"]
+    repository = image_name.rsplit(":", 1)[0] if ":" in image_name.rsplit("/", 1)[-1] else image_name
+    digest = hashlib.sha256(image_name.encode()).hexdigest()
+    return f"{repository}@sha256:{digest}", {
+        **args.inputs,
+        "repoDigest": f"{repository}@sha256:{digest}",
+        "baseImageName": image_name,
+    }
+
+
+def _docker_remote_image(args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict]:
+    image_id = f"sha256:{hashlib.sha256(args.inputs['name'].encode()).hexdigest()}"
+    return image_id, {**args.inputs, "imageId": image_id, "repoDigest": args.inputs["name"]}
+
+
+def _docker_named(args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict]:
+    name = args.inputs.get("name") or auto_name(args.name)
+    return short_hash(args.name, length=12), {**args.inputs, "name": name}
+
+
+def _command(args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict]:
+    """The local commands run the kind CLI; this answers as it would."""
+    create = args.inputs.get("create", "")
+    stdout = FAKE_KUBECONFIG if "kind get kubeconfig" in create else ""
+    return short_hash(args.name, length=12), {**args.inputs, "stdout": stdout, "stderr": ""}
+
+
+ResourceMock = Callable[[pulumi_mocks.MockResourceArgs], tuple[str, dict]]
+CallMock = Callable[[pulumi_mocks.MockCallArgs], dict]
+
+
+@dataclass
+class PlatformMocks(pulumi_mocks.Mocks):
+    """Answers by type token; backends add theirs with `resources` / `calls`."""
+
+    resources: dict[str, ResourceMock] = field(default_factory=dict)
+    """Exact type token -> mock."""
+    calls: dict[str, CallMock] = field(default_factory=dict)
+    """Invoke token -> mock. An invoke with no mock is an error, never a silent empty answer."""
+    components: dict[str, Callable[[pulumi_mocks.MockResourceArgs], dict]] = field(default_factory=dict)
+    """Multi-language components (custom=False): their outputs are invented, never echoed inputs."""
+
+    def __post_init__(self) -> None:
+        self.resources = {
+            "docker:index/image:Image": _docker_image,
+            "docker:index/remoteImage:RemoteImage": _docker_remote_image,
+            "docker:index/container:Container": _docker_named,
+            "docker:index/volume:Volume": _docker_named,
+            "command:local:Command": _command,
+            **self.resources,
+        }
+
+    def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict]:
+        if args.typ in self.resources:
+            return self.resources[args.typ](args)
+        if not args.custom:
+            invent = self.components.get(args.typ)
+            return short_hash(args.name, length=12), (invent(args) if invent else {})
+        if args.typ.startswith("kubernetes:"):
+            return _kubernetes(args)
+        if args.typ.startswith("pulumi:providers:"):
+            return f"{args.name}-id", dict(args.inputs)
+        return _cloud_resource(args)
+
+    def call(self, args: pulumi_mocks.MockCallArgs) -> dict:
+        if args.token not in self.calls:
+            raise KeyError(f"no mock for invoke {args.token}; add one to tools/mocks.py")
+        return self.calls[args.token](args)
+
+
+def _cloud_resource(args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict]:
+    """Any other custom resource: echo inputs, add the id/arn/name a cloud API would return."""
+    resource_id = auto_name(args.name)
+    package, module, kind = (args.typ.split(":") + ["", ""])[:3]
+    state = {"id": resource_id, **args.inputs}
+    state.setdefault("name", resource_id)
+    if package == "aws":
+        service = module.split("/")[0]
+        state.setdefault("arn", f"arn:aws:{service}:{REGION}:{ACCOUNT_ID}:{kind.lower()}/{state['name']}")
+    return resource_id, state
+
+
+@dataclass(frozen=True)
+class Registration:
+    """What the program asked the engine for: inputs and the options that change how Pulumi acts."""
+
+    urn: str
+    type: str
+    name: str
+    custom: bool
+    parent: str
+    provider: str
+    dependencies: tuple[str, ...]
+    inputs: dict[str, Any]
+    protect: bool
+    ignore_changes: tuple[str, ...]
+    delete_before_replace: bool
+    replace_on_changes: tuple[str, ...]
+    additional_secret_outputs: tuple[str, ...]
+    retain_on_delete: bool
+    aliases: tuple[str, ...]
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """Records every RegisterResource request, and does not advertise resource references: with
+    multi-language components (pulumi-eks) the stock monitor flakes or hangs (pulumi/pulumi#6561)."""
+
+    def __init__(self, mocks: pulumi_mocks.Mocks):
+        super().__init__(mocks)
+        self.registrations: list[Registration] = []
+
+    def RegisterResource(self, request):  # noqa: N802 - the gRPC method name
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            self.registrations.append(
+                Registration(
+                    urn=response.urn,
+                    type=request.type,
+                    name=request.name,
+                    custom=bool(request.custom),
+                    parent=request.parent,
+                    provider=request.provider.rsplit("::", 1)[0] if request.provider else "",
+                    dependencies=tuple(sorted(request.dependencies)),
+                    inputs=rpc.deserialize_properties(request.object),
+                    protect=bool(request.protect),
+                    ignore_changes=tuple(request.ignoreChanges),
+                    delete_before_replace=bool(request.deleteBeforeReplace),
+                    replace_on_changes=tuple(request.replaceOnChanges),
+                    additional_secret_outputs=tuple(request.additionalSecretOutputs),
+                    retain_on_delete=bool(request.retainOnDelete),
+                    aliases=tuple(sorted(alias.urn or alias.spec.name for alias in request.aliases)),
+                )
+            )
+        return response
+
+    def SupportsFeature(self, request):  # noqa: N802
+        has_support = request.id not in ("outputValues", "resourceReferences")
+        return type("SupportsFeatureResponse", (object,), {"hasSupport": has_support})
+
+    def GetDeploymentInfo(self, request):  # noqa: N802
+        info = super().GetDeploymentInfo(request)
+        features = [f for f in info.supportedFeatures if f != resource_pb2.RESOURCE_MONITOR_FEATURE_RESOURCE_REFERENCES]
+        return resource_pb2.DeploymentInfo(supportedFeatures=features)
+
+    def RegisterResourceOutputs(self, request):  # noqa: N802
+        return empty_pb2.Empty()

@@ -1,0 +1,207 @@
+"""Render what a stack declares, without a Pulumi CLI, engine or cloud.
+
+    python -m tools.render STACK --out DIR
+
+Runs the real program (`__main__.py`) of STACK under Pulumi's mocks, fed from
+`stacks/Pulumi.STACK.yaml`, and writes:
+
+- `DIR/resources.json`: every resource (type, logical name, parent, provider, dependencies,
+  inputs, and the options a reviewer cares about), secrets masked, in a stable order;
+- `DIR/outputs.json`: the stack outputs, secrets masked;
+- `DIR/manifests/`: one kubectl-style YAML file per Kubernetes object.
+
+Two runs give byte-identical output. An unknown stack or an invalid config exits 2 with the
+message and writes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import runpy
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SECRET_PLACEHOLDER = "[secret]"
+SECURE_PLACEHOLDER = "[secure value: decrypted by the Pulumi CLI only]"
+# The marker Pulumi's RPC layer wraps secret values in.
+SECRET_SIGNATURE = "4dabf18193072939515e22adb298388d"
+
+
+class RenderError(Exception):
+    """A problem the user must fix (unknown stack, invalid config); exit code 2."""
+
+
+def project_name() -> str:
+    return yaml.safe_load((PROJECT_ROOT / "Pulumi.yaml").read_text())["name"]
+
+
+def known_stacks() -> list[str]:
+    return sorted(path.name.removeprefix("Pulumi.").removesuffix(".yaml") for path in (PROJECT_ROOT / "stacks").glob("Pulumi.*.yaml"))
+
+
+def stack_config(stack: str) -> tuple[dict[str, str], list[str]]:
+    """The stack file's config as the Pulumi CLI hands it to a program: strings, objects as JSON.
+    Secure values cannot be decrypted without the CLI, so they become a visible placeholder."""
+    path = PROJECT_ROOT / "stacks" / f"Pulumi.{stack}.yaml"
+    if not path.is_file():
+        raise RenderError(f"unknown stack {stack!r}: no {path.relative_to(PROJECT_ROOT)}; known stacks: {', '.join(known_stacks())}")
+    document = yaml.safe_load(path.read_text()) or {}
+    values: dict[str, str] = {}
+    secret_keys: list[str] = []
+    project = project_name()
+    for key, value in (document.get("config") or {}).items():
+        full_key = key if ":" in key else f"{project}:{key}"
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            values[full_key] = SECURE_PLACEHOLDER
+            secret_keys.append(full_key)
+        elif isinstance(value, str):
+            values[full_key] = value
+        else:
+            values[full_key] = json.dumps(value)
+    return values, secret_keys
+
+
+def clean(value: Any) -> Any:
+    """Normalises what reaches mocks for writing: secrets masked, whole floats back to ints."""
+    if isinstance(value, dict):
+        if SECRET_SIGNATURE in value:
+            return SECRET_PLACEHOLDER
+        return {key: clean(item) for key, item in sorted(value.items())}
+    if isinstance(value, (list, tuple)):
+        return [clean(item) for item in value]
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    return value
+
+
+def run_program(stack: str):
+    """Runs the real program under mocks in this process; returns (monitor, outputs)."""
+    import pulumi
+    from pulumi.runtime import settings as runtime_settings
+    from pulumi.runtime.stack import wait_for_rpcs
+    from pulumi.runtime.sync_await import _sync_await
+
+    from tools import mock_backends
+    from tools.mocks import RecordingMonitor
+
+    values, secret_keys = stack_config(stack)
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    mocks = mock_backends.platform_mocks()
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project=project_name(), stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_all_config(values, secret_keys)
+
+    cwd = os.getcwd()
+    os.chdir(PROJECT_ROOT)
+    try:
+        runpy.run_path(str(PROJECT_ROOT / "__main__.py"), run_name="__main__")
+        loop.run_until_complete(wait_for_rpcs())
+    except pulumi.RunError as error:
+        raise RenderError(str(error)) from None
+    finally:
+        os.chdir(cwd)
+
+    root = runtime_settings.get_root_resource()
+    exported = {}
+    for key, value in sorted(root.outputs.items()):
+        output = pulumi.Output.from_input(value)
+        resolved = _sync_await(output.future())
+        exported[key] = SECRET_PLACEHOLDER if _sync_await(output.is_secret()) else resolved
+    return monitor, exported
+
+
+def resources_document(stack: str, monitor) -> dict[str, Any]:
+    resources = []
+    for registration in sorted(monitor.registrations, key=lambda r: r.urn):
+        resources.append(
+            {
+                "urn": registration.urn,
+                "type": registration.type,
+                "name": registration.name,
+                "custom": registration.custom,
+                "parent": registration.parent,
+                "provider": registration.provider,
+                "dependencies": list(registration.dependencies),
+                "options": {
+                    "protect": registration.protect,
+                    "ignoreChanges": sorted(registration.ignore_changes),
+                    "deleteBeforeReplace": registration.delete_before_replace,
+                    "replaceOnChanges": sorted(registration.replace_on_changes),
+                    "additionalSecretOutputs": sorted(registration.additional_secret_outputs),
+                    "retainOnDelete": registration.retain_on_delete,
+                    "aliases": list(registration.aliases),
+                },
+                "inputs": clean(registration.inputs),
+            }
+        )
+    return {"stack": stack, "project": project_name(), "resources": resources}
+
+
+def kubernetes_manifests(monitor) -> dict[str, dict[str, Any]]:
+    """File name -> object, for every Kubernetes object (not providers, not Helm/YAML components)."""
+    manifests = {}
+    for urn, registration in monitor.resources.items():
+        type_token = urn.split("::")[2].split("$")[-1]
+        if not type_token.startswith("kubernetes:") or type_token.startswith("kubernetes:helm.sh") or type_token.startswith("kubernetes:yaml"):
+            continue
+        _, group_version, kind = type_token.split(":")
+        group, _, version = group_version.rpartition("/")
+        api_version = version if group in ("core", "") else f"{group}/{version}"
+        state = clean(registration.state)
+        body = {"apiVersion": api_version, "kind": kind, **{k: v for k, v in state.items() if k not in ("apiVersion", "kind", "status")}}
+        metadata = body["metadata"]
+        scope = metadata.get("namespace")
+        file_name = f"{kind.lower()}-{scope + '-' if scope else ''}{metadata['name']}.yaml"
+        manifests[file_name] = body
+    return dict(sorted(manifests.items()))
+
+
+def write(out: Path, stack: str, monitor, exported: dict[str, Any]) -> None:
+    """Writes to a temporary directory first, so a failure never leaves a half-written render."""
+    staging = Path(tempfile.mkdtemp(prefix=".render-", dir=out.parent))
+    try:
+        (staging / "resources.json").write_text(json.dumps(resources_document(stack, monitor), indent=2, sort_keys=True) + "\n")
+        (staging / "outputs.json").write_text(json.dumps(clean(exported), indent=2, sort_keys=True) + "\n")
+        manifest_dir = staging / "manifests"
+        manifest_dir.mkdir()
+        for file_name, body in kubernetes_manifests(monitor).items():
+            (manifest_dir / file_name).write_text(yaml.safe_dump(body, sort_keys=True))
+        if out.exists():
+            shutil.rmtree(out)
+        staging.rename(out)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.render", description=__doc__.split("\n\n")[0])
+    parser.add_argument("stack", help="stack name: stacks/Pulumi.<stack>.yaml")
+    parser.add_argument("--out", required=True, type=Path, help="directory to write (replaced if it exists)")
+    args = parser.parse_args(argv)
+    out = args.out.resolve()
+    try:
+        monitor, exported = run_program(args.stack)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write(out, args.stack, monitor, exported)
+    except RenderError as error:
+        print(f"render {args.stack}: {error}", file=sys.stderr)
+        return 2
+    kinds = len(kubernetes_manifests(monitor))
+    print(f"rendered {args.stack}: {len(monitor.registrations)} resources, {kinds} Kubernetes objects -> {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
