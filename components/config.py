@@ -18,6 +18,7 @@ import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import pydantic
@@ -27,6 +28,7 @@ from pydantic.alias_generators import to_camel
 from components import backends
 
 NAMESPACE = "ml-platform"
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 # Model and image names are prefixes of generated Kubernetes names (`<model>-server-<suffix>`),
@@ -256,7 +258,7 @@ def parse(raw: Mapping[str, str]) -> StackConfig:
     scalars = {key: values[key] for key in scalar_keys() if key in values}
     settings = _validate(ScalarSettings, scalars, (), problems)
     images = _validate(STRUCTURED_KEYS["images"], values.get("images", {}), ("images",), problems)
-    models = _validate_models(values.get("models", []), problems)
+    models = _validate_models(values["models"], problems) if "models" in values else []
 
     backend_settings = None
     if settings is not None:
@@ -264,6 +266,7 @@ def parse(raw: Mapping[str, str]) -> StackConfig:
         backend_settings = _validate_backend_settings(settings, values, problems)
     if images is not None:
         _check_references(models, images, problems)
+        _check_build_contexts(images, problems)
     if isinstance(backend_settings, KindSettings):
         _check_kind_version(backend_settings, settings, problems)
     _check_unique_names(models, problems)
@@ -338,6 +341,8 @@ def _format_key(location: tuple) -> str:
     for index, part in enumerate(location):
         if isinstance(part, int):
             text += f"[{part}]"
+        elif part == "[key]":  # pydantic's marker for a bad mapping key: the name itself is wrong
+            text += " (name)"
         elif index == 0:
             text += f":{part}"
         else:
@@ -420,6 +425,19 @@ def _check_references(models: list[tuple[int, ModelConfig]], images: Mapping[str
                     f"{NAMESPACE}:models[{index}].training",
                     _MISSING,
                     f"model {model.name} is served but has no training source; add a training section",
+                )
+            )
+
+
+def _check_build_contexts(images: Mapping[str, ImageConfig], problems: list[Problem]) -> None:
+    for name, image in images.items():
+        dockerfile = PROJECT_ROOT / image.context / image.dockerfile
+        if not dockerfile.is_file():
+            problems.append(
+                Problem(
+                    f"{NAMESPACE}:images.{name}.context",
+                    image.context,
+                    f"must be a directory of this repository holding {image.dockerfile}; {dockerfile} does not exist",
                 )
             )
 

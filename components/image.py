@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import pulumi
 import pulumi_docker as docker
 
 from components.build_context import context_digest
+from components.config import PROJECT_ROOT
 from components.registry.contract import ImageRepository
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 class MissingDigestError(RuntimeError):
@@ -47,11 +46,11 @@ class Image(pulumi.ComponentResource):
     tag: pulumi.Output[str]
 
     def __init__(self, name: str, args: ImageArgs, opts: pulumi.ResourceOptions | None = None):
+        context = PROJECT_ROOT / args.context
+        if not (context / args.dockerfile).is_file():  # before anything is registered
+            raise FileNotFoundError(f"image {name}: no Dockerfile at {context / args.dockerfile}")
         super().__init__("ml-platform:image:Image", name, None, opts)
         child = pulumi.ResourceOptions(parent=self, depends_on=list(args.repository.depends_on))
-        context = PROJECT_ROOT / args.context
-        if not (context / args.dockerfile).is_file():
-            raise FileNotFoundError(f"image {name}: no Dockerfile at {context / args.dockerfile}")
 
         content_tag = context_digest(context, args.dockerfile)
         image_name = pulumi.Output.concat(args.repository.url, ":", content_tag)

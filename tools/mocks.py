@@ -158,6 +158,15 @@ class Registration:
     aliases: tuple[str, ...]
 
 
+def _describe_alias(alias) -> str:
+    """An alias is a full URN, or a spec of what changed (the SDKs add type aliases on their own)."""
+    if alias.urn:
+        return alias.urn
+    spec = alias.spec
+    parts = [("name", spec.name), ("type", spec.type), ("parent", spec.parentUrn), ("stack", spec.stack), ("project", spec.project)]
+    return " ".join(f"{key}={value}" for key, value in parts if value) + (" noParent" if spec.noParent else "")
+
+
 class RecordingMonitor(pulumi_mocks.MockMonitor):
     """Records every RegisterResource request, and does not advertise resource references: with
     multi-language components (pulumi-eks) the stock monitor flakes or hangs (pulumi/pulumi#6561)."""
@@ -185,7 +194,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     replace_on_changes=tuple(request.replaceOnChanges),
                     additional_secret_outputs=tuple(request.additionalSecretOutputs),
                     retain_on_delete=bool(request.retainOnDelete),
-                    aliases=tuple(sorted(alias.urn or alias.spec.name for alias in request.aliases)),
+                    aliases=tuple(sorted(_describe_alias(alias) for alias in request.aliases)),
                 )
             )
         return response

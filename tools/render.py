@@ -45,16 +45,19 @@ def project_name() -> str:
     return yaml.safe_load((PROJECT_ROOT / "Pulumi.yaml").read_text())["name"]
 
 
-def known_stacks() -> list[str]:
-    return sorted(path.name.removeprefix("Pulumi.").removesuffix(".yaml") for path in (PROJECT_ROOT / "stacks").glob("Pulumi.*.yaml"))
+STACKS_DIR = PROJECT_ROOT / "stacks"
 
 
-def stack_config(stack: str) -> tuple[dict[str, str], list[str]]:
+def known_stacks(stacks_dir: Path = STACKS_DIR) -> list[str]:
+    return sorted(path.name.removeprefix("Pulumi.").removesuffix(".yaml") for path in stacks_dir.glob("Pulumi.*.yaml"))
+
+
+def stack_config(stack: str, stacks_dir: Path = STACKS_DIR) -> tuple[dict[str, str], list[str]]:
     """The stack file's config as the Pulumi CLI hands it to a program: strings, objects as JSON.
     Secure values cannot be decrypted without the CLI, so they become a visible placeholder."""
-    path = PROJECT_ROOT / "stacks" / f"Pulumi.{stack}.yaml"
+    path = stacks_dir / f"Pulumi.{stack}.yaml"
     if not path.is_file():
-        raise RenderError(f"unknown stack {stack!r}: no {path.relative_to(PROJECT_ROOT)}; known stacks: {', '.join(known_stacks())}")
+        raise RenderError(f"unknown stack {stack!r}: no {path}; known stacks: {', '.join(known_stacks(stacks_dir))}")
     document = yaml.safe_load(path.read_text()) or {}
     values: dict[str, str] = {}
     secret_keys: list[str] = []
@@ -84,7 +87,7 @@ def clean(value: Any) -> Any:
     return value
 
 
-def run_program(stack: str):
+def run_program(stack: str, stacks_dir: Path = STACKS_DIR):
     """Runs the real program under mocks in this process; returns (monitor, outputs)."""
     import pulumi
     from pulumi.runtime import settings as runtime_settings
@@ -94,7 +97,7 @@ def run_program(stack: str):
     from tools import mock_backends
     from tools.mocks import RecordingMonitor
 
-    values, secret_keys = stack_config(stack)
+    values, secret_keys = stack_config(stack, stacks_dir)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     mocks = mock_backends.platform_mocks()
@@ -189,10 +192,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.render", description=__doc__.split("\n\n")[0])
     parser.add_argument("stack", help="stack name: stacks/Pulumi.<stack>.yaml")
     parser.add_argument("--out", required=True, type=Path, help="directory to write (replaced if it exists)")
+    parser.add_argument("--stacks-dir", type=Path, default=STACKS_DIR, help="where stack files live (default: stacks/)")
     args = parser.parse_args(argv)
     out = args.out.resolve()
     try:
-        monitor, exported = run_program(args.stack)
+        monitor, exported = run_program(args.stack, args.stacks_dir.resolve())
         out.parent.mkdir(parents=True, exist_ok=True)
         write(out, args.stack, monitor, exported)
     except RenderError as error:

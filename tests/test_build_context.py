@@ -1,0 +1,52 @@
+"""Tier 1: image tags follow build-context content, as immutable-tag registries need."""
+
+from __future__ import annotations
+
+from components.build_context import context_digest
+
+
+def _context(tmp_path, ignore: str = ""):
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    (tmp_path / "app.py").write_text("print('hi')\n")
+    if ignore:
+        (tmp_path / ".dockerignore").write_text(ignore)
+    return tmp_path
+
+
+def test_same_content_same_tag(tmp_path):
+    context = _context(tmp_path)
+    assert context_digest(context) == context_digest(context)
+
+
+def test_changed_file_changes_the_tag(tmp_path):
+    context = _context(tmp_path)
+    before = context_digest(context)
+    (context / "app.py").write_text("print('bye')\n")
+    assert context_digest(context) != before
+
+
+def test_renamed_file_changes_the_tag(tmp_path):
+    context = _context(tmp_path)
+    before = context_digest(context)
+    (context / "app.py").rename(context / "main.py")
+    assert context_digest(context) != before
+
+
+def test_ignored_files_do_not_change_the_tag(tmp_path):
+    context = _context(tmp_path, "**/__pycache__\n*.log\ntests/\n")
+    before = context_digest(context)
+    (context / "__pycache__").mkdir()
+    (context / "__pycache__" / "app.cpython-311.pyc").write_bytes(b"\0")
+    (context / "run.log").write_text("noise")
+    (context / "tests").mkdir()
+    (context / "tests" / "test_app.py").write_text("x")
+    assert context_digest(context) == before
+
+
+def test_exceptions_to_ignore_rules_count(tmp_path):
+    context = _context(tmp_path, "*.md\n!README.md\n")
+    before = context_digest(context)
+    (context / "NOTES.md").write_text("ignored")
+    assert context_digest(context) == before
+    (context / "README.md").write_text("kept")
+    assert context_digest(context) != before

@@ -1,0 +1,184 @@
+"""Tier 1: stack config validation, before any resource exists."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from components import config
+from tests.rendering import raw_config, stack_document
+
+NS = "ml-platform"
+
+
+@pytest.fixture
+def dev_kind() -> dict:
+    return copy.deepcopy(stack_document("dev-kind"))
+
+
+def problems_of(document: dict) -> list[config.Problem]:
+    with pytest.raises(config.ConfigError) as raised:
+        config.parse(raw_config(document))
+    return raised.value.problems
+
+
+def keys_of(document: dict) -> list[str]:
+    return [problem.key for problem in problems_of(document)]
+
+
+def test_dev_kind_stack_is_valid():
+    """The shipped stack file parses, with the defaults filled in."""
+    stack = config.parse(raw_config(stack_document("dev-kind")))
+    assert stack.settings.cluster_backend == "kind"
+    assert [model.name for model in stack.models] == ["digits"]
+    assert stack.models[0].training.resources.gpus == 0
+    assert stack.models[0].serving.port == 80
+    assert isinstance(stack.backend_settings, config.KindSettings)
+
+
+def test_unknown_cluster_and_registry_kinds_are_named(dev_kind):
+    """Both unknown backends are reported, each with what is allowed."""
+    dev_kind["config"][f"{NS}:clusterBackend"] = "nomad"
+    dev_kind["config"][f"{NS}:registryBackend"] = "quay"
+    problems = {p.key: p for p in problems_of(dev_kind)}
+    assert "kind, eks" in problems[f"{NS}:clusterBackend"].allowed
+    assert '"nomad"' in str(problems[f"{NS}:clusterBackend"])
+    assert "local, ecr" in problems[f"{NS}:registryBackend"].allowed
+
+
+def test_registry_must_suit_the_cluster(dev_kind):
+    """A kind cluster cannot pull from ECR through this platform; the pairing is checked."""
+    dev_kind["config"][f"{NS}:registryBackend"] = "ecr"
+    (problem,) = problems_of(dev_kind)
+    assert problem.key == f"{NS}:registryBackend" and "works with: local" in problem.allowed
+
+
+def test_model_image_must_be_declared(dev_kind):
+    dev_kind["config"][f"{NS}:models"][0]["serving"]["image"] = "sever"
+    (problem,) = problems_of(dev_kind)
+    assert problem.key == f"{NS}:models[0].serving.image"
+    assert problem.value == "sever" and "server, trainer" in problem.allowed
+
+
+@pytest.mark.parametrize("value", [-1, 1.5, "2", True])
+def test_replicas_must_be_a_positive_integer(dev_kind, value):
+    """Negative, fractional, quoted and boolean replica counts are all rejected, never coerced."""
+    dev_kind["config"][f"{NS}:models"][0]["serving"]["replicas"] = value
+    assert keys_of(dev_kind) == [f"{NS}:models[0].serving.replicas"]
+
+
+@pytest.mark.parametrize("value", [-1, 0.5])
+def test_gpu_count_must_be_a_non_negative_integer(dev_kind, value):
+    dev_kind["config"][f"{NS}:models"][0]["training"]["resources"]["gpus"] = value
+    assert keys_of(dev_kind) == [f"{NS}:models[0].training.resources.gpus"]
+
+
+def test_served_model_needs_a_training_source(dev_kind):
+    del dev_kind["config"][f"{NS}:models"][0]["training"]
+    (problem,) = problems_of(dev_kind)
+    assert problem.key == f"{NS}:models[0].training" and "no training source" in problem.allowed
+
+
+def test_duplicate_model_names(dev_kind):
+    models = dev_kind["config"][f"{NS}:models"]
+    models.append(copy.deepcopy(models[0]))
+    (problem,) = problems_of(dev_kind)
+    assert problem.key == f"{NS}:models[1].name" and "models[0]" in problem.allowed
+
+
+@pytest.mark.parametrize("name", ["Digits", "digits_v2", "-digits", "d" * 41, ""])
+def test_names_must_be_dns_labels(dev_kind, name):
+    dev_kind["config"][f"{NS}:models"][0]["name"] = name
+    (problem,) = problems_of(dev_kind)
+    assert problem.key == f"{NS}:models[0].name" and "DNS-1123" in problem.allowed
+
+
+def test_image_names_must_be_dns_labels(dev_kind):
+    images = dev_kind["config"][f"{NS}:images"]
+    images["Trainer_Image"] = images.pop("trainer")
+    (problem,) = problems_of(dev_kind)
+    assert problem.key == f"{NS}:images.Trainer_Image (name)" and "DNS-1123" in problem.allowed
+
+
+@pytest.mark.parametrize("quantity", ["2x", "-1", "0", "1.5 Gi", "Gi", "4GB"])
+def test_malformed_resource_quantities(dev_kind, quantity):
+    dev_kind["config"][f"{NS}:models"][0]["training"]["resources"]["memory"] = quantity
+    (problem,) = problems_of(dev_kind)
+    assert problem.key == f"{NS}:models[0].training.resources.memory"
+    assert "Kubernetes quantity" in problem.allowed
+
+
+@pytest.mark.parametrize("quantity", ["500m", "2", "0.5", "512Mi", "4Gi", "1G"])
+def test_well_formed_quantities_pass(dev_kind, quantity):
+    dev_kind["config"][f"{NS}:models"][0]["serving"]["resources"]["cpu"] = quantity
+    config.parse(raw_config(dev_kind))
+
+
+def test_unknown_keys_are_errors_at_every_level(dev_kind):
+    """A typo must never fall back to a default: top-level and nested typos are named with what is allowed."""
+    dev_kind["config"][f"{NS}:kubernetesVerison"] = "1.34"
+    dev_kind["config"][f"{NS}:models"][0]["serving"]["replica"] = 3
+    problems = {p.key: p for p in problems_of(dev_kind)}
+    assert "kubernetesVersion" in problems[f"{NS}:kubernetesVerison"].allowed
+    assert "replicas" in problems[f"{NS}:models[0].serving.replica"].allowed
+
+
+def test_every_problem_is_reported_together(dev_kind):
+    models = dev_kind["config"][f"{NS}:models"]
+    models[0]["serving"]["replicas"] = -2
+    models[0]["training"]["resources"]["cpu"] = "lots"
+    dev_kind["config"][f"{NS}:clusterBackend"] = "nomad"
+    models.append({"name": "second", "serving": {"image": "server"}})
+    with pytest.raises(config.ConfigError) as raised:
+        config.parse(raw_config(dev_kind))
+    message = str(raised.value)
+    assert "4 problem(s)" in message
+    for key in ("models[0].serving.replicas", "models[0].training.resources.cpu", "clusterBackend", "models[1].training"):
+        assert f"{NS}:{key}" in message
+
+
+def test_required_keys(dev_kind):
+    del dev_kind["config"][f"{NS}:models"]
+    (problem,) = problems_of(dev_kind)
+    assert problem.key == f"{NS}:models" and problem.allowed == "required"
+
+
+def test_kind_node_image_must_match_kubernetes_version(dev_kind):
+    dev_kind["config"][f"{NS}:kubernetesVersion"] = "1.34"
+    (problem,) = problems_of(dev_kind)
+    assert problem.key == f"{NS}:kind.nodeImage" and "1.34" in problem.allowed
+
+
+def test_kind_images_must_be_pinned_by_digest(dev_kind):
+    dev_kind["config"][f"{NS}:kind"] = {"registryImage": "registry:2"}
+    (problem,) = problems_of(dev_kind)
+    assert problem.key == f"{NS}:kind.registryImage" and "digest" in problem.allowed
+
+
+def test_load_balancer_is_refused_on_kind(dev_kind):
+    """kind has no load-balancer controller: a LoadBalancer Service would never get an address."""
+    dev_kind["config"][f"{NS}:models"][0]["serving"]["serviceType"] = "LoadBalancer"
+    (problem,) = problems_of(dev_kind)
+    assert problem.key == f"{NS}:models[0].serving.serviceType" and "ClusterIP" in problem.allowed
+
+
+def test_scalar_keys_arrive_as_strings():
+    """The CLI passes every value as a string: booleans and versions must still parse as declared."""
+    document = stack_document("dev-kind")
+    raw = raw_config(document) | {f"{NS}:awaitTraining": "false", f"{NS}:kubernetesVersion": "1.33"}
+    stack = config.parse(raw)
+    assert stack.settings.await_training is False and stack.settings.kubernetes_version == "1.33"
+
+
+def test_zero_is_not_replaced_by_a_default(dev_kind):
+    """An explicit 0 (here: backoffLimit) is kept, not turned into the default."""
+    dev_kind["config"][f"{NS}:models"][0]["training"]["backoffLimit"] = 0
+    assert config.parse(raw_config(dev_kind)).models[0].training.backoff_limit == 0
+
+
+def test_build_context_must_exist(dev_kind):
+    """A stack must never point at an empty or missing build context."""
+    dev_kind["config"][f"{NS}:images"]["server"]["context"] = "images/no-such-image"
+    (problem,) = problems_of(dev_kind)
+    assert problem.key == f"{NS}:images.server.context" and "Dockerfile" in problem.allowed

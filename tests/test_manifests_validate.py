@@ -1,0 +1,59 @@
+"""Tier 3: every Kubernetes object of every stack passes the real API schemas (kubernetes-validate
+--strict, for the stack's own Kubernetes version), plus the enum checks the schemas leave out."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from components import config
+from tests.rendering import STACKS_DIR, raw_config
+
+STACKS = sorted(path.name.removeprefix("Pulumi.").removesuffix(".yaml") for path in STACKS_DIR.glob("Pulumi.*.yaml"))
+VALIDATE = Path(sys.executable).parent / "kubernetes-validate"
+
+
+def _kubernetes_version(stack: str) -> str:
+    document = yaml.safe_load((STACKS_DIR / f"Pulumi.{stack}.yaml").read_text())
+    return config.parse(raw_config(document)).settings.kubernetes_version + ".0"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_manifests_pass_kubernetes_validate_strict(rendered_stack, stack):
+    rendered = rendered_stack(stack)
+    files = sorted(str(path) for path in (rendered.directory / "manifests").glob("*.yaml"))
+    assert files, f"{stack} rendered no Kubernetes objects"
+    result = subprocess.run(
+        [str(VALIDATE), "--strict", "--quiet", "-k", _kubernetes_version(stack), *files],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_enum_fields_hold_allowed_values(rendered_stack, stack):
+    """kubernetes-validate does not check enums; a bad restartPolicy or Service type would pass it."""
+    rendered = rendered_stack(stack)
+    for body in rendered.objects("Job"):
+        assert body["spec"]["template"]["spec"]["restartPolicy"] in ("Never", "OnFailure")
+        assert body["spec"]["completionMode"] in ("Indexed", "NonIndexed")
+    for body in rendered.objects("Service"):
+        assert body["spec"].get("type", "ClusterIP") in ("ClusterIP", "NodePort", "LoadBalancer")
+    for body in rendered.objects("Deployment"):
+        assert body["spec"]["strategy"]["type"] in ("RollingUpdate", "Recreate")
+    for kind in ("Job", "Deployment"):
+        for body in rendered.objects(kind):
+            pod = body["spec"]["template"]["spec"]
+            for toleration in pod.get("tolerations", []):
+                assert toleration["operator"] in ("Exists", "Equal")
+                assert toleration["effect"] in ("NoSchedule", "PreferNoSchedule", "NoExecute")
+            for container in pod["containers"]:
+                assert container["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+                assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
+                assert "@sha256:" in container["image"], "workloads run images by digest"

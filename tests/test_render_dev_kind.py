@@ -1,0 +1,234 @@
+"""Tier 3: the dev-kind stack's real program, rendered offline from its real stack file."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from components import outputs
+from tests.rendering import PROJECT_ROOT, load, render, stack_document
+
+STACK = "dev-kind"
+NS = "ml-platform"
+
+
+@pytest.fixture(scope="module")
+def kind(rendered_stack):
+    return rendered_stack(STACK)
+
+
+def _only(items):
+    assert len(items) == 1, items
+    return items[0]
+
+
+def test_registry_is_a_pinned_container_on_loopback_with_a_volume(kind):
+    image = kind.one("docker:index/remoteImage:RemoteImage")
+    assert "@sha256:" in image["inputs"]["name"]
+    container = kind.one("docker:index/container:Container")
+    (port,) = container["inputs"]["ports"]
+    assert port["ip"] == "127.0.0.1" and port["external"] == 5001 and port["internal"] == 5000
+    (volume,) = container["inputs"]["volumes"]
+    assert volume["containerPath"] == "/var/lib/registry"
+    assert volume["volumeName"].startswith("registry-data-"), "the volume the component created, by its generated name"
+
+
+def test_kind_cluster_is_created_and_deleted_by_the_kind_cli_with_a_pinned_node_image(kind):
+    cluster = kind.one("command:local:Command", "cluster-kind")
+    assert "kind create cluster" in cluster["inputs"]["create"] and "kind delete cluster" in cluster["inputs"]["delete"]
+    config = yaml.safe_load(cluster["inputs"]["stdin"])
+    (node,) = config["nodes"]
+    assert node["image"].startswith("kindest/node:v1.33.") and "@sha256:" in node["image"]
+    assert 'config_path = "/etc/containerd/certs.d"' in config["containerdConfigPatches"][0]
+    assert "stdout" in cluster["options"]["additionalSecretOutputs"], "the kubeconfig must be a secret in state"
+
+
+def test_every_node_is_wired_to_the_registry_after_the_cluster_exists(kind):
+    wiring = kind.one("command:local:Command", "cluster-registry-wiring")
+    cluster = kind.one("command:local:Command", "cluster-kind")
+    assert cluster["urn"] in wiring["dependencies"]
+    assert "hosts.toml" in wiring["inputs"]["create"] and "docker network connect kind" in wiring["inputs"]["create"]
+    assert wiring["inputs"]["environment"]["REGISTRY_HOST"] == "localhost:5001"
+    hosting = _only([o for o in kind.objects("ConfigMap") if o["metadata"]["name"] == "local-registry-hosting"])
+    assert hosting["metadata"]["namespace"] == "kube-public"
+    assert yaml.safe_load(hosting["data"]["localRegistryHosting.v1"])["host"] == "localhost:5001"
+
+
+def test_images_are_built_for_amd64_from_the_repository_and_run_by_digest(kind):
+    builds = {r["name"]: r["inputs"] for r in kind.of_type("docker:index/image:Image")}
+    assert set(builds) == {"trainer-build", "server-build"}
+    for name, build in builds.items():
+        image = name.removesuffix("-build")
+        assert build["build"]["platform"] == "linux/amd64"
+        assert build["build"]["context"] == str(PROJECT_ROOT / "images" / image)
+        assert build["imageName"].startswith(f"localhost:5001/{image}:")
+    job = _only(kind.objects("Job"))
+    deployment = _only(kind.objects("Deployment"))
+    assert job["spec"]["template"]["spec"]["containers"][0]["image"] == kind.outputs[outputs.IMAGES]["trainer"]
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == kind.outputs[outputs.IMAGES]["server"]
+    for ref in kind.outputs[outputs.IMAGES].values():
+        assert "@sha256:" in ref
+
+
+def test_job_matches_the_stack_config(kind):
+    training = stack_document(STACK)["config"][f"{NS}:models"][0]["training"]
+    job = _only(kind.objects("Job"))
+    spec = job["spec"]
+    assert spec["backoffLimit"] == training["backoffLimit"]
+    assert spec["activeDeadlineSeconds"] == training["activeDeadlineSeconds"]
+    (container,) = spec["template"]["spec"]["containers"]
+    expected = {"cpu": training["resources"]["cpu"], "memory": training["resources"]["memory"]}
+    assert container["resources"]["limits"] == container["resources"]["requests"] == expected
+    arguments = dict(zip(container["args"][::2], container["args"][1::2]))
+    assert arguments["--epochs"] == str(training["epochs"])
+    assert arguments["--output-uri"] == kind.outputs[outputs.MODELS]["digits"]["modelUri"]
+    assert spec["template"]["spec"]["restartPolicy"] == "Never"
+
+
+def test_job_is_replaced_never_updated(kind):
+    job = kind.one("kubernetes:batch/v1:Job")
+    assert job["options"]["replaceOnChanges"] == ["spec"]
+    assert job["options"]["deleteBeforeReplace"] is True
+
+
+def test_model_artifacts_are_on_a_volume_written_by_training_and_read_only_for_serving(kind):
+    claim = _only(kind.objects("PersistentVolumeClaim"))
+    job = _only(kind.objects("Job"))
+    deployment = _only(kind.objects("Deployment"))
+    for body, read_only in ((job, False), (deployment, True)):
+        pod = body["spec"]["template"]["spec"]
+        (volume,) = [v for v in pod["volumes"] if "persistentVolumeClaim" in v]
+        assert volume["persistentVolumeClaim"] == {"claimName": claim["metadata"]["name"], "readOnly": read_only}
+        (mount,) = [m for m in pod["containers"][0]["volumeMounts"] if m["name"] == volume["name"]]
+        assert mount["readOnly"] is read_only
+    model_uri = kind.outputs[outputs.MODELS]["digits"]["modelUri"]
+    assert model_uri.startswith("file:///models/digits/runs/")
+
+
+def test_service_selects_the_deployments_pods_on_the_server_port(kind):
+    deployment = _only(kind.objects("Deployment"))
+    service = _only(kind.objects("Service"))
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= pod_labels.items()
+    assert deployment["spec"]["selector"]["matchLabels"] == service["spec"]["selector"]
+    (port,) = service["spec"]["ports"]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert port["targetPort"] in {p["name"] for p in container["ports"]}
+    budget = _only(kind.objects("PodDisruptionBudget"))
+    assert budget["spec"]["selector"]["matchLabels"] == service["spec"]["selector"]
+
+
+def test_rolling_updates_keep_capacity(kind):
+    deployment = _only(kind.objects("Deployment"))
+    assert deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
+
+
+def test_serving_waits_for_training(kind):
+    job = kind.one("kubernetes:batch/v1:Job")
+    deployment = kind.one("kubernetes:apps/v1:Deployment")
+    assert job["urn"] in deployment["dependencies"]
+    assert "pulumi.com/skipAwait" not in (kind.objects("Job")[0]["metadata"].get("annotations") or {})
+
+
+def test_workloads_run_in_a_restricted_namespace_under_their_own_accounts(kind):
+    namespace = _only(kind.objects("Namespace"))
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    accounts = {o["metadata"]["name"] for o in kind.objects("ServiceAccount")}
+    for body in kind.objects("Job") + kind.objects("Deployment"):
+        pod = body["spec"]["template"]["spec"]
+        assert pod["serviceAccountName"] in accounts
+        assert body["metadata"]["namespace"] == namespace["metadata"]["name"]
+
+
+def test_kubernetes_objects_go_through_the_clusters_provider(kind):
+    provider = kind.one("pulumi:providers:kubernetes")
+    for resource in kind.resources:
+        if resource["type"].startswith("kubernetes:"):
+            assert resource["provider"] == provider["urn"], resource["name"]
+
+
+def test_stack_outputs(kind):
+    assert kind.outputs[outputs.KUBECONFIG] == "[secret]"
+    assert kind.outputs[outputs.CLUSTER_NAME] == "ml-dev-kind"
+    digits = kind.outputs[outputs.MODELS]["digits"]
+    assert digits["endpoint"].endswith("/v1/models/digits:predict")
+    assert digits["localAccess"].startswith("kubectl -n ml-models port-forward svc/")
+
+
+def test_no_secret_reaches_the_render_in_clear(kind):
+    """The kubeconfig the kind CLI printed is a secret: it appears nowhere in the render."""
+    for path in kind.directory.rglob("*"):
+        if path.is_file():
+            assert "certificate-authority-data" not in path.read_text(), path
+
+
+def test_two_renders_are_byte_identical(kind, tmp_path):
+    render(STACK, tmp_path / "again")
+    for path in sorted(kind.directory.rglob("*")):
+        if path.is_file():
+            again = tmp_path / "again" / path.relative_to(kind.directory)
+            assert again.read_bytes() == path.read_bytes(), path.name
+    assert len(list((tmp_path / "again").rglob("*"))) == len(list(kind.directory.rglob("*")))
+
+
+def test_unknown_stack_exits_non_zero_and_writes_nothing(tmp_path):
+    result = render("no-such-stack", tmp_path / "out", check=False)
+    assert result.returncode == 2
+    assert "unknown stack 'no-such-stack'" in result.stderr and "dev-kind" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def _write_stack(directory, document, name="variant"):
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / f"Pulumi.{name}.yaml").write_text(yaml.safe_dump(document))
+    return name
+
+
+def test_invalid_config_exits_non_zero_naming_the_key_and_writes_nothing(tmp_path):
+    document = copy.deepcopy(stack_document(STACK))
+    document["config"][f"{NS}:models"][0]["serving"]["replicas"] = -1
+    document["config"][f"{NS}:clusterBackend"] = "nomad"
+    stack = _write_stack(tmp_path / "stacks", document)
+    result = render(stack, tmp_path / "out", check=False, stacks_dir=tmp_path / "stacks")
+    assert result.returncode == 2
+    assert f"{NS}:models[0].serving.replicas = -1" in result.stderr
+    assert f'{NS}:clusterBackend = "nomad"' in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_second_model_is_a_stack_file_edit(tmp_path):
+    """Adding a model to the stack file (no code change) adds its Job, Deployment, Service and PDB;
+    a GPU request on kind runs on CPU with a warning in the output."""
+    document = copy.deepcopy(stack_document(STACK))
+    second = copy.deepcopy(document["config"][f"{NS}:models"][0])
+    second["name"] = "digits-wide"
+    second["training"]["epochs"] = 3
+    second["training"]["resources"]["gpus"] = 1
+    document["config"][f"{NS}:models"].append(second)
+    stack = _write_stack(tmp_path / "stacks", document)
+    result = render(stack, tmp_path / "out", stacks_dir=tmp_path / "stacks")
+    rendered = load(tmp_path / "out")
+    for kind_name in ("Job", "Deployment", "Service", "PodDisruptionBudget"):
+        owners = sorted(o["metadata"]["labels"]["app.kubernetes.io/name"] for o in rendered.objects(kind_name))
+        assert owners == ["digits", "digits-wide"], kind_name
+    assert "model digits-wide training asks for 1 GPU(s) but this cluster has none; it runs on CPU" in result.stderr
+    wide_job = _only([o for o in rendered.objects("Job") if o["metadata"]["labels"]["app.kubernetes.io/name"] == "digits-wide"])
+    assert "nvidia.com/gpu" not in wide_job["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
+
+
+def test_dev_kind_does_not_import_a_cloud_sdk():
+    probe = (
+        "import sys\n"
+        "from tools import render\n"
+        "render.run_program('dev-kind')\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules if m.split('.')[0] in ('pulumi_aws', 'pulumi_eks', 'pulumi_gcp')}))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"
