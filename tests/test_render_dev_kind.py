@@ -232,3 +232,11 @@ def test_dev_kind_does_not_import_a_cloud_sdk():
     result = subprocess.run([sys.executable, "-c", probe], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_every_resource_belongs_to_a_component(kind):
+    """No resource hangs off the stack directly: each has its component as parent (`parent=self`)."""
+    components = {r["urn"] for r in kind.resources if r["type"].startswith("ml-platform:")}
+    for resource in kind.resources:
+        if not resource["type"].startswith("ml-platform:"):
+            assert resource["parent"] in components, resource["urn"]

@@ -1,0 +1,90 @@
+"""Render and import costs of the Pulumi program.
+
+    .venv/bin/python bench/bench_render.py [--repeat 3]
+
+Prints wall time of rendering dev-kind and of stacks with 1, 10 and 100 models (each a fresh
+process, as `pulumi preview` would start one), and of importing what the dev-kind program imports
+versus that plus the AWS and GCP SDKs (pulumi-gcp is not a project dependency: `pip install
+pulumi-gcp==10.2.0` to include it; it is reported as absent otherwise).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+NS = "ml-platform"
+PROGRAM_IMPORTS = "import pulumi, pulumi_kubernetes, pulumi_docker, pulumi_command, yaml, pydantic; import components.platform, components.cluster.kind, components.image, components.training_job, components.model_service"
+CLOUD_IMPORTS = {
+    "pulumi_aws": "import pulumi_aws, pulumi_aws.ec2, pulumi_aws.eks, pulumi_aws.iam, pulumi_aws.s3, pulumi_aws.ecr",
+    "pulumi_gcp": "import pulumi_gcp, pulumi_gcp.compute, pulumi_gcp.container, pulumi_gcp.artifactregistry",
+}
+
+
+def timed(command: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, cwd=ROOT, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def median_of(repeat: int, command: list[str]) -> float:
+    return statistics.median(timed(command) for _ in range(repeat))
+
+
+def stack_with_models(count: int, directory: Path) -> str:
+    document = yaml.safe_load((ROOT / "stacks" / "Pulumi.dev-kind.yaml").read_text())
+    template = document["config"][f"{NS}:models"][0]
+    models = []
+    for index in range(count):
+        model = copy.deepcopy(template)
+        model["name"] = f"model-{index}"
+        models.append(model)
+    document["config"][f"{NS}:models"] = models
+    name = f"bench-{count}"
+    (directory / f"Pulumi.{name}.yaml").write_text(yaml.safe_dump(document))
+    return name
+
+
+def installed(module: str) -> bool:
+    return subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True).returncode == 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    python = sys.executable
+    with tempfile.TemporaryDirectory() as scratch:
+        scratch_path = Path(scratch)
+        render = [python, "-m", "tools.render"]
+        print(f"{'what':<48}{'median wall s':>14}")
+        seconds = median_of(args.repeat, render + ["dev-kind", "--out", str(scratch_path / "dev-kind")])
+        print(f"{'render dev-kind':<48}{seconds:>14.2f}")
+        for count in (1, 10, 100):
+            stack = stack_with_models(count, scratch_path)
+            command = render + [stack, "--out", str(scratch_path / stack), "--stacks-dir", str(scratch_path)]
+            print(f"{f'render a stack with {count} model(s)':<48}{median_of(args.repeat, command):>14.2f}")
+
+    baseline = median_of(args.repeat, [python, "-c", PROGRAM_IMPORTS])
+    print(f"{'import the dev-kind program':<48}{baseline:>14.2f}")
+    extra = ""
+    for module, statement in CLOUD_IMPORTS.items():
+        if not installed(module):
+            print(f"{f'  + {module}':<48}{'not installed':>14}")
+            continue
+        extra += "; " + statement
+        seconds = median_of(args.repeat, [python, "-c", PROGRAM_IMPORTS + extra])
+        print(f"{f'  + {module} (cumulative)':<48}{seconds:>14.2f}")
+
+
+if __name__ == "__main__":
+    main()
