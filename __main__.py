@@ -57,7 +57,12 @@ for model in stack.models:
                 depends_on=[training.job] if stack.settings.await_training else [],
             ),
         )
-        summary |= {"service": service.service_name, "endpoint": service.endpoint, "localAccess": service.local_access}
+        summary |= {
+            "service": service.service_name,
+            "endpoint": service.endpoint,
+            "localAccess": service.local_access,
+            "externalAddress": service.external_address,
+        }
     models[model.name] = summary
 
 pulumi.export(outputs.NAMESPACE, cluster.namespace)

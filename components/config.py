@@ -22,10 +22,11 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import pydantic
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt
-from pydantic.alias_generators import to_camel
+from pydantic import AfterValidator, BaseModel, Field, StrictBool, StrictInt
 
 from components import backends
+from components.schema import NonNegativeInt, PositiveInt, Schema
+from components.cluster.eks_settings import EksSettings
 
 NAMESPACE = "ml-platform"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -71,19 +72,9 @@ DnsName = Annotated[str, AfterValidator(_dns_name)]
 Quantity = Annotated[str, AfterValidator(_quantity)]
 KubernetesVersion = Annotated[str, AfterValidator(_kubernetes_version)]
 PinnedImage = Annotated[str, AfterValidator(_pinned_image)]
-NonNegativeInt = Annotated[StrictInt, Field(ge=0)]
-PositiveInt = Annotated[StrictInt, Field(ge=1)]
 
 
-class _Schema(BaseModel):
-    """Stack-file objects: camelCase keys, unknown keys rejected, immutable once read."""
-
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True, strict=True
-    )
-
-
-class ImageConfig(_Schema):
+class ImageConfig(Schema):
     """One container image built from this repository and pushed to the stack's registry."""
 
     context: str = Field(description="Build context, relative to the project root.")
@@ -91,7 +82,7 @@ class ImageConfig(_Schema):
     target: str | None = Field(default=None, description="Multi-stage build target; default: the last stage.")
 
 
-class Resources(_Schema):
+class Resources(Schema):
     """CPU, memory and GPUs for one container; requests equal limits (Guaranteed QoS for GPUs)."""
 
     cpu: Quantity = Field(description="CPU, as a Kubernetes quantity (e.g. 500m, 2).")
@@ -102,7 +93,7 @@ class Resources(_Schema):
     )
 
 
-class TrainingConfig(_Schema):
+class TrainingConfig(Schema):
     """A training run: one Kubernetes Job, re-created whenever its image or settings change."""
 
     image: DnsName = Field(description="Name of an entry in `images`.")
@@ -124,7 +115,7 @@ class TrainingConfig(_Schema):
 ServiceType = Literal["ClusterIP", "NodePort", "LoadBalancer"]
 
 
-class ServingConfig(_Schema):
+class ServingConfig(Schema):
     """The model server: a Deployment, a Service and a PodDisruptionBudget."""
 
     image: DnsName = Field(description="Name of an entry in `images`.")
@@ -139,7 +130,7 @@ class ServingConfig(_Schema):
     max_batch_size: PositiveInt = Field(default=64, description="Most instances one predict request may carry.")
 
 
-class ModelConfig(_Schema):
+class ModelConfig(Schema):
     """A model: how it is trained and, optionally, how it is served."""
 
     name: DnsName = Field(description="Unique model name; prefixes every resource of the model.")
@@ -147,7 +138,7 @@ class ModelConfig(_Schema):
     serving: ServingConfig | None = Field(default=None, description="Serving; omit for a train-only model.")
 
 
-class KindSettings(_Schema):
+class KindSettings(Schema):
     """The local kind cluster and its registry (clusterBackend: kind)."""
 
     cluster_name: DnsName | None = Field(
@@ -168,7 +159,7 @@ class KindSettings(_Schema):
     artifact_volume_size: Quantity = Field(default="5Gi", description="Size of the model artifact volume.")
 
 
-class ScalarSettings(_Schema):
+class ScalarSettings(Schema):
     """The scalar keys; each is also declared, with the same default, in Pulumi.yaml."""
 
     cluster_backend: str = Field(default="kind", description="Cluster backend: " + ", ".join(backends.CLUSTERS) + ".")
@@ -194,6 +185,7 @@ STRUCTURED_KEYS: dict[str, Any] = {
     "images": dict[DnsName, ImageConfig],
     "models": Annotated[list[ModelConfig], Field(min_length=1)],
     "kind": KindSettings,
+    "eks": EksSettings,
 }
 BACKEND_SETTINGS_KEYS = {"kind": "kind", "eks": "eks"}
 REQUIRED_KEYS = ("images", "models")

@@ -37,6 +37,12 @@ def rolling_update() -> k8s.apps.v1.DeploymentStrategyArgs:
     )
 
 
+def load_balancer_address(status) -> str | None:
+    """The address a cloud load balancer published on the Service, once it has one."""
+    ingress = (status.load_balancer.ingress if status and status.load_balancer else None) or []
+    return next((entry.hostname or entry.ip for entry in ingress if entry.hostname or entry.ip), None)
+
+
 class ModelService(pulumi.ComponentResource):
     deployment_name: pulumi.Output[str]
     service_name: pulumi.Output[str]
@@ -44,6 +50,8 @@ class ModelService(pulumi.ComponentResource):
     """In-cluster URL of the model's KServe V1 predict endpoint."""
     local_access: pulumi.Output[str]
     """A command that reaches the service from a laptop with kubectl."""
+    external_address: pulumi.Output[str | None]
+    """The load balancer's hostname or IP for `LoadBalancer` Services; None otherwise."""
 
     def __init__(self, name: str, args: ModelServiceArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("ml-platform:model_service:ModelService", name, None, opts)
@@ -123,8 +131,14 @@ class ModelService(pulumi.ComponentResource):
             serving.port,
             predict_path,
         )
+        self.external_address = (
+            service.status.apply(load_balancer_address)
+            if serving.service_type == "LoadBalancer"
+            else pulumi.Output.from_input(None)
+        )
         self.register_outputs(
             {
+                "external_address": self.external_address,
                 "deployment_name": self.deployment_name,
                 "service_name": self.service_name,
                 "endpoint": self.endpoint,

@@ -121,3 +121,15 @@ def test_rendezvous_host_may_be_an_output():
     """The Job's name is only known once its run id is: the builder must accept an Output."""
     command = pod_spec.training_command(TrainingConfig(image="t", nodes=2), pulumi.Output.from_input("j-0.s"))
     assert any(isinstance(part, pulumi.Output) for part in command)
+
+
+def test_load_balancer_address_is_read_from_the_service_status():
+    from types import SimpleNamespace as Status
+
+    from components.model_service import load_balancer_address
+
+    assert load_balancer_address(None) is None
+    assert load_balancer_address(Status(load_balancer=Status(ingress=None))) is None
+    published = Status(load_balancer=Status(ingress=[Status(hostname="a.elb.amazonaws.com", ip=None)]))
+    assert load_balancer_address(published) == "a.elb.amazonaws.com"
+    assert load_balancer_address(Status(load_balancer=Status(ingress=[Status(hostname=None, ip="1.2.3.4")]))) == "1.2.3.4"

@@ -16,10 +16,14 @@ def workload_service_account(
     namespace: pulumi.Input[str],
     opts: pulumi.ResourceOptions,
     annotations: Mapping[str, pulumi.Input[str]] | None = None,
+    account_name: str | None = None,
 ) -> k8s.core.v1.ServiceAccount:
+    """`account_name`: a fixed name, for identities that must name the account before it exists
+    (an IRSA role's trust policy); default: auto-named."""
     return k8s.core.v1.ServiceAccount(
         f"{name}-service-account",
         metadata=k8s.meta.v1.ObjectMetaArgs(
+            name=account_name,
             namespace=namespace,
             labels=labels.kubernetes_labels("identity", model),
             annotations=dict(annotations) if annotations else None,

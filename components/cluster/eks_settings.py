@@ -1,0 +1,222 @@
+"""Schema of the `ml-platform:eks` stack object (clusterBackend: eks).
+
+Pure pydantic: no Pulumi or AWS SDK import, so validating a stack stays cheap. `components.config`
+imports this module to register the key.
+
+Errors come out as `ml-platform:eks.<path> = <value>: <what is allowed>`, like every other key.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, Field, StrictBool, StrictInt, model_validator
+
+from components.schema import PositiveInt, Schema
+
+# EKS node group names: letters, digits, '-' and '_', at most 63; kept lower-kebab here because
+# the name also becomes a Kubernetes label value and part of logical resource names.
+_POOL_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?$")
+_CLUSTER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,99}$")
+_INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
+_CHART_VERSION = re.compile(r"^\d+\.\d+\.\d+$")
+_LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
+# The label keys the platform sets itself on every node group; a pool may not override them.
+RESERVED_LABEL_PREFIXES = ("ml-platform/", "kubernetes.io/", "k8s.io/", "eks.amazonaws.com/")
+
+LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
+
+
+def _pool_name(value: str) -> str:
+    if not _POOL_NAME.match(value):
+        raise ValueError("must be 1-32 lower-case letters, digits or '-', starting and ending with a letter or digit")
+    return value
+
+
+def _cluster_name(value: str) -> str:
+    if not _CLUSTER_NAME.match(value):
+        raise ValueError("must be 1-100 letters, digits, '-' or '_', starting with a letter or digit")
+    return value
+
+
+def _instance_type(value: str) -> str:
+    if not _INSTANCE_TYPE.match(value):
+        raise ValueError("must be an EC2 instance type such as g5.xlarge or m6i.large")
+    return value
+
+
+def _cidr(value: str) -> str:
+    try:
+        ipaddress.IPv4Network(value, strict=True)
+    except ValueError:
+        raise ValueError("must be an IPv4 CIDR block with no host bits set, e.g. 203.0.113.0/24") from None
+    return value
+
+
+def _vpc_cidr(value: str) -> str:
+    network = ipaddress.IPv4Network(_cidr(value))
+    if not 16 <= network.prefixlen <= 20:
+        raise ValueError("must be an IPv4 CIDR block from /16 to /20 (room for a private and a public subnet per AZ)")
+    return value
+
+
+def _chart_version(value: str) -> str:
+    if not _CHART_VERSION.match(value):
+        raise ValueError("must be an exact chart version MAJOR.MINOR.PATCH (no ranges)")
+    return value
+
+
+def _labels(value: dict[str, str]) -> dict[str, str]:
+    for key, label in value.items():
+        if not _LABEL_KEY.match(key):
+            raise ValueError(f"label key {key!r} is not a valid Kubernetes label key")
+        if key.startswith(RESERVED_LABEL_PREFIXES):
+            raise ValueError(f"label key {key!r} is reserved (prefixes {', '.join(RESERVED_LABEL_PREFIXES)})")
+        if not _LABEL_VALUE.match(label):
+            raise ValueError(f"label value {label!r} of {key!r} is not a valid Kubernetes label value")
+    return value
+
+
+PoolName = Annotated[str, AfterValidator(_pool_name)]
+InstanceType = Annotated[str, AfterValidator(_instance_type)]
+Cidr = Annotated[str, AfterValidator(_cidr)]
+ChartVersion = Annotated[str, AfterValidator(_chart_version)]
+NodeLabels = Annotated[dict[str, str], AfterValidator(_labels)]
+NonNegativeInt = Annotated[StrictInt, Field(ge=0)]
+DiskSizeGb = Annotated[StrictInt, Field(ge=20, le=16384)]
+
+
+class _Sized(Schema):
+    """Cross-field checks every node group shares; a pydantic model validator, so errors name the group."""
+
+    @model_validator(mode="after")
+    def _sizes(self):
+        if self.max_size < self.min_size:
+            raise ValueError(f"maxSize ({self.max_size}) must be at least minSize ({self.min_size})")
+        return self
+
+
+class SystemNodeGroup(_Sized):
+    """CPU nodes for the add-ons (CoreDNS, cluster-autoscaler) and CPU workloads (serving)."""
+
+    instance_types: Annotated[list[InstanceType], Field(min_length=1)] = Field(
+        default=["m6i.large"], description="EC2 instance types, same size each (default m6i.large)."
+    )
+    min_size: PositiveInt = Field(default=2, description="Never below this; CoreDNS and the autoscaler live here (default 2).")
+    max_size: PositiveInt = Field(default=4, description="The autoscaler grows the group up to this (default 4).")
+    disk_size_gb: DiskSizeGb = Field(default=50, description="Root volume per node, GiB (default 50).")
+
+
+class GpuNodePool(_Sized):
+    """One GPU node group: tainted `nvidia.com/gpu=true:NoSchedule`, scaled from zero by the autoscaler."""
+
+    name: PoolName = Field(description="Unique pool name; becomes the node label `ml-platform/node-pool`.")
+    instance_types: Annotated[list[InstanceType], Field(min_length=1)] = Field(
+        description="GPU instance types (e.g. g5.xlarge); all with the same GPUs per node."
+    )
+    gpus_per_node: PositiveInt = Field(
+        default=1,
+        description="GPUs each instance has (g5.xlarge: 1, g5.12xlarge: 4); the autoscaler's scale-from-zero template.",
+    )
+    capacity_type: Literal["ON_DEMAND", "SPOT"] = Field(
+        default="ON_DEMAND", description="ON_DEMAND, or SPOT (cheaper, may be reclaimed; training resumes from checkpoints)."
+    )
+    min_size: NonNegativeInt = Field(default=0, description="Default 0: no GPU node, and no GPU bill, while idle.")
+    max_size: PositiveInt = Field(description="Most nodes the autoscaler may start.")
+    disk_size_gb: DiskSizeGb = Field(default=100, description="Root volume per node, GiB (default 100: CUDA images are large).")
+    labels: NodeLabels = Field(default_factory=dict, description="Extra node labels; `ml-platform/*` keys are reserved.")
+
+
+class EndpointAccess(Schema):
+    """Who may reach the Kubernetes API server."""
+
+    public: StrictBool = Field(default=True, description="False: private endpoint only (reach it from the VPC or a VPN).")
+    public_cidrs: list[Cidr] = Field(
+        default_factory=list,
+        description="Source CIDRs allowed on the public endpoint; required when `public` is true (never 0.0.0.0/0 by default).",
+    )
+
+    @model_validator(mode="after")
+    def _cidrs_match_public(self):
+        if self.public and not self.public_cidrs:
+            raise ValueError("publicCidrs is required when public is true: list the CIDRs of your operators and CI")
+        if not self.public and self.public_cidrs:
+            raise ValueError("publicCidrs must be empty when public is false (private endpoint only)")
+        return self
+
+
+class LoadBalancing(Schema):
+    """Network Load Balancers of `serviceType: LoadBalancer` model services."""
+
+    internal: StrictBool = Field(default=False, description="True: an internal NLB, reachable from the VPC only.")
+    source_cidrs: list[Cidr] = Field(
+        default_factory=lambda: ["0.0.0.0/0"], description="Client CIDRs the NLB admits (default anywhere)."
+    )
+
+
+class AddonCharts(Schema):
+    """Pinned Helm chart versions of the cluster add-ons."""
+
+    nvidia_device_plugin: ChartVersion = Field(
+        default="0.17.1", description="nvidia-device-plugin chart (https://nvidia.github.io/k8s-device-plugin)."
+    )
+    cluster_autoscaler: ChartVersion = Field(
+        default="9.47.0",
+        description="cluster-autoscaler chart (https://kubernetes.github.io/autoscaler); its minor must match the cluster's.",
+    )
+
+
+class EksSettings(Schema):
+    """The EKS cluster, its network, node groups and add-ons (clusterBackend: eks)."""
+
+    cluster_name: Annotated[str, AfterValidator(_cluster_name)] | None = Field(
+        default=None,
+        description="EKS cluster name (the autoscaler's discovery tags and `aws eks` commands use it); default: ml-<stack>.",
+    )
+    vpc_cidr: Annotated[str, AfterValidator(_vpc_cidr)] = Field(default="10.0.0.0/16", description="VPC CIDR, /16 to /20.")
+    availability_zones: Annotated[StrictInt, Field(ge=2, le=6)] = Field(
+        default=3, description="AZs to spread subnets over, 2-6 (taken from the region's available AZs)."
+    )
+    nat_gateways: Literal["single", "perAz"] = Field(
+        default="perAz",
+        description="perAz: one NAT gateway per AZ (an AZ outage leaves the others online); single: one (cheaper).",
+    )
+    endpoint: EndpointAccess = Field(description="API server endpoint access; there is no open default.")
+    cluster_log_types: list[Literal[LOG_TYPES]] = Field(  # type: ignore[valid-type]
+        default_factory=lambda: list(LOG_TYPES), description="Control-plane logs sent to CloudWatch (default all)."
+    )
+    admin_principal_arns: list[str] = Field(
+        default_factory=list,
+        description="IAM roles/users given cluster-admin access entries, besides the identity that creates the cluster.",
+    )
+    system_node_group: SystemNodeGroup = Field(default_factory=SystemNodeGroup, description="The CPU system node group.")
+    gpu_node_pools: list[GpuNodePool] = Field(
+        default_factory=list, description="GPU node groups; none: GPU workloads run on CPU with a warning."
+    )
+    load_balancer: LoadBalancing = Field(default_factory=LoadBalancing, description="NLBs of LoadBalancer services.")
+    charts: AddonCharts = Field(default_factory=AddonCharts, description="Pinned add-on chart versions.")
+    ecr_images_kept: Annotated[StrictInt, Field(ge=1, le=1000)] = Field(
+        default=30, description="Images each ECR repository keeps (older ones expire); pods run by digest, keep a margin."
+    )
+    protect: StrictBool = Field(
+        default=True, description="Protect the cluster, repositories and bucket from `pulumi destroy` (false: throwaway stacks)."
+    )
+
+    @model_validator(mode="after")
+    def _unique_pools(self):
+        seen: set[str] = set()
+        for pool in self.gpu_node_pools:
+            if pool.name in seen or pool.name == "system":
+                raise ValueError(f"gpuNodePools names must be unique and not 'system'; {pool.name!r} is repeated or reserved")
+            seen.add(pool.name)
+        return self
+
+    @model_validator(mode="after")
+    def _admin_arns(self):
+        for arn in self.admin_principal_arns:
+            if not re.match(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/.+$", arn):
+                raise ValueError(f"adminPrincipalArns: {arn!r} is not an IAM role or user ARN")
+        return self

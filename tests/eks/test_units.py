@@ -1,0 +1,172 @@
+"""Tier 1 for the EKS backend: the `ml-platform:eks` schema and the pure builders (policies, subnet
+layout, scale-from-zero tags, load balancer annotations), with no Pulumi engine."""
+
+from __future__ import annotations
+
+import copy
+import ipaddress
+import json
+
+import pytest
+
+from components import config
+from components.cluster import eks_policies
+from components.cluster.eks_settings import EksSettings
+from tests.rendering import raw_config, stack_document
+
+STACK = "prod-eks"
+WRITE_ACTIONS = ("s3:PutObject", "s3:DeleteObject", "autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup")
+
+
+def _parse_with(**eks_changes):
+    document = copy.deepcopy(stack_document(STACK))
+    document["config"]["ml-platform:eks"].update(eks_changes)
+    return config.parse(raw_config(document))
+
+
+def _problems(**eks_changes) -> list[str]:
+    with pytest.raises(config.ConfigError) as error:
+        _parse_with(**eks_changes)
+    return [str(problem) for problem in error.value.problems]
+
+
+def test_stack_file_parses_into_eks_settings():
+    stack = _parse_with()
+    assert isinstance(stack.backend_settings, EksSettings)
+    assert stack.backend_settings.gpu_node_pools[0].min_size == 0
+
+
+def test_errors_name_the_key_the_value_and_what_is_allowed():
+    pools = [{"name": "gpu", "instanceTypes": ["g5.xlarge"], "minSize": 3, "maxSize": 1}]
+    problems = _problems(gpuNodePools=pools, availabilityZones=1, natGateways="some", vpcCidr="10.0.0.0/8")
+    text = "\n".join(problems)
+    assert "ml-platform:eks.gpuNodePools[0]" in text and "maxSize (1) must be at least minSize (3)" in text
+    assert "ml-platform:eks.availabilityZones = 1" in text
+    assert "ml-platform:eks.natGateways = \"some\"" in text
+    assert "ml-platform:eks.vpcCidr" in text and "/16 to /20" in text
+
+
+def test_unknown_eks_keys_are_errors_listing_the_allowed_ones():
+    (problem,) = _problems(gpuPools=[])
+    assert problem.startswith("ml-platform:eks.gpuPools") and "gpuNodePools" in problem
+
+
+def test_pool_names_must_be_unique_and_labels_cannot_override_the_platforms():
+    pool = {"name": "gpu", "instanceTypes": ["g5.xlarge"], "maxSize": 1}
+    assert any("unique" in p for p in _problems(gpuNodePools=[pool, pool]))
+    relabelled = {**pool, "labels": {"ml-platform/accelerator": "cpu"}}
+    assert any("reserved" in p for p in _problems(gpuNodePools=[relabelled]))
+
+
+def test_public_endpoint_needs_explicit_cidrs_and_private_takes_none():
+    assert any("publicCidrs is required" in p for p in _problems(endpoint={"public": True}))
+    assert any("must be empty" in p for p in _problems(endpoint={"public": False, "publicCidrs": ["10.0.0.0/8"]}))
+    assert _parse_with(endpoint={"public": False}).backend_settings.endpoint.public is False
+
+
+def test_gpu_pools_default_to_zero_nodes_and_on_demand():
+    stack = _parse_with(gpuNodePools=[{"name": "a100", "instanceTypes": ["p4d.24xlarge"], "gpusPerNode": 8, "maxSize": 1}])
+    (pool,) = stack.backend_settings.gpu_node_pools
+    assert (pool.min_size, pool.capacity_type, pool.disk_size_gb) == (0, "ON_DEMAND", 100)
+
+
+def test_eks_settings_are_refused_on_the_kind_backend():
+    document = copy.deepcopy(stack_document("dev-kind"))
+    document["config"]["ml-platform:eks"] = {"endpoint": {"public": False}}
+    with pytest.raises(config.ConfigError, match="ml-platform:eks .*only allowed when clusterBackend is eks"):
+        config.parse(raw_config(document))
+
+
+def _statements(document: str) -> list[dict]:
+    return json.loads(document)["Statement"]
+
+
+def _actions(statement: dict) -> list[str]:
+    actions = statement["Action"]
+    return [actions] if isinstance(actions, str) else actions
+
+
+@pytest.mark.parametrize("writable", [True, False])
+def test_artifact_policy_is_limited_to_the_models_prefix(writable):
+    bucket, key = "arn:aws:s3:::b", "arn:aws:kms:us-west-2:1:key/k"
+    statements = _statements(eks_policies.artifact_policy(bucket, key, "digits", writable))
+    actions = {action for statement in statements for action in _actions(statement)}
+    assert ("s3:PutObject" in actions) is writable and ("s3:DeleteObject" in actions) is writable
+    for statement in statements:
+        assert statement["Resource"] != "*" and "*" not in statement["Resource"].split(":::")[-1].split("/")[0]
+        if "s3:GetObject" in _actions(statement):
+            assert statement["Resource"] == f"{bucket}/models/digits/*"
+        if "s3:ListBucket" in _actions(statement):
+            assert statement["Condition"]["StringLike"]["s3:prefix"] == ["models/digits", "models/digits/*"]
+
+
+def test_irsa_trust_names_exactly_one_service_account():
+    (statement,) = _statements(
+        eks_policies.irsa_trust_policy("arn:aws:iam::1:oidc-provider/oidc.example/id/X", "https://oidc.example/id/X", "ml", "sa")
+    )
+    assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
+    assert statement["Condition"]["StringEquals"] == {
+        "oidc.example/id/X:sub": "system:serviceaccount:ml:sa",
+        "oidc.example/id/X:aud": "sts.amazonaws.com",
+    }
+
+
+def test_autoscaler_writes_only_to_its_own_groups():
+    statements = _statements(eks_policies.cluster_autoscaler_policy("us-west-2", "1", "c", ["g1", "g2"]))
+    for statement in statements:
+        if set(_actions(statement)) & set(WRITE_ACTIONS):
+            assert statement["Resource"] != "*"
+            assert all(arn.endswith(("autoScalingGroupName/g1", "autoScalingGroupName/g2")) for arn in statement["Resource"])
+            assert statement["Condition"]["StringEquals"] == {"aws:ResourceTag/k8s.io/cluster-autoscaler/c": "owned"}
+        elif statement["Resource"] == "*":
+            assert all(":Describe" in action or ":Get" in action for action in _actions(statement))
+
+
+def test_subnet_layout_gives_disjoint_blocks_inside_the_vpc():
+    from components.cluster.eks_network import subnet_cidrs
+
+    for zones in (2, 3, 6):
+        private, public = subnet_cidrs("10.0.0.0/16", zones)
+        blocks = [ipaddress.IPv4Network(cidr) for cidr in private + public]
+        assert len(private) == len(public) == zones
+        assert all(block.subnet_of(ipaddress.IPv4Network("10.0.0.0/16")) for block in blocks)
+        assert not any(a.overlaps(b) for i, a in enumerate(blocks) for b in blocks[i + 1 :])
+
+
+def test_too_few_zones_in_the_region_is_an_error_naming_the_key():
+    from components.cluster.eks_network import pick_zone
+
+    with pytest.raises(ValueError, match="ml-platform:eks.availabilityZones asks for 3 zones"):
+        pick_zone(["a", "b"], 0, 3)
+
+
+def test_scale_from_zero_tags_describe_labels_taints_and_gpus():
+    from components.cluster.eks import scale_from_zero_tags
+
+    tags = scale_from_zero_tags({"ml-platform/accelerator": "nvidia"}, {"nvidia.com/gpu": "true:NoSchedule"}, 4)
+    prefix = "k8s.io/cluster-autoscaler/node-template"
+    assert tags == {
+        f"{prefix}/label/ml-platform/accelerator": "nvidia",
+        f"{prefix}/taint/nvidia.com/gpu": "true:NoSchedule",
+        f"{prefix}/resources/nvidia.com/gpu": "4",
+    }
+
+
+def test_load_balancer_annotations_follow_the_settings():
+    from components.cluster.eks import load_balancer_annotations
+
+    internal = _parse_with(loadBalancer={"internal": True, "sourceCidrs": ["10.0.0.0/8"]}).backend_settings
+    annotations = load_balancer_annotations(internal)
+    assert annotations["service.beta.kubernetes.io/aws-load-balancer-type"] == "nlb"
+    assert annotations["service.beta.kubernetes.io/aws-load-balancer-internal"] == "true"
+    assert annotations["service.beta.kubernetes.io/load-balancer-source-ranges"] == "10.0.0.0/8"
+    public = _parse_with(loadBalancer={"internal": False}).backend_settings
+    assert "service.beta.kubernetes.io/aws-load-balancer-internal" not in load_balancer_annotations(public)
+
+
+def test_ecr_lifecycle_expires_untagged_and_keeps_the_newest():
+    from components.registry.ecr import lifecycle_policy
+
+    rules = json.loads(lifecycle_policy(30))["rules"]
+    assert [rule["selection"]["tagStatus"] for rule in rules] == ["untagged", "any"]
+    assert rules[1]["selection"] == {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": 30}

@@ -1,0 +1,72 @@
+"""The Kubernetes side and the images agree: what the pod specs pass is what the code reads.
+
+The probes must hit routes the server really has, every environment variable the Deployment sets
+must be a server setting, and every flag the Job passes must parse in the real trainer."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from components import pod_spec
+from components.cluster.contract import NO_GPUS, ArtifactAccess
+from components.config import Resources, ServingConfig, TrainingConfig
+from tests.rendering import PROJECT_ROOT
+
+
+@pytest.fixture(scope="module")
+def server_modules():
+    sys.path.insert(0, str(PROJECT_ROOT / "images" / "server"))
+    try:
+        from mlserve import app, settings
+
+        yield app, settings
+    finally:
+        sys.path.remove(str(PROJECT_ROOT / "images" / "server"))
+
+
+def _serving_container():
+    template = pod_spec.serving_pod_template(
+        model="digits",
+        image="r/server@sha256:" + "0" * 64,
+        model_uri="file:///models/digits/runs/x",
+        serving=ServingConfig(image="server"),
+        access=ArtifactAccess(model_root_uri="file:///models/digits", service_account_name="sa"),
+        placement=pod_spec.place(Resources(cpu="250m", memory="512Mi"), NO_GPUS, "w"),
+        labels={},
+        selector={},
+    )
+    return template.spec.containers[0]
+
+
+def test_probes_hit_routes_the_server_has(server_modules):
+    app_module, settings_module = server_modules
+    application = app_module.create_app(settings_module.Settings(model_uri="file:///nowhere"))
+    paths = {route.path for route in application.routes}
+    container = _serving_container()
+    for probe in (container.readiness_probe, container.liveness_probe, container.startup_probe):
+        assert probe.http_get.path in paths
+
+
+def test_every_env_variable_the_deployment_sets_is_a_server_setting(server_modules):
+    _, settings_module = server_modules
+    fields = {name.upper() for name in settings_module.Settings.model_fields}
+    container = _serving_container()
+    names = {variable.name for variable in container.env}
+    assert names <= fields, names - fields
+    assert container.ports[0].container_port == settings_module.Settings.model_fields["port"].default
+
+
+def test_every_flag_the_job_passes_parses_in_the_trainer():
+    sys.path.insert(0, str(PROJECT_ROOT / "images" / "trainer"))
+    try:
+        import train
+
+        training = TrainingConfig(image="trainer", epochs=7, batch_size=32, learning_rate=0.01, seed=5)
+        arguments = pod_spec.training_arguments("digits", training, "file:///models/digits/runs/x")
+        parsed = train.parse_args([str(argument) for argument in arguments])
+    finally:
+        sys.path.remove(str(PROJECT_ROOT / "images" / "trainer"))
+    assert (parsed.output_uri, parsed.model_name, parsed.epochs) == ("file:///models/digits/runs/x", "digits", 7)
+    assert (parsed.batch_size, parsed.learning_rate, parsed.seed) == (32, 0.01, 5)
