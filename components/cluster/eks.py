@@ -196,48 +196,50 @@ class EksCluster(pulumi.ComponentResource):
                 depends_on=[cluster, *attachments, *args.node_network], ignore_changes=SCALING_IGNORED
             )
         )
-        system = settings.system_node_group
+
+        def node_group(logical_name: str, pool_name: str, *, ami_type: str, capacity_type: str, sizes, node_labels, taints=None):
+            """`sizes`: the pool's settings (instance types, disk, min/max size)."""
+            return aws.eks.NodeGroup(
+                logical_name,
+                cluster_name=args.cluster_name,
+                version=args.kubernetes_version,
+                node_role_arn=node_role.arn,
+                subnet_ids=list(args.private_subnet_ids),
+                ami_type=ami_type,
+                capacity_type=capacity_type,
+                instance_types=list(sizes.instance_types),
+                disk_size=sizes.disk_size_gb,
+                scaling_config=aws.eks.NodeGroupScalingConfigArgs(
+                    min_size=sizes.min_size, desired_size=sizes.min_size, max_size=sizes.max_size
+                ),
+                update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
+                labels=node_labels,
+                taints=taints,
+                tags={**tags, "node-pool": pool_name},
+                opts=node_opts,
+            )
+
         system_labels = {NODE_POOL_LABEL: SYSTEM_POOL}
-        system_group = aws.eks.NodeGroup(
+        system_group = node_group(
             f"{name}-{SYSTEM_POOL}",
-            cluster_name=args.cluster_name,
-            version=args.kubernetes_version,
-            node_role_arn=node_role.arn,
-            subnet_ids=list(args.private_subnet_ids),
+            SYSTEM_POOL,
             ami_type=CPU_AMI_TYPE,
             capacity_type="ON_DEMAND",
-            instance_types=list(system.instance_types),
-            disk_size=system.disk_size_gb,
-            scaling_config=aws.eks.NodeGroupScalingConfigArgs(
-                min_size=system.min_size, desired_size=system.min_size, max_size=system.max_size
-            ),
-            update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
-            labels=system_labels,
-            tags={**tags, "node-pool": SYSTEM_POOL},
-            opts=node_opts,
+            sizes=settings.system_node_group,
+            node_labels=system_labels,
         )
         node_groups = [system_group]
         autoscaled_groups = [_asg_name(system_group)]
         for pool in settings.gpu_node_pools:
             node_labels = gpu_node_labels(pool)
-            group = aws.eks.NodeGroup(
+            group = node_group(
                 f"{name}-gpu-{pool.name}",
-                cluster_name=args.cluster_name,
-                version=args.kubernetes_version,
-                node_role_arn=node_role.arn,
-                subnet_ids=list(args.private_subnet_ids),
+                pool.name,
                 ami_type=GPU_AMI_TYPE,
                 capacity_type=pool.capacity_type,
-                instance_types=list(pool.instance_types),
-                disk_size=pool.disk_size_gb,
-                scaling_config=aws.eks.NodeGroupScalingConfigArgs(
-                    min_size=pool.min_size, desired_size=pool.min_size, max_size=pool.max_size
-                ),
-                update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
-                labels=node_labels,
+                sizes=pool,
+                node_labels=node_labels,
                 taints=[aws.eks.NodeGroupTaintArgs(key=GPU_TAINT_KEY, value=GPU_TAINT_VALUE, effect="NO_SCHEDULE")],
-                tags={**tags, "node-pool": pool.name},
-                opts=node_opts,
             )
             asg_name = _asg_name(group)
             template = scale_from_zero_tags(

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, StrictBool, StrictInt, model_validator
 
-from components.schema import PositiveInt, Schema
+from components.schema import NonNegativeInt, PositiveInt, Schema
 
 # EKS node group names: letters, digits, '-' and '_', at most 63; kept lower-kebab here because
 # the name also becomes a Kubernetes label value and part of logical resource names.
@@ -85,7 +85,6 @@ InstanceType = Annotated[str, AfterValidator(_instance_type)]
 Cidr = Annotated[str, AfterValidator(_cidr)]
 ChartVersion = Annotated[str, AfterValidator(_chart_version)]
 NodeLabels = Annotated[dict[str, str], AfterValidator(_labels)]
-NonNegativeInt = Annotated[StrictInt, Field(ge=0)]
 DiskSizeGb = Annotated[StrictInt, Field(ge=20, le=16384)]
 
 
