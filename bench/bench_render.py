@@ -24,9 +24,10 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 NS = "ml-platform"
 PROGRAM_IMPORTS = "import pulumi, pulumi_kubernetes, pulumi_docker, pulumi_command, yaml, pydantic; import components.platform, components.cluster.kind, components.image, components.training_job, components.model_service"
+# The SDKs load submodules lazily: touching the classes a backend uses is what a program pays.
 CLOUD_IMPORTS = {
-    "pulumi_aws": "import pulumi_aws, pulumi_aws.ec2, pulumi_aws.eks, pulumi_aws.iam, pulumi_aws.s3, pulumi_aws.ecr",
-    "pulumi_gcp": "import pulumi_gcp, pulumi_gcp.compute, pulumi_gcp.container, pulumi_gcp.artifactregistry",
+    "pulumi_aws": "import pulumi_aws as a; a.ec2.Vpc, a.eks.NodeGroup, a.iam.Role, a.s3.Bucket, a.ecr.Repository, a.kms.Key",
+    "pulumi_gcp": "import pulumi_gcp as g; g.compute.Network, g.container.Cluster, g.artifactregistry.Repository, g.storage.Bucket",
 }
 
 

@@ -50,3 +50,19 @@ def test_exceptions_to_ignore_rules_count(tmp_path):
     assert context_digest(context) == before
     (context / "README.md").write_text("kept")
     assert context_digest(context) != before
+
+
+def test_allowlist_style_ignore_files(tmp_path):
+    """`*` then `!kept/`: only the allowed files (and the Dockerfile) count, as in images/*/.dockerignore."""
+    context = _context(tmp_path, "*\n!app.py\n!pkg/\n**/__pycache__\n")
+    (context / "pkg").mkdir()
+    (context / "pkg" / "module.py").write_text("x = 1\n")
+    before = context_digest(context)
+    (context / "scratch.txt").write_text("not sent to the builder")
+    (context / "pkg" / "__pycache__").mkdir()
+    (context / "pkg" / "__pycache__" / "module.pyc").write_bytes(b"\0")
+    assert context_digest(context) == before
+    (context / "pkg" / "module.py").write_text("x = 2\n")
+    assert context_digest(context) != before
+    (context / "Dockerfile").write_text("FROM scratch\nUSER 1\n")
+    assert context_digest(context) != before
