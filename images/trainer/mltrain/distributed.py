@@ -1,0 +1,101 @@
+"""Process-group setup from the environment that torchrun (and a Kubernetes Indexed Job) provide."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class DistContext:
+    """Where this process sits in the job. `world_size == 1` means no process group."""
+
+    rank: int
+    local_rank: int
+    world_size: int
+    device: torch.device
+    backend: str | None
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0 is the only writer of checkpoints and of the final model."""
+        return self.rank == 0
+
+
+def _env_int(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"environment variable {name}={raw!r} is not an integer") from None
+
+
+def select_device(choice: str, local_rank: int) -> torch.device:
+    """Map `--device` (auto, cpu, cuda) to a device; `auto` prefers a visible GPU."""
+    if choice == "cpu":
+        return torch.device("cpu")
+    if choice not in ("auto", "cuda"):
+        raise ValueError(f"unknown device {choice!r}; expected auto, cpu or cuda")
+    if torch.cuda.is_available():
+        index = local_rank % torch.cuda.device_count()
+        torch.cuda.set_device(index)
+        return torch.device("cuda", index)
+    if choice == "cuda":
+        raise RuntimeError("--device cuda was requested but torch sees no CUDA device")
+    return torch.device("cpu")
+
+
+def read_topology(env: dict[str, str]) -> tuple[int, int, int]:
+    """Return `(rank, local_rank, world_size)` from RANK, LOCAL_RANK and WORLD_SIZE."""
+    world_size = _env_int(env, "WORLD_SIZE", 1)
+    rank = _env_int(env, "RANK", 0)
+    local_rank = _env_int(env, "LOCAL_RANK", 0)
+    if world_size < 1 or not 0 <= rank < world_size:
+        raise ValueError(f"RANK={rank} and WORLD_SIZE={world_size} do not describe a valid process")
+    return rank, local_rank, world_size
+
+
+def init(device_choice: str, env: dict[str, str] | None = None) -> DistContext:
+    """Join the process group when WORLD_SIZE > 1 (NCCL on GPU, gloo on CPU)."""
+    rank, local_rank, world_size = read_topology(dict(os.environ) if env is None else env)
+    device = select_device(device_choice, local_rank)
+    backend = None
+    if world_size > 1:
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        # MASTER_ADDR and MASTER_PORT come from torchrun through the env:// init method.
+        dist.init_process_group(backend=backend, rank=rank, world_size=world_size)
+    return DistContext(rank, local_rank, world_size, device, backend)
+
+
+def broadcast_from_main(ctx: DistContext, value: Any) -> Any:
+    """Return rank 0's `value` on every rank (pickled; meant for small objects)."""
+    if ctx.world_size == 1:
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def all_reduce_sum(ctx: DistContext, values: list[float]) -> list[float]:
+    """Sum each number over all ranks."""
+    if ctx.world_size == 1:
+        return values
+    tensor = torch.tensor(values, dtype=torch.float64, device=ctx.device)
+    dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return tensor.tolist()
+
+
+def barrier(ctx: DistContext) -> None:
+    if ctx.world_size > 1:
+        dist.barrier()
+
+
+def shutdown(ctx: DistContext) -> None:
+    if ctx.world_size > 1 and dist.is_initialized():
+        dist.destroy_process_group()

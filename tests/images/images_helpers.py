@@ -1,0 +1,118 @@
+"""Helpers for the images' tests: paths, free ports, trainer runs and server processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+TRAINER_DIR = ROOT / "images" / "trainer"
+SERVER_DIR = ROOT / "images" / "server"
+TRAIN_SCRIPT = TRAINER_DIR / "train.py"
+SERVE_SCRIPT = SERVER_DIR / "serve.py"
+TORCHRUN = Path(sys.executable).with_name("torchrun")
+
+# The pure-function tests import the images' packages directly.
+for directory in (TRAINER_DIR, SERVER_DIR):
+    if str(directory) not in sys.path:
+        sys.path.insert(0, str(directory))
+
+FIXTURE_EPOCHS = 10
+FIXTURE_SEED = 0
+# Variables that would make a child think it is part of a distributed job.
+_DISTRIBUTED_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "LOCAL_WORLD_SIZE")
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _DISTRIBUTED_VARS}
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra)
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def run_trainer(output_uri: str, *flags: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    """Run `python train.py --output-uri URI FLAGS...` to completion; output merged into stdout."""
+    return subprocess.run(
+        [sys.executable, str(TRAIN_SCRIPT), "--output-uri", output_uri, *flags],
+        env=child_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    path: Path
+    uri: str
+    log: str
+
+    @property
+    def metadata(self) -> dict:
+        return json.loads((self.path / "metadata.json").read_text())
+
+
+class ServerProcess:
+    """`python images/server/serve.py` on 127.0.0.1 with a free port; logs go to a file."""
+
+    def __init__(self, log_path: Path, **env: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        settings = {"HOST": "127.0.0.1", "PORT": str(self.port), "MODEL_NAME": "digits", **env}
+        with open(log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, str(SERVE_SCRIPT)],
+                env=child_env(**settings),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+    def get(self, path: str) -> tuple[int, dict]:
+        """GET `path`; returns status and decoded JSON body."""
+        try:
+            with urllib.request.urlopen(self.url + path, timeout=10) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+    def wait_for(self, path: str, status: int, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"server exited with {self.process.returncode}:\n{self.log()}")
+            try:
+                if self.get(path)[0] == status:
+                    return
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.05)
+        raise AssertionError(f"{path} did not answer {status} within {timeout} s:\n{self.log()}")
+
+    def terminate(self, timeout: float = 30) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=timeout)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)

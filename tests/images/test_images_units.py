@@ -1,0 +1,206 @@
+"""Pure functions of the trainer and the server, and both ends of a non-local fsspec URI."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import uuid
+from pathlib import Path
+
+import fsspec
+import numpy as np
+import pytest
+from mlserve.inputs import InputSpec, InvalidInput, TooManyInstances, _peek_depth
+from mlserve.model import ModelLoadError, load_model
+from mlserve.settings import Settings
+from mltrain.artifacts import ArtifactStore, checkpoint_name
+from mltrain.data import load_split, shard_indices
+from mltrain.distributed import read_topology
+
+
+@pytest.mark.parametrize("world_size", [1, 2, 3, 4])
+def test_shards_cover_the_epoch_with_equal_lengths(world_size: int) -> None:
+    """Every rank gets the same number of indices (DDP deadlocks otherwise) and together the
+    ranks see every training image in the epoch."""
+    shards = [shard_indices(1437, 11, rank, world_size) for rank in range(world_size)]
+    assert len({len(s) for s in shards}) == 1
+    assert set(np.concatenate(shards)) == set(range(1437))
+
+
+def test_epoch_order_is_a_function_of_the_seed_only() -> None:
+    """Shuffling depends on (seed, epoch) alone, so a resumed run replays the same order."""
+    assert (shard_indices(100, 5, 0, 1) == shard_indices(100, 5, 0, 1)).all()
+    assert not (shard_indices(100, 5, 0, 1) == shard_indices(100, 6, 0, 1)).all()
+    with pytest.raises(ValueError, match="rank 2 is outside world size 2"):
+        shard_indices(100, 5, 2, 2)
+
+
+def test_held_out_split_is_disjoint_stratified_and_fixed() -> None:
+    """The accuracy is measured on 360 images never trained on, with every digit present, and
+    the split does not move between runs."""
+    first, second = load_split(), load_split()
+    assert len(first.train_labels) == 1437 and len(first.test_labels) == 360
+    assert (first.test_images == second.test_images).all()
+    train_rows = {row.tobytes() for row in first.train_images}
+    overlap = sum(row.tobytes() in train_rows for row in first.test_images)
+    assert overlap <= 2  # the digits data set itself contains a couple of duplicate images
+    assert set(first.test_labels.tolist()) == set(range(10))
+
+
+def test_learning_rate_decays_by_cosine_to_five_percent() -> None:
+    """The schedule starts at the flag's value and ends at 5 % of it, decreasing in between."""
+    from mltrain.training import TrainConfig, learning_rate_at
+
+    config = TrainConfig(output_uri="memory://x", epochs=10, learning_rate=0.01)
+    rates = [learning_rate_at(config, e) for e in range(1, 11)]
+    assert rates[0] == pytest.approx(0.01) and rates[-1] == pytest.approx(0.0005)
+    assert all(a > b for a, b in itertools.pairwise(rates))
+    single = TrainConfig(output_uri="memory://x", epochs=1, learning_rate=0.01)
+    assert math.isfinite(learning_rate_at(single, 1))
+
+
+def test_topology_comes_from_torchrun_environment() -> None:
+    """RANK, LOCAL_RANK and WORLD_SIZE default to a single process and are validated."""
+    assert read_topology({}) == (0, 0, 1)
+    assert read_topology({"RANK": "3", "LOCAL_RANK": "1", "WORLD_SIZE": "4"}) == (3, 1, 4)
+    with pytest.raises(ValueError, match="WORLD_SIZE='two' is not an integer"):
+        read_topology({"WORLD_SIZE": "two"})
+    with pytest.raises(ValueError, match="RANK=4 and WORLD_SIZE=4"):
+        read_topology({"RANK": "4", "WORLD_SIZE": "4"})
+
+
+def test_artifact_store_on_an_object_store_filesystem() -> None:
+    """Through fsspec the same code writes, reads and lists checkpoints on a non-local
+    filesystem (memory:// stands in for s3:// and gs://), newest first, ignoring other files."""
+    store = ArtifactStore(f"memory://bucket-{uuid.uuid4().hex}/runs/a/")
+    assert store.checkpoints() == []
+    for epoch in (2, 10, 1):
+        store.write_bytes(checkpoint_name(epoch), b"x")
+    store.write_bytes("checkpoints/notes.txt", b"y")
+    assert store.checkpoints() == [
+        (10, "checkpoints/epoch-0010.pt"),
+        (2, "checkpoints/epoch-0002.pt"),
+        (1, "checkpoints/epoch-0001.pt"),
+    ]
+    assert store.read_bytes(checkpoint_name(10)) == b"x"
+    assert not store.exists("metadata.json")
+    with pytest.raises(FileNotFoundError):
+        store.read_bytes("metadata.json")
+
+
+@pytest.mark.parametrize("as_uri", [True, False], ids=["file-uri", "plain-path"])
+def test_local_writes_are_atomic_renames(tmp_path: Path, as_uri: bool) -> None:
+    """Locally a file is written under a temporary name and renamed, so a reader (the server,
+    a resuming run) never sees half a file; directories are created as needed."""
+    root = tmp_path / "out"
+    store = ArtifactStore(root.as_uri() if as_uri else str(root))
+    store.write_bytes(checkpoint_name(1), b"first")
+    store.write_bytes(checkpoint_name(1), b"second")
+    assert (root / "checkpoints" / "epoch-0001.pt").read_bytes() == b"second"
+    assert [p.name for p in (root / "checkpoints").iterdir()] == ["epoch-0001.pt"]
+
+
+# google-api-core warns about Python 3.11's end of life when gcsfs is imported.
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+def test_cloud_filesystems_are_installed() -> None:
+    """s3:// and gs:// resolve to s3fs and gcsfs (both images install them)."""
+    assert fsspec.get_filesystem_class("s3").__module__.startswith("s3fs")
+    assert fsspec.get_filesystem_class("gs").__module__.startswith("gcsfs")
+
+
+DIGITS = InputSpec((1, 8, 8))
+
+
+def test_input_spec_accepts_three_layouts_of_the_same_pixels() -> None:
+    """[1, 8, 8], [8, 8] and [64] are accepted for a (1, 8, 8) model, other shapes are not."""
+    assert DIGITS.by_depth == {3: (1, 8, 8), 2: (8, 8), 1: (64,)}
+    assert DIGITS.description == "[1, 8, 8], [8, 8] or [64]"
+    pixels = np.arange(64, dtype=np.float32)
+    for layout in (pixels.reshape(1, 8, 8), pixels.reshape(8, 8), pixels):
+        batch = DIGITS.parse(json.dumps({"instances": [layout.tolist()] * 2}).encode(), 8)
+        assert batch.shape == (2, 1, 8, 8) and batch.dtype == np.float32
+        assert (batch[1].ravel() == pixels).all()
+    assert InputSpec((64,)).description == "[64]"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"instances": [[1, 2]]}',
+        b'{"instances": [["1"]]}',
+        b'{"instances": [[true]]}',
+        b'{"instances": [[0], [0, 0]]}',
+        b'{"x": "\\"instances\\": [[[", "instances": [[1]]}',
+    ],
+)
+def test_fast_and_careful_paths_agree_on_rejections(body: bytes) -> None:
+    """The typed fast path never accepts what the careful path rejects: odd bodies fall back to
+    the careful path, which names the problem."""
+    assert DIGITS._parse_fast(body) is None
+    with pytest.raises(InvalidInput):
+        DIGITS.parse(body, 8)
+
+
+def test_peek_depth_reads_the_first_instance() -> None:
+    """The raw-bytes peek that picks the typed parser finds the instance nesting depth."""
+    assert _peek_depth(b'{"instances": [[[1]]]}') == 2
+    assert _peek_depth(b'{ "instances" :\n [ [1] ] }') == 1
+    assert _peek_depth(b'{"inputs": [[1]]}') == 0
+
+
+def test_too_many_instances_is_its_own_error() -> None:
+    """Over MAX_INSTANCES is a 413 on both paths, checked before the content is converted."""
+    body = json.dumps({"instances": [[0] * 64] * 9}).encode()
+    with pytest.raises(TooManyInstances, match="9 instances"):
+        DIGITS.parse(body, 8)
+    with pytest.raises(TooManyInstances):
+        DIGITS.parse(body.replace(b"[0,", b'["x",', 1), 8)
+
+
+def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each setting is read from its upper-case variable, with the documented defaults."""
+    monkeypatch.setenv("MODEL_URI", "s3://bucket/run")
+    monkeypatch.setenv("MAX_INSTANCES", "5")
+    monkeypatch.delenv("PORT", raising=False)
+    settings = Settings()
+    assert settings.model_uri == "s3://bucket/run" and settings.max_instances == 5
+    assert settings.port == 8080 and settings.model_name == "digits"
+
+
+def test_model_load_errors_are_one_line(tmp_path: Path) -> None:
+    """Whatever goes wrong loading, the reason is a single line (one log line per attempt)."""
+    (tmp_path / "metadata.json").write_text('{"model_name": "digits"')
+    with pytest.raises(ModelLoadError) as invalid:
+        load_model(tmp_path.as_uri(), 1)
+    assert "metadata.json" in str(invalid.value) and "\n" not in str(invalid.value)
+    with pytest.raises(ModelLoadError, match="cannot open"):
+        load_model("nosuchscheme://x", 1)
+
+
+@pytest.mark.timeout(120)
+def test_train_and_serve_through_a_non_local_filesystem() -> None:
+    """The trainer's writes and the server's load go through fsspec end to end: a model trained
+    to memory:// (standing in for s3:// or gs://) is loaded from there and predicts."""
+    from mltrain.training import TrainConfig, run
+
+    uri = f"memory://models-{uuid.uuid4().hex}/digits"
+    run(TrainConfig(output_uri=uri, epochs=1, device="cpu"))
+    model = load_model(uri, 1)
+    split = load_split()
+    assert len(model.predict(split.test_images[:5])) == 5
+    assert model.metadata.model_name == "digits"
+
+
+def test_device_choice_follows_what_torch_sees() -> None:
+    """`auto` takes a GPU only when torch sees one; asking for CUDA without one is an error that
+    says so (rather than silently training on the CPU of a GPU node with a broken driver)."""
+    import torch
+    from mltrain.distributed import select_device
+
+    assert select_device("cpu", 0).type == "cpu"
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert select_device("auto", 0).type == expected
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="no CUDA device"):
+            select_device("cuda", 0)
