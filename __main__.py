@@ -44,7 +44,7 @@ for model in stack.models:
             await_completion=stack.settings.await_training,
         ),
     )
-    summary = {"trainingJob": training.job_name, "modelUri": training.model_uri}
+    summary = {outputs.MODEL_TRAINING_JOB: training.job_name, outputs.MODEL_URI: training.model_uri}
     if model.serving is not None:
         service = ModelService(
             f"{model.name}-serving",
@@ -58,10 +58,10 @@ for model in stack.models:
             ),
         )
         summary |= {
-            "service": service.service_name,
-            "endpoint": service.endpoint,
-            "localAccess": service.local_access,
-            "externalAddress": service.external_address,
+            outputs.MODEL_SERVICE: service.service_name,
+            outputs.MODEL_ENDPOINT: service.endpoint,
+            outputs.MODEL_LOCAL_ACCESS: service.local_access,
+            outputs.MODEL_EXTERNAL_ADDRESS: service.external_address,
         }
     models[model.name] = summary
 

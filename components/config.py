@@ -134,7 +134,9 @@ class ModelConfig(Schema):
     """A model: how it is trained and, optionally, how it is served."""
 
     name: DnsName = Field(description="Unique model name; prefixes every resource of the model.")
-    training: TrainingConfig | None = Field(default=None, description="Training run; required when `serving` is set.")
+    training: TrainingConfig | None = Field(
+        default=None, description="Training run: the model's only source, so required (checked with the other problems)."
+    )
     serving: ServingConfig | None = Field(default=None, description="Serving; omit for a train-only model.")
 
 
@@ -411,12 +413,13 @@ def _check_references(models: list[tuple[int, ModelConfig]], images: Mapping[str
             workload = getattr(model, role)
             if workload is not None and workload.image not in images:
                 problems.append(Problem(f"{NAMESPACE}:models[{index}].{role}.image", workload.image, allowed))
-        if model.serving is not None and model.training is None:
+        if model.training is None:
+            served = "is served but has" if model.serving is not None else "has"
             problems.append(
                 Problem(
                     f"{NAMESPACE}:models[{index}].training",
                     _MISSING,
-                    f"model {model.name} is served but has no training source; add a training section",
+                    f"model {model.name} {served} no training source; add a training section",
                 )
             )
 

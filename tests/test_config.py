@@ -182,3 +182,9 @@ def test_build_context_must_exist(dev_kind):
     dev_kind["config"][f"{NS}:images"]["server"]["context"] = "images/no-such-image"
     (problem,) = problems_of(dev_kind)
     assert problem.key == f"{NS}:images.server.context" and "Dockerfile" in problem.allowed
+
+
+def test_a_model_with_nothing_to_train_is_refused(dev_kind):
+    dev_kind["config"][f"{NS}:models"][0] = {"name": "empty"}
+    (problem,) = problems_of(dev_kind)
+    assert problem.key == f"{NS}:models[0].training" and "model empty has no training source" in problem.allowed

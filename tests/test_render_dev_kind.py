@@ -85,7 +85,7 @@ def test_job_matches_the_stack_config(kind):
     assert container["resources"]["limits"] == container["resources"]["requests"] == expected
     arguments = dict(zip(container["args"][::2], container["args"][1::2]))
     assert arguments["--epochs"] == str(training["epochs"])
-    assert arguments["--output-uri"] == kind.outputs[outputs.MODELS]["digits"]["modelUri"]
+    assert arguments["--output-uri"] == kind.outputs[outputs.MODELS]["digits"][outputs.MODEL_URI]
     assert spec["template"]["spec"]["restartPolicy"] == "Never"
 
 
@@ -105,7 +105,7 @@ def test_model_artifacts_are_on_a_volume_written_by_training_and_read_only_for_s
         assert volume["persistentVolumeClaim"] == {"claimName": claim["metadata"]["name"], "readOnly": read_only}
         (mount,) = [m for m in pod["containers"][0]["volumeMounts"] if m["name"] == volume["name"]]
         assert mount["readOnly"] is read_only
-    model_uri = kind.outputs[outputs.MODELS]["digits"]["modelUri"]
+    model_uri = kind.outputs[outputs.MODELS]["digits"][outputs.MODEL_URI]
     assert model_uri.startswith("file:///models/digits/runs/")
 
 
@@ -156,8 +156,8 @@ def test_stack_outputs(kind):
     assert kind.outputs[outputs.KUBECONFIG] == "[secret]"
     assert kind.outputs[outputs.CLUSTER_NAME] == "ml-dev-kind"
     digits = kind.outputs[outputs.MODELS]["digits"]
-    assert digits["endpoint"].endswith("/v1/models/digits:predict")
-    assert digits["localAccess"].startswith("kubectl -n ml-models port-forward svc/")
+    assert digits[outputs.MODEL_ENDPOINT].endswith("/v1/models/digits:predict")
+    assert digits[outputs.MODEL_LOCAL_ACCESS].startswith("kubectl -n ml-models port-forward svc/")
 
 
 def test_no_secret_reaches_the_render_in_clear(kind):

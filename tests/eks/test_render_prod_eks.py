@@ -256,7 +256,7 @@ def test_stack_outputs_give_an_operator_what_they_need(eks):
     assert eks.outputs[outputs.ARTIFACT_BUCKET].startswith("artifacts-bucket-")
     assert set(eks.outputs[outputs.REGISTRY_URLS]) == {"server", "trainer"}
     assert eks.outputs[outputs.UPDATE_KUBECONFIG] == "aws eks update-kubeconfig --region us-west-2 --name ml-prod-eks"
-    assert eks.outputs[outputs.MODELS]["digits"]["endpoint"].startswith("http://")
+    assert eks.outputs[outputs.MODELS]["digits"][outputs.MODEL_ENDPOINT].startswith("http://")
 
 
 def test_no_secret_reaches_the_render_in_clear(eks):
