@@ -2,8 +2,9 @@
 
 Jobs are immutable once created, so the Job is replaced (never updated) when its image or
 settings change, and each distinct run writes to its own location: `<model root>/runs/<run id>`,
-where the run id is a digest of the image and the training settings. A retried pod of the same
-run finds that run's checkpoints and resumes; a changed run starts clean.
+where the run id is a digest of the image and the settings that decide the model. A retried pod
+of the same run finds that run's checkpoints and resumes; a changed run starts clean; a Job
+replaced only for sizing finds its run's checkpoints (or finished model) and carries on.
 """
 
 from __future__ import annotations
@@ -25,9 +26,14 @@ RUN_ID_LENGTH = 12
 AWAIT_MARGIN_SECONDS = 300
 
 
+# What decides the trained model. Sizing and retry limits do not: changing them replaces the Job,
+# whose trainer finds the run's checkpoints (or its finished model) and carries on.
+RUN_FIELDS = {"epochs", "batch_size", "learning_rate", "seed", "nodes", "processes_per_node"}
+
+
 def run_id(image_ref: str, training: TrainingConfig) -> str:
-    """Same image and settings -> same run (and resumable checkpoints); anything else -> a new run."""
-    settings = json.dumps(training.model_dump(mode="json"), sort_keys=True)
+    """Same image and model-deciding settings -> same run (resumable); anything else -> a new run."""
+    settings = json.dumps(training.model_dump(mode="json", include=RUN_FIELDS), sort_keys=True)
     return hashlib.sha256(f"{image_ref}\n{settings}".encode()).hexdigest()[:RUN_ID_LENGTH]
 
 

@@ -81,4 +81,16 @@ def test_run_id_follows_image_and_settings():
     assert same == run_id(f"r@{DIGEST}", TrainingConfig(image="trainer"))
     assert same != run_id("r@sha256:" + "b" * 64, base)
     assert same != run_id(f"r@{DIGEST}", TrainingConfig(image="trainer", epochs=11))
+    assert same != run_id(f"r@{DIGEST}", TrainingConfig(image="trainer", nodes=2))
     assert len(same) == 12
+
+
+def test_resizing_a_run_keeps_its_id():
+    """More memory or retries does not change the model: the replaced Job resumes the same run."""
+    from components.config import Resources
+
+    base = run_id(f"r@{DIGEST}", TrainingConfig(image="trainer"))
+    resized = TrainingConfig(
+        image="trainer", resources=Resources(cpu="4", memory="8Gi", gpus=1), backoff_limit=9, active_deadline_seconds=99
+    )
+    assert run_id(f"r@{DIGEST}", resized) == base

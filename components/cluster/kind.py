@@ -108,16 +108,17 @@ class KindCluster(pulumi.ComponentResource):
         super().__init__("ml-platform:cluster:KindCluster", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         environment = {"CLUSTER": args.cluster_name}
+        config = kind_config(args.settings.node_image)
 
         cluster = command.local.Command(
             f"{name}-kind",
             create='kind create cluster --name "$CLUSTER" --config - --wait 120s >&2 && kind get kubeconfig --name "$CLUSTER"',
             delete='kind delete cluster --name "$CLUSTER"',
-            stdin=kind_config(args.settings.node_image),
+            stdin=config,
             environment=environment,
             interpreter=["/bin/bash", "-c"],
             # A changed node image or config means a new cluster; kind cannot reconfigure one.
-            triggers=[kind_config(args.settings.node_image)],
+            triggers=[config],
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(additional_secret_outputs=["stdout"])),
         )
         registry_wiring = command.local.Command(
