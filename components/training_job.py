@@ -114,6 +114,7 @@ class TrainingJob(pulumi.ComponentResource):
                     # the run id (e.g. new tolerations) keeps the name too, so delete first.
                     replace_on_changes=["spec"],
                     delete_before_replace=True,
+                    custom_timeouts=self._await_timeouts(args),
                 ),
             ),
         )
@@ -121,10 +122,16 @@ class TrainingJob(pulumi.ComponentResource):
         self.register_outputs({"job_name": self.job_name, "model_uri": self.model_uri})
 
     @staticmethod
-    def _await_annotations(args: TrainingJobArgs) -> dict[str, str]:
+    def _await_annotations(args: TrainingJobArgs) -> dict[str, str] | None:
+        return None if args.await_completion else {"pulumi.com/skipAwait": "true"}
+
+    @staticmethod
+    def _await_timeouts(args: TrainingJobArgs) -> pulumi.CustomTimeouts | None:
+        """Pulumi waits 10 minutes for a Job by default; a training run may take its whole deadline."""
         if not args.await_completion:
-            return {"pulumi.com/skipAwait": "true"}
-        return {"pulumi.com/timeoutSeconds": str(args.training.active_deadline_seconds + AWAIT_MARGIN_SECONDS)}
+            return None
+        wait = f"{args.training.active_deadline_seconds + AWAIT_MARGIN_SECONDS}s"
+        return pulumi.CustomTimeouts(create=wait, update=wait)
 
     @staticmethod
     def _rendezvous_service(

@@ -129,10 +129,26 @@ def test_rolling_updates_keep_capacity(kind):
 
 
 def test_serving_waits_for_training(kind):
+    """`pulumi up` waits for the Job (up to its deadline plus a margin), then creates the servers."""
     job = kind.one("kubernetes:batch/v1:Job")
     deployment = kind.one("kubernetes:apps/v1:Deployment")
     assert job["urn"] in deployment["dependencies"]
     assert "pulumi.com/skipAwait" not in (kind.objects("Job")[0]["metadata"].get("annotations") or {})
+    deadline = kind.objects("Job")[0]["spec"]["activeDeadlineSeconds"]
+    assert job["options"]["customTimeouts"] == {"create": f"{deadline + 300}s", "update": f"{deadline + 300}s"}
+
+
+def test_training_can_run_without_pulumi_waiting(tmp_path):
+    """awaitTraining: false - the Job is created with skipAwait and servers do not wait for it."""
+    document = copy.deepcopy(stack_document(STACK))
+    document["config"][f"{NS}:awaitTraining"] = False
+    stack = _write_stack(tmp_path / "stacks", document)
+    render(stack, tmp_path / "out", stacks_dir=tmp_path / "stacks")
+    rendered = load(tmp_path / "out")
+    job = rendered.one("kubernetes:batch/v1:Job")
+    assert rendered.objects("Job")[0]["metadata"]["annotations"] == {"pulumi.com/skipAwait": "true"}
+    assert job["options"]["customTimeouts"] == {}
+    assert job["urn"] not in rendered.one("kubernetes:apps/v1:Deployment")["dependencies"]
 
 
 def test_workloads_run_in_a_restricted_namespace_under_their_own_accounts(kind):

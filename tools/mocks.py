@@ -156,6 +156,7 @@ class Registration:
     additional_secret_outputs: tuple[str, ...]
     retain_on_delete: bool
     aliases: tuple[str, ...]
+    custom_timeouts: dict[str, str]
 
 
 def _describe_alias(alias) -> str:
@@ -195,6 +196,11 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     additional_secret_outputs=tuple(request.additionalSecretOutputs),
                     retain_on_delete=bool(request.retainOnDelete),
                     aliases=tuple(sorted(_describe_alias(alias) for alias in request.aliases)),
+                    custom_timeouts={
+                        operation: value
+                        for operation in ("create", "update", "delete")
+                        if (value := getattr(request.customTimeouts, operation))
+                    },
                 )
             )
         return response

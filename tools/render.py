@@ -144,6 +144,7 @@ def resources_document(stack: str, monitor) -> dict[str, Any]:
                     "additionalSecretOutputs": sorted(registration.additional_secret_outputs),
                     "retainOnDelete": registration.retain_on_delete,
                     "aliases": list(registration.aliases),
+                    "customTimeouts": registration.custom_timeouts,
                 },
                 "inputs": clean(registration.inputs),
             }
