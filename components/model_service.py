@@ -1,5 +1,6 @@
-"""Serves a trained model: a Deployment of the model server, a Service in front of it and a
-PodDisruptionBudget that keeps it answering through node drains."""
+"""Serves a trained model: a Deployment of the model server, a Service in front of it, a
+NetworkPolicy that opens only the server port, and a PodDisruptionBudget that keeps it answering
+through node drains."""
 
 from __future__ import annotations
 
@@ -106,6 +107,13 @@ class ModelService(pulumi.ComponentResource):
                     )
                 ],
             ),
+            opts=child,
+        )
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-network-policy",
+            metadata=metadata,
+            # Clients reach the server port from anywhere the Service is exposed; nothing else.
+            spec=pod_spec.ingress_policy(selector, pod_spec.SERVER_PORT),
             opts=child,
         )
         k8s.policy.v1.PodDisruptionBudget(

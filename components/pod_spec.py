@@ -71,6 +71,22 @@ def place(resources: Resources, gpu: GpuScheduling, workload: str) -> Placement:
     )
 
 
+def ingress_policy(
+    selector: Mapping[str, str], port: int | str, peers: Mapping[str, str] | None = None
+) -> k8s.networking.v1.NetworkPolicySpecArgs:
+    """Ingress to the selected pods on one port only: from anywhere, or only from `peers` pods."""
+    sources = [k8s.networking.v1.NetworkPolicyPeerArgs(pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(peers)))] if peers else None
+    return k8s.networking.v1.NetworkPolicySpecArgs(
+        pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(selector)),
+        policy_types=["Ingress"],
+        ingress=[
+            k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                from_=sources, ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=port, protocol="TCP")]
+            )
+        ],
+    )
+
+
 def pod_security_context() -> k8s.core.v1.PodSecurityContextArgs:
     """Meets the `restricted` Pod Security Standard."""
     return k8s.core.v1.PodSecurityContextArgs(

@@ -70,6 +70,14 @@ class TrainingJob(pulumi.ComponentResource):
         self.model_uri = pulumi.Output.concat(access.model_root_uri, "/runs/", run)
         pod_labels = labels.kubernetes_labels(COMPONENT, args.model)
 
+        selector = labels.selector_labels(COMPONENT, args.model)
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-network-policy",
+            metadata=k8s.meta.v1.ObjectMetaArgs(namespace=cluster.namespace, labels=pod_labels),
+            # Training pods accept connections only from each other, for torch's rendezvous.
+            spec=pod_spec.ingress_policy(selector, pod_spec.RENDEZVOUS_PORT, peers=selector),
+            opts=child,
+        )
         # The name carries the run id: a new run is a new Job, a retried pod keeps its run.
         job_name = run.apply(lambda run_value: f"{args.model}-train-{run_value}")
         rendezvous_host = None

@@ -256,3 +256,22 @@ def test_every_resource_belongs_to_a_component(kind):
     for resource in kind.resources:
         if not resource["type"].startswith("ml-platform:"):
             assert resource["parent"] in components, resource["urn"]
+
+
+def test_ingress_is_denied_except_where_a_workload_opens_it(kind):
+    """Default deny for the namespace; the server opens its port to clients; training pods accept
+    only each other (torch rendezvous)."""
+    policies = {o["metadata"]["labels"]["app.kubernetes.io/component"]: o for o in kind.objects("NetworkPolicy")}
+    assert policies["platform"]["spec"] == {"podSelector": {}, "policyTypes": ["Ingress"]}
+
+    serving = policies["serving"]["spec"]
+    deployment = _only(kind.objects("Deployment"))
+    assert serving["podSelector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
+    (rule,) = serving["ingress"]
+    assert "from" not in rule and rule["ports"] == [{"port": 8080, "protocol": "TCP"}]
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"] == 8080
+
+    training = policies["training"]["spec"]
+    (rule,) = training["ingress"]
+    assert rule["from"] == [{"podSelector": {"matchLabels": training["podSelector"]["matchLabels"]}}]
+    assert rule["ports"] == [{"port": 29500, "protocol": "TCP"}]

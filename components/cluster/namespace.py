@@ -1,5 +1,6 @@
 """The workload namespace every backend creates: it enforces the `restricted` Pod Security Standard,
-so a workload that would need privileges is rejected at admission, on every cloud alike."""
+so a workload that would need privileges is rejected at admission, on every cloud alike, and it
+denies all ingress to its pods unless a workload's own NetworkPolicy allows it."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ def workload_namespace(name: str, namespace: str, opts: pulumi.ResourceOptions) 
     pod_security = {
         f"pod-security.kubernetes.io/{mode}": POD_SECURITY_LEVEL for mode in ("enforce", "audit", "warn")
     }
-    return k8s.core.v1.Namespace(
+    created = k8s.core.v1.Namespace(
         f"{name}-namespace",
         # Outside tooling (kubectl -n, port-forward commands in the README) names it, so no auto-name.
         metadata=k8s.meta.v1.ObjectMetaArgs(
@@ -23,3 +24,12 @@ def workload_namespace(name: str, namespace: str, opts: pulumi.ResourceOptions) 
         ),
         opts=opts,
     )
+    k8s.networking.v1.NetworkPolicy(
+        f"{name}-default-deny-ingress",
+        metadata=k8s.meta.v1.ObjectMetaArgs(namespace=created.metadata.name, labels=labels.kubernetes_labels("platform")),
+        # Selects every pod, allows nothing: ingress is opened per workload, never by default.
+        # Egress stays open: artifact stores (S3, GCS) have no fixed addresses to allow.
+        spec=k8s.networking.v1.NetworkPolicySpecArgs(pod_selector=k8s.meta.v1.LabelSelectorArgs(), policy_types=["Ingress"]),
+        opts=opts,
+    )
+    return created

@@ -17,7 +17,7 @@ import httpx
 import numpy as np
 import onnxruntime as ort
 import pytest
-from images_helpers import SERVE_SCRIPT, ServerProcess, TrainedModel, child_env
+from images_helpers import SERVE_SCRIPT, SERVER_DIR, ServerProcess, TrainedModel, child_env, free_port
 from mltrain.data import load_split
 
 pytestmark = pytest.mark.timeout(300)
@@ -242,6 +242,19 @@ def test_log_lines_are_single_line_events(server: ServerProcess) -> None:
     lines = [line for line in server.log().splitlines() if line]
     assert lines and all(LOG_LINE.match(line) for line in lines), server.log()
     assert any("model ready name=digits" in line for line in lines)
+
+
+def _healthcheck(port: int) -> int:
+    """The image's HEALTHCHECK command, run as the container runs it (from /app, with PORT set)."""
+    return subprocess.run(
+        [sys.executable, "-m", "mlserve.healthcheck"], cwd=SERVER_DIR, env=child_env(PORT=str(port)), timeout=30
+    ).returncode
+
+
+def test_image_healthcheck_follows_liveness(server: ServerProcess) -> None:
+    """The Dockerfile's HEALTHCHECK passes against a live server and fails where none listens."""
+    assert _healthcheck(server.port) == 0
+    assert _healthcheck(free_port()) == 1
 
 
 def test_missing_model_keeps_server_unready_until_it_appears(
