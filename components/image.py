@@ -59,8 +59,10 @@ class Image(pulumi.ComponentResource):
             f"{name}-build",
             image_name=image_name,
             build=docker.DockerBuildArgs(
-                context=str(context),
-                dockerfile=str(context / args.dockerfile),
+                # Relative to the project directory, where Pulumi runs the program (pulumi-docker
+                # resolves both against it), so state and previews match on every checkout.
+                context=args.context,
+                dockerfile=f"{args.context}/{args.dockerfile}",
                 platform=args.platform,
                 target=args.target,
                 # The same content tag, when pushed before (another laptop, a CI runner, lost

@@ -64,7 +64,9 @@ def test_images_are_built_for_amd64_from_the_repository_and_run_by_digest(kind):
     for name, build in builds.items():
         image = name.removesuffix("-build")
         assert build["build"]["platform"] == "linux/amd64"
-        assert build["build"]["context"] == str(PROJECT_ROOT / "images" / image)
+        assert build["build"]["context"] == f"images/{image}"
+        assert build["build"]["dockerfile"] == f"images/{image}/Dockerfile"
+        assert (PROJECT_ROOT / build["build"]["dockerfile"]).is_file()
         assert build["imageName"].startswith(f"localhost:5001/{image}:")
     job = _only(kind.objects("Job"))
     deployment = _only(kind.objects("Deployment"))
