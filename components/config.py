@@ -25,8 +25,8 @@ import pydantic
 from pydantic import AfterValidator, BaseModel, Field, StrictBool, StrictInt
 
 from components import backends
-from components.schema import NonNegativeInt, PositiveInt, Schema
 from components.cluster.eks_settings import EksSettings
+from components.schema import NonNegativeInt, PositiveInt, Schema
 
 NAMESPACE = "ml-platform"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
