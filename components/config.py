@@ -26,52 +26,38 @@ from pydantic import AfterValidator, BaseModel, Field, StrictBool, StrictInt
 
 from components import backends
 from components.cluster.eks_settings import EksSettings
-from components.schema import NonNegativeInt, PositiveInt, Schema
+from components.schema import NonNegativeInt, PositiveInt, Schema, matching
 
 NAMESPACE = "ml-platform"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-# Model and image names are prefixes of generated Kubernetes names (`<model>-server-<suffix>`),
+# Model and image names are prefixes of generated Kubernetes names (`<model>-train-<run id>`),
 # so they stay well under the 63-character label limit.
 _MAX_NAME_LENGTH = 40
 # Kubernetes' own quantity grammar, restricted to the positive, human-written forms.
-_QUANTITY = re.compile(r"^(\d+(\.\d+)?|\.\d+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
-_KUBERNETES_VERSION = re.compile(r"^1\.\d{2}$")
-_PINNED_IMAGE = re.compile(r"^[a-z0-9][a-z0-9._/:-]*@sha256:[0-9a-f]{64}$")
-
-
-def _dns_name(value: str) -> str:
-    if len(value) > _MAX_NAME_LENGTH or not _DNS_LABEL.match(value):
-        raise ValueError(
-            f"must be a DNS-1123 label of at most {_MAX_NAME_LENGTH} characters "
-            "(lower-case letters, digits and '-', starting and ending with a letter or digit)"
-        )
-    return value
+_QUANTITY = re.compile(r"(\d+(\.\d+)?|\.\d+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?")
 
 
 def _quantity(value: str) -> str:
-    if not _QUANTITY.match(value) or float(re.sub(r"[a-zA-Z]+$", "", value)) == 0:
+    if not _QUANTITY.fullmatch(value) or float(re.sub(r"[a-zA-Z]+$", "", value)) == 0:
         raise ValueError("must be a positive Kubernetes quantity such as 500m, 2, 512Mi or 4Gi")
     return value
 
 
-def _pinned_image(value: str) -> str:
-    if not _PINNED_IMAGE.match(value):
-        raise ValueError("must be an image pinned by digest: name[:tag]@sha256:<64 hex digits>")
-    return value
-
-
-def _kubernetes_version(value: str) -> str:
-    if not _KUBERNETES_VERSION.match(value):
-        raise ValueError('must be a Kubernetes minor version written "1.NN", e.g. "1.33"')
-    return value
-
-
-DnsName = Annotated[str, AfterValidator(_dns_name)]
+DnsName = Annotated[
+    str,
+    matching(
+        rf"(?=.{{1,{_MAX_NAME_LENGTH}}}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?",
+        f"must be a DNS-1123 label of at most {_MAX_NAME_LENGTH} characters "
+        "(lower-case letters, digits and '-', starting and ending with a letter or digit)",
+    ),
+]
 Quantity = Annotated[str, AfterValidator(_quantity)]
-KubernetesVersion = Annotated[str, AfterValidator(_kubernetes_version)]
-PinnedImage = Annotated[str, AfterValidator(_pinned_image)]
+KubernetesVersion = Annotated[str, matching(r"1\.\d{2}", 'must be a Kubernetes minor version written "1.NN", e.g. "1.33"')]
+PinnedImage = Annotated[
+    str,
+    matching(r"[a-z0-9][a-z0-9._/:-]*@sha256:[0-9a-f]{64}", "must be an image pinned by digest: name[:tag]@sha256:<64 hex digits>"),
+]
 
 
 class ImageConfig(Schema):

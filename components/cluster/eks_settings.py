@@ -14,38 +14,20 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, StrictBool, StrictInt, model_validator
 
-from components.schema import NonNegativeInt, PositiveInt, Schema
+from components.schema import NonNegativeInt, PositiveInt, Schema, matching
 
 # EKS node group names: letters, digits, '-' and '_', at most 63; kept lower-kebab here because
 # the name also becomes a Kubernetes label value and part of logical resource names.
-_POOL_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?$")
-_CLUSTER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,99}$")
-_INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
-_CHART_VERSION = re.compile(r"^\d+\.\d+\.\d+$")
+_POOL_NAME = r"[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?"
+_CLUSTER_NAME = r"[a-zA-Z0-9][a-zA-Z0-9_-]{0,99}"
+_INSTANCE_TYPE = r"[a-z][a-z0-9-]*\.[a-z0-9]+"
+_CHART_VERSION = r"\d+\.\d+\.\d+"
 _LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 _LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
 # The label keys the platform sets itself on every node group; a pool may not override them.
 RESERVED_LABEL_PREFIXES = ("ml-platform/", "kubernetes.io/", "k8s.io/", "eks.amazonaws.com/")
 
 LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
-
-
-def _pool_name(value: str) -> str:
-    if not _POOL_NAME.match(value):
-        raise ValueError("must be 1-32 lower-case letters, digits or '-', starting and ending with a letter or digit")
-    return value
-
-
-def _cluster_name(value: str) -> str:
-    if not _CLUSTER_NAME.match(value):
-        raise ValueError("must be 1-100 letters, digits, '-' or '_', starting with a letter or digit")
-    return value
-
-
-def _instance_type(value: str) -> str:
-    if not _INSTANCE_TYPE.match(value):
-        raise ValueError("must be an EC2 instance type such as g5.xlarge or m6i.large")
-    return value
 
 
 def _cidr(value: str) -> str:
@@ -63,12 +45,6 @@ def _vpc_cidr(value: str) -> str:
     return value
 
 
-def _chart_version(value: str) -> str:
-    if not _CHART_VERSION.match(value):
-        raise ValueError("must be an exact chart version MAJOR.MINOR.PATCH (no ranges)")
-    return value
-
-
 def _labels(value: dict[str, str]) -> dict[str, str]:
     for key, label in value.items():
         if not _LABEL_KEY.match(key):
@@ -80,10 +56,12 @@ def _labels(value: dict[str, str]) -> dict[str, str]:
     return value
 
 
-PoolName = Annotated[str, AfterValidator(_pool_name)]
-InstanceType = Annotated[str, AfterValidator(_instance_type)]
+PoolName = Annotated[
+    str, matching(_POOL_NAME, "must be 1-32 lower-case letters, digits or '-', starting and ending with a letter or digit")
+]
+InstanceType = Annotated[str, matching(_INSTANCE_TYPE, "must be an EC2 instance type such as g5.xlarge or m6i.large")]
 Cidr = Annotated[str, AfterValidator(_cidr)]
-ChartVersion = Annotated[str, AfterValidator(_chart_version)]
+ChartVersion = Annotated[str, matching(_CHART_VERSION, "must be an exact chart version MAJOR.MINOR.PATCH (no ranges)")]
 NodeLabels = Annotated[dict[str, str], AfterValidator(_labels)]
 DiskSizeGb = Annotated[StrictInt, Field(ge=20, le=16384)]
 
@@ -171,7 +149,9 @@ class AddonCharts(Schema):
 class EksSettings(Schema):
     """The EKS cluster, its network, node groups and add-ons (clusterBackend: eks)."""
 
-    cluster_name: Annotated[str, AfterValidator(_cluster_name)] | None = Field(
+    cluster_name: Annotated[
+        str, matching(_CLUSTER_NAME, "must be 1-100 letters, digits, '-' or '_', starting with a letter or digit")
+    ] | None = Field(
         default=None,
         description="EKS cluster name (the autoscaler's discovery tags and `aws eks` commands use it); default: ml-<stack>.",
     )
