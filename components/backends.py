@@ -22,7 +22,8 @@ CLUSTERS: dict[str, ClusterBackend] = {
         name="kind",
         module="components.cluster.kind",
         registries=("local",),
-        # kind has no load-balancer controller; NodePort and port-forward reach the laptop.
+        # kind has no load-balancer controller. `kubectl port-forward` reaches a ClusterIP Service
+        # from any laptop; a NodePort only from Linux hosts (the node's container IP).
         service_types=("ClusterIP", "NodePort"),
     ),
     "eks": ClusterBackend(

@@ -118,7 +118,7 @@ class ModelService(pulumi.ComponentResource):
         )
         k8s.policy.v1.PodDisruptionBudget(
             f"{name}-disruption-budget",
-            metadata=k8s.meta.v1.ObjectMetaArgs(namespace=cluster.namespace, labels=pod_labels),
+            metadata=metadata,
             spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
                 max_unavailable=1,
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),

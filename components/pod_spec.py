@@ -43,31 +43,24 @@ class Placement:
 def place(resources: Resources, gpu: GpuScheduling, workload: str) -> Placement:
     """Requests equal limits (Guaranteed QoS). GPUs asked of a cluster without them are dropped with
     a warning, never silently."""
+    gpus = resources.gpus if gpu.available else 0
+    warning = None
+    if resources.gpus and not gpu.available:
+        warning = f"{workload} asks for {resources.gpus} GPU(s) but this cluster has none; it runs on CPU"
     quantities = {"cpu": resources.cpu, "memory": resources.memory}
-    if resources.gpus == 0:
-        return Placement(
-            resources=k8s.core.v1.ResourceRequirementsArgs(requests=dict(quantities), limits=dict(quantities)),
-            node_selector={},
-            tolerations=[],
-            gpus=0,
-        )
-    if not gpu.available:
-        return Placement(
-            resources=k8s.core.v1.ResourceRequirementsArgs(requests=dict(quantities), limits=dict(quantities)),
-            node_selector={},
-            tolerations=[],
-            gpus=0,
-            warning=f"{workload} asks for {resources.gpus} GPU(s) but this cluster has none; it runs on CPU",
-        )
-    with_gpus = {**quantities, gpu.resource_name: str(resources.gpus)}
+    if gpus:
+        quantities[gpu.resource_name] = str(gpus)
     return Placement(
-        resources=k8s.core.v1.ResourceRequirementsArgs(requests=dict(with_gpus), limits=dict(with_gpus)),
-        node_selector=dict(gpu.node_selector),
+        resources=k8s.core.v1.ResourceRequirementsArgs(requests=dict(quantities), limits=dict(quantities)),
+        node_selector=dict(gpu.node_selector) if gpus else {},
         tolerations=[
             k8s.core.v1.TolerationArgs(key=t.key, operator=t.operator, value=t.value, effect=t.effect)
             for t in gpu.tolerations
-        ],
-        gpus=resources.gpus,
+        ]
+        if gpus
+        else [],
+        gpus=gpus,
+        warning=warning,
     )
 
 

@@ -69,11 +69,12 @@ class TrainingJob(pulumi.ComponentResource):
         run = pulumi.Output.from_input(args.image).apply(lambda ref: run_id(ref, training))
         self.model_uri = pulumi.Output.concat(access.model_root_uri, "/runs/", run)
         pod_labels = labels.kubernetes_labels(COMPONENT, args.model)
-
         selector = labels.selector_labels(COMPONENT, args.model)
+        metadata = k8s.meta.v1.ObjectMetaArgs(namespace=cluster.namespace, labels=pod_labels)
+
         k8s.networking.v1.NetworkPolicy(
             f"{name}-network-policy",
-            metadata=k8s.meta.v1.ObjectMetaArgs(namespace=cluster.namespace, labels=pod_labels),
+            metadata=metadata,
             # Training pods accept connections only from each other, for torch's rendezvous.
             spec=pod_spec.ingress_policy(selector, pod_spec.RENDEZVOUS_PORT, peers=selector),
             opts=child,
@@ -83,7 +84,7 @@ class TrainingJob(pulumi.ComponentResource):
         rendezvous_host = None
         subdomain = None
         if training.nodes > 1:
-            subdomain = self._rendezvous_service(name, args, pod_labels, child).metadata.name
+            subdomain = self._rendezvous_service(name, args, pod_labels, selector, child).metadata.name
             # Indexed Job pods are named `<job>-<index>`; pod 0 is the DDP master.
             rendezvous_host = pulumi.Output.concat(job_name, "-0.", subdomain)
         template = pod_spec.training_pod_template(
@@ -143,7 +144,11 @@ class TrainingJob(pulumi.ComponentResource):
 
     @staticmethod
     def _rendezvous_service(
-        name: str, args: TrainingJobArgs, pod_labels: dict[str, str], child: pulumi.ResourceOptions
+        name: str,
+        args: TrainingJobArgs,
+        pod_labels: dict[str, str],
+        selector: dict[str, str],
+        child: pulumi.ResourceOptions,
     ) -> k8s.core.v1.Service:
         """Headless Service giving each Indexed Job pod a stable DNS name for torch's rendezvous."""
         return k8s.core.v1.Service(
@@ -153,7 +158,7 @@ class TrainingJob(pulumi.ComponentResource):
                 cluster_ip="None",
                 # Pods must resolve each other before they are ready, while rendezvous is still forming.
                 publish_not_ready_addresses=True,
-                selector=labels.selector_labels(COMPONENT, args.model),
+                selector=selector,
                 ports=[k8s.core.v1.ServicePortArgs(name="rendezvous", port=pod_spec.RENDEZVOUS_PORT)],
             ),
             opts=child,

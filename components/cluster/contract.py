@@ -83,7 +83,6 @@ class ClusterContract:
     provider: k8s.Provider
     namespace: pulumi.Output[str]
     """Namespace of the workloads; it enforces the `restricted` Pod Security Standard."""
-    kubernetes_version: str
     gpu: GpuScheduling
     artifacts: ArtifactStore
     service_annotations: Mapping[str, Mapping[str, str]] = field(default_factory=dict)

@@ -280,7 +280,6 @@ class EksCluster(pulumi.ComponentResource):
             name=self.cluster_name,
             provider=self.provider,
             namespace=namespace.metadata.name,
-            kubernetes_version=args.kubernetes_version,
             gpu=gpu_scheduling(settings),
             artifacts=S3ArtifactStore(
                 artifacts=args.artifacts,

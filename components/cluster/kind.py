@@ -89,7 +89,7 @@ class KindClusterArgs:
     cluster_name: str
     """Name the kind CLI knows the cluster by (`kind get clusters`)."""
     settings: KindSettings
-    kubernetes_version: str
+    """Its node image decides the Kubernetes version (config checks it matches kubernetesVersion)."""
     namespace: str
     registry_host: pulumi.Input[str]
     """`localhost:<port>`, what images are tagged with."""
@@ -181,7 +181,6 @@ class KindCluster(pulumi.ComponentResource):
             name=self.cluster_name,
             provider=self.provider,
             namespace=namespace.metadata.name,
-            kubernetes_version=args.kubernetes_version,
             gpu=NO_GPUS,
             artifacts=VolumeArtifactStore(artifacts.metadata.name, namespace.metadata.name),
             ready=(registry_wiring, registry_hosting),
@@ -203,7 +202,6 @@ def provision(config: StackConfig, opts: pulumi.ResourceOptions | None = None) -
         KindClusterArgs(
             cluster_name=settings.cluster_name or f"ml-{pulumi.get_stack()}",
             settings=settings,
-            kubernetes_version=config.settings.kubernetes_version,
             namespace=config.settings.namespace,
             registry_host=registry.host,
             registry_container=registry.container_name,

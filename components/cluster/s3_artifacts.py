@@ -39,6 +39,7 @@ class S3Artifacts(pulumi.ComponentResource):
     def __init__(self, name: str, args: S3ArtifactsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("ml-platform:cluster:S3Artifacts", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        protected = pulumi.ResourceOptions(parent=self, protect=args.protect)
         tags = labels.cloud_tags("artifacts")
 
         key = aws.kms.Key(
@@ -47,14 +48,14 @@ class S3Artifacts(pulumi.ComponentResource):
             enable_key_rotation=True,
             deletion_window_in_days=30,
             tags=tags,
-            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=args.protect)),
+            opts=protected,
         )
         bucket = aws.s3.Bucket(
             f"{name}-bucket",
             # Never delete trained models with the stack; `protect` guards the bucket itself.
             force_destroy=False,
             tags=tags,
-            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=args.protect)),
+            opts=protected,
         )
         aws.s3.BucketOwnershipControls(
             f"{name}-ownership",
