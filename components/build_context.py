@@ -38,7 +38,10 @@ def _ignored(relative: str, patterns: list[str]) -> bool:
 
 
 def context_digest(context: Path, dockerfile: str = "Dockerfile") -> str:
-    """Hex digest of every file the build can see (path and content), plus the Dockerfile."""
+    """Hex digest of every file the build can see (path and content), plus the Dockerfile.
+    A context without its Dockerfile raises FileNotFoundError: an empty digest would be a lie."""
+    if not (context / dockerfile).is_file():
+        raise FileNotFoundError(f"no {dockerfile} in build context {context}")
     patterns = _ignore_patterns(context)
     digest = hashlib.sha256()
     files = sorted(path for path in context.rglob("*") if path.is_file())

@@ -46,13 +46,11 @@ class Image(pulumi.ComponentResource):
     tag: pulumi.Output[str]
 
     def __init__(self, name: str, args: ImageArgs, opts: pulumi.ResourceOptions | None = None):
-        context = PROJECT_ROOT / args.context
-        if not (context / args.dockerfile).is_file():  # before anything is registered
-            raise FileNotFoundError(f"image {name}: no Dockerfile at {context / args.dockerfile}")
+        # Before anything is registered: a missing Dockerfile fails here, not half-way.
+        content_tag = context_digest(PROJECT_ROOT / args.context, args.dockerfile)
         super().__init__("ml-platform:image:Image", name, None, opts)
         child = pulumi.ResourceOptions(parent=self, depends_on=list(args.repository.depends_on))
 
-        content_tag = context_digest(context, args.dockerfile)
         image_name = pulumi.Output.concat(args.repository.url, ":", content_tag)
         credentials = args.repository.credentials
         built = docker.Image(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from components.build_context import context_digest
 
 
@@ -66,3 +68,11 @@ def test_allowlist_style_ignore_files(tmp_path):
     assert context_digest(context) != before
     (context / "Dockerfile").write_text("FROM scratch\nUSER 1\n")
     assert context_digest(context) != before
+
+
+def test_a_context_without_its_dockerfile_is_an_error(tmp_path):
+    """A missing or mistyped context must fail, never hash to the digest of nothing."""
+    with pytest.raises(FileNotFoundError, match="no Dockerfile"):
+        context_digest(tmp_path / "no-such-dir")
+    with pytest.raises(FileNotFoundError, match="no Dockerfile.gpu"):
+        context_digest(_context(tmp_path), "Dockerfile.gpu")
