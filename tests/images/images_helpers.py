@@ -45,10 +45,27 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def run_trainer(output_uri: str, *flags: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    """Run `python train.py --output-uri URI FLAGS...` to completion; output merged into stdout."""
+def trainer_command(output_uri: str, *flags: str, processes: int = 1) -> list[str]:
+    """`python train.py ...`, or with `processes` > 1 the single-node torchrun the Job runs."""
+    launcher = [sys.executable]
+    if processes > 1:
+        launcher = [
+            str(TORCHRUN),
+            "--nnodes=1",
+            f"--nproc-per-node={processes}",
+            "--node-rank=0",
+            "--master-addr=127.0.0.1",
+            f"--master-port={free_port()}",
+        ]
+    return [*launcher, str(TRAIN_SCRIPT), "--output-uri", output_uri, *flags]
+
+
+def run_trainer(
+    output_uri: str, *flags: str, processes: int = 1, timeout: float = 180
+) -> subprocess.CompletedProcess[str]:
+    """Run the trainer to completion; output merged into stdout."""
     return subprocess.run(
-        [sys.executable, str(TRAIN_SCRIPT), "--output-uri", output_uri, *flags],
+        trainer_command(output_uri, *flags, processes=processes),
         env=child_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -8,7 +8,6 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,12 +17,10 @@ import torch
 from images_helpers import (
     FIXTURE_EPOCHS,
     FIXTURE_SEED,
-    TORCHRUN,
-    TRAIN_SCRIPT,
     TrainedModel,
     child_env,
-    free_port,
     run_trainer,
+    trainer_command,
 )
 from mltrain.data import load_split
 from mltrain.model import DigitsNet
@@ -121,16 +118,7 @@ def test_killed_run_resumes_from_checkpoint_and_finishes_identically(
     the very model an uninterrupted run produces."""
     uri = (tmp_path / "run").as_uri()
     process = subprocess.Popen(
-        [
-            sys.executable,
-            str(TRAIN_SCRIPT),
-            "--output-uri",
-            uri,
-            "--epochs",
-            str(FIXTURE_EPOCHS),
-            "--seed",
-            str(FIXTURE_SEED),
-        ],
+        trainer_command(uri, "--epochs", str(FIXTURE_EPOCHS), "--seed", str(FIXTURE_SEED)),
         env=child_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -200,26 +188,7 @@ def test_torchrun_two_processes_train_one_model(tmp_path: Path) -> None:
     their parameters are identical at the end, only rank 0 logs epochs and writes, and the model
     is as good as a single process's."""
     run = tmp_path / "run"
-    result = subprocess.run(
-        [
-            str(TORCHRUN),
-            "--nnodes=1",
-            "--nproc-per-node=2",
-            "--node-rank=0",
-            "--master-addr=127.0.0.1",
-            f"--master-port={free_port()}",
-            str(TRAIN_SCRIPT),
-            "--output-uri",
-            run.as_uri(),
-            "--epochs",
-            str(FIXTURE_EPOCHS),
-        ],
-        env=child_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=280,
-    )
+    result = run_trainer(run.as_uri(), "--epochs", str(FIXTURE_EPOCHS), processes=2, timeout=280)
     assert result.returncode == 0, result.stdout
     digests = dict(
         re.findall(r"rank=(\d+) finished training parameters_sha256=([0-9a-f]{64})", result.stdout)
