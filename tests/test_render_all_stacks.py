@@ -1,5 +1,6 @@
-"""Tier 3: every Kubernetes object of every stack passes the real API schemas (kubernetes-validate
---strict, for the stack's own Kubernetes version), plus the enum checks the schemas leave out."""
+"""Tier 3: what holds for every stack's render. Its Kubernetes objects pass the real API schemas
+(kubernetes-validate --strict, for the stack's own Kubernetes version) and the enum checks the
+schemas leave out; every resource belongs to a component; two renders are byte-identical."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 import yaml
 
 from components import config
-from tests.rendering import STACKS_DIR, raw_config
+from tests.rendering import STACKS_DIR, raw_config, render
 
 STACKS = sorted(path.name.removeprefix("Pulumi.").removesuffix(".yaml") for path in STACKS_DIR.glob("Pulumi.*.yaml"))
 VALIDATE = Path(sys.executable).parent / "kubernetes-validate"
@@ -57,3 +58,24 @@ def test_enum_fields_hold_allowed_values(rendered_stack, stack):
                 assert container["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
                 assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
                 assert "@sha256:" in container["image"], "workloads run images by digest"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_resource_belongs_to_a_component(rendered_stack, stack):
+    """No resource hangs off the stack directly: each has its component as parent (`parent=self`)."""
+    rendered = rendered_stack(stack)
+    components = {r["urn"] for r in rendered.resources if r["type"].startswith("ml-platform:")}
+    for resource in rendered.resources:
+        if not resource["type"].startswith("ml-platform:"):
+            assert resource["parent"] in components, resource["urn"]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_two_renders_are_byte_identical(rendered_stack, stack, tmp_path):
+    """A pull request's render diffs cleanly against main's only if rendering is deterministic."""
+    first = rendered_stack(stack).directory
+    render(stack, tmp_path / "again")
+    files = sorted(path.relative_to(first) for path in first.rglob("*") if path.is_file())
+    assert files == sorted(path.relative_to(tmp_path / "again") for path in (tmp_path / "again").rglob("*") if path.is_file())
+    for relative in files:
+        assert (tmp_path / "again" / relative).read_bytes() == (first / relative).read_bytes(), relative
