@@ -6,7 +6,8 @@ import subprocess
 
 import pytest
 
-from tests.rendering import PROJECT_ROOT, STACKS_DIR
+from tests.rendering import PROJECT_ROOT
+from tools.render import known_stacks
 
 WORKFLOW = PROJECT_ROOT / ".github" / "workflows" / "ci.yml"
 SCAN_BIN = PROJECT_ROOT / ".venv-scan" / "bin"
@@ -43,8 +44,7 @@ def test_preview_script_previews_every_stack_against_a_commit():
     result = _run("bash", "scripts/preview-diff", "HEAD", timeout=600)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("## Offline preview")
-    for path in STACKS_DIR.glob("Pulumi.*.yaml"):
-        stack = path.name.removeprefix("Pulumi.").removesuffix(".yaml")
+    for stack in known_stacks():
         assert f"### `{stack}`" in result.stdout
     worktrees = _run("git", "worktree", "list").stdout
     assert worktrees.count("\n") == 1, f"the base worktree was not removed:\n{worktrees}"

@@ -6,7 +6,14 @@ import pulumi
 import pytest
 
 from components import pod_spec
-from components.cluster.contract import GPU_NODE_LABEL, GPU_TAINT_KEY, NO_GPUS, ArtifactAccess, GpuScheduling, Toleration
+from components.cluster.contract import (
+    GPU_NODE_LABEL,
+    GPU_TAINT_KEY,
+    NO_GPUS,
+    ArtifactAccess,
+    GpuScheduling,
+    Toleration,
+)
 from components.config import Resources, ServingConfig, TrainingConfig
 
 GPU_CLUSTER = GpuScheduling(

@@ -13,8 +13,9 @@ import yaml
 
 from components import config
 from tests.rendering import STACKS_DIR, raw_config, render
+from tools.render import known_stacks
 
-STACKS = sorted(path.name.removeprefix("Pulumi.").removesuffix(".yaml") for path in STACKS_DIR.glob("Pulumi.*.yaml"))
+STACKS = known_stacks()
 VALIDATE = Path(sys.executable).parent / "kubernetes-validate"
 
 

@@ -11,10 +11,11 @@ import subprocess
 
 import pytest
 
-from tests.rendering import PROJECT_ROOT, STACKS_DIR
+from tests.rendering import PROJECT_ROOT
+from tools.render import known_stacks
 
 CHECKOV = PROJECT_ROOT / ".venv-scan" / "bin" / "checkov"
-STACKS = sorted(path.name.removeprefix("Pulumi.").removesuffix(".yaml") for path in STACKS_DIR.glob("Pulumi.*.yaml"))
+STACKS = known_stacks()
 
 
 def checkov(framework: str, directory) -> dict:

@@ -171,19 +171,22 @@ def kubernetes_manifests(monitor) -> dict[str, dict[str, Any]]:
     return dict(sorted(manifests.items()))
 
 
-def write(out: Path, stack: str, monitor, exported: dict[str, Any]) -> None:
-    """Writes to a temporary directory first, so a failure never leaves a half-written render."""
+def write(out: Path, stack: str, monitor, exported: dict[str, Any]) -> int:
+    """Writes to a temporary directory first, so a failure never leaves a half-written render.
+    Returns how many Kubernetes objects it wrote."""
     staging = Path(tempfile.mkdtemp(prefix=".render-", dir=out.parent))
     try:
         (staging / "resources.json").write_text(json.dumps(resources_document(stack, monitor), indent=2, sort_keys=True) + "\n")
         (staging / "outputs.json").write_text(json.dumps(clean(exported), indent=2, sort_keys=True) + "\n")
         manifest_dir = staging / "manifests"
         manifest_dir.mkdir()
-        for file_name, body in kubernetes_manifests(monitor).items():
+        manifests = kubernetes_manifests(monitor)
+        for file_name, body in manifests.items():
             (manifest_dir / file_name).write_text(yaml.safe_dump(body, sort_keys=True))
         if out.exists():
             shutil.rmtree(out)
         staging.rename(out)
+        return len(manifests)
     finally:
         if staging.exists():
             shutil.rmtree(staging)
@@ -199,12 +202,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         monitor, exported = run_program(args.stack, args.stacks_dir.resolve())
         out.parent.mkdir(parents=True, exist_ok=True)
-        write(out, args.stack, monitor, exported)
+        objects = write(out, args.stack, monitor, exported)
     except RenderError as error:
         print(f"render {args.stack}: {error}", file=sys.stderr)
         return 2
-    kinds = len(kubernetes_manifests(monitor))
-    print(f"rendered {args.stack}: {len(monitor.registrations)} resources, {kinds} Kubernetes objects -> {out}")
+    print(f"rendered {args.stack}: {len(monitor.registrations)} resources, {objects} Kubernetes objects -> {out}")
     return 0
 
 

@@ -17,7 +17,14 @@ import httpx
 import numpy as np
 import onnxruntime as ort
 import pytest
-from images_helpers import SERVE_SCRIPT, SERVER_DIR, ServerProcess, TrainedModel, child_env, free_port
+from images_helpers import (
+    SERVE_SCRIPT,
+    SERVER_DIR,
+    ServerProcess,
+    TrainedModel,
+    child_env,
+    free_port,
+)
 from mltrain.data import load_split
 
 pytestmark = pytest.mark.timeout(300)
