@@ -73,12 +73,8 @@ def resolve_cuda_extras() -> list[str]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "--resolve-cuda", action="store_true", help="list the CUDA build's extra packages (network)"
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--resolve-cuda", action="store_true", help="list the CUDA build's extra packages (network)")
     args = parser.parse_args()
     sizes = {image: {name: installed_bytes(name) for name in pinned(image)} for image in IMAGES}
     mib = 1024 * 1024
@@ -91,9 +87,7 @@ def main() -> int:
             f"| {', '.join(f'{n} {b / mib:.0f}' for n, b in largest)} |"
         )
     ratio = sum(sizes["server"].values()) / sum(sizes["trainer"].values())
-    print(
-        f"\nserver dependencies are {ratio:.0%} of the trainer's (trainer measured with the CPU torch wheel)"
-    )
+    print(f"\nserver dependencies are {ratio:.0%} of the trainer's (trainer measured with the CPU torch wheel)")
     torch_version = metadata.version("torch")
     print(f"torch here: {torch_version}")
     if args.resolve_cuda:

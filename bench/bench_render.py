@@ -23,11 +23,20 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 NS = "ml-platform"
-PROGRAM_IMPORTS = "import pulumi, pulumi_kubernetes, pulumi_docker, pulumi_command, yaml, pydantic; import components.platform, components.cluster.kind, components.image, components.training_job, components.model_service"
+PROGRAM_IMPORTS = (
+    "import pulumi, pulumi_kubernetes, pulumi_docker, pulumi_command, yaml, pydantic; "
+    "import components.platform, components.cluster.kind, components.image, components.training_job, "
+    "components.model_service"
+)
 # The SDKs load submodules lazily: touching the classes a backend uses is what a program pays.
 CLOUD_IMPORTS = {
-    "pulumi_aws": "import pulumi_aws as a; a.ec2.Vpc, a.eks.NodeGroup, a.iam.Role, a.s3.Bucket, a.ecr.Repository, a.kms.Key",
-    "pulumi_gcp": "import pulumi_gcp as g; g.compute.Network, g.container.Cluster, g.artifactregistry.Repository, g.storage.Bucket",
+    "pulumi_aws": (
+        "import pulumi_aws as a; a.ec2.Vpc, a.eks.NodeGroup, a.iam.Role, a.s3.Bucket, a.ecr.Repository, a.kms.Key"
+    ),
+    "pulumi_gcp": (
+        "import pulumi_gcp as g; "
+        "g.compute.Network, g.container.Cluster, g.artifactregistry.Repository, g.storage.Bucket"
+    ),
 }
 
 
@@ -56,7 +65,7 @@ def stack_with_models(count: int, directory: Path) -> str:
 
 
 def installed(module: str) -> bool:
-    return subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True).returncode == 0
+    return subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, check=False).returncode == 0
 
 
 def main() -> None:
@@ -68,11 +77,11 @@ def main() -> None:
         scratch_path = Path(scratch)
         render = [python, "-m", "tools.render"]
         print(f"{'what':<48}{'median wall s':>14}")
-        seconds = median_of(args.repeat, render + ["dev-kind", "--out", str(scratch_path / "dev-kind")])
+        seconds = median_of(args.repeat, [*render, "dev-kind", "--out", str(scratch_path / "dev-kind")])
         print(f"{'render dev-kind':<48}{seconds:>14.2f}")
         for count in (1, 10, 100):
             stack = stack_with_models(count, scratch_path)
-            command = render + [stack, "--out", str(scratch_path / stack), "--stacks-dir", str(scratch_path)]
+            command = [*render, stack, "--out", str(scratch_path / stack), "--stacks-dir", str(scratch_path)]
             print(f"{f'render a stack with {count} model(s)':<48}{median_of(args.repeat, command):>14.2f}")
 
     baseline = median_of(args.repeat, [python, "-c", PROGRAM_IMPORTS])

@@ -109,9 +109,7 @@ def build_request(path: str, body: bytes) -> bytes:
     return head.encode() + body
 
 
-async def _client(
-    port: int, request: bytes, deadline: float, record_after: float, latencies: list[float]
-) -> int:
+async def _client(port: int, request: bytes, deadline: float, record_after: float, latencies: list[float]) -> int:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     errors = 0
     try:
@@ -245,17 +243,11 @@ def measure_throughput(model_uri: str, seconds: float, warmup: float, rounds: in
 def main() -> int:
     if "--internal-serve" in sys.argv:
         return _serve_with_noop()
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "--model-uri", help="a trained model; by default one is trained (3 epochs) in a temp dir"
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model-uri", help="a trained model; by default one is trained (3 epochs) in a temp dir")
     parser.add_argument("--seconds", type=float, default=3.0, help="measured seconds per cell (default 3)")
     parser.add_argument("--warmup", type=float, default=0.3, help="unmeasured seconds before each slice")
-    parser.add_argument(
-        "--rounds", type=int, default=3, help="alternating no-op/predict slices per cell (default 3)"
-    )
+    parser.add_argument("--rounds", type=int, default=3, help="alternating no-op/predict slices per cell (default 3)")
     parser.add_argument("--cold-starts", type=int, default=3, help="cold starts to time (default 3)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
@@ -286,7 +278,8 @@ def main() -> int:
                 f"| {predict['server_cpu_us_per_request']:.0f} / {noop['server_cpu_us_per_request']:.0f} |"
             )
     print(
-        f"\ncold start to /readyz 200: median {statistics.median(cold):.2f} s (runs: {', '.join(f'{c:.2f}' for c in cold)})"
+        f"\ncold start to /readyz 200: median {statistics.median(cold):.2f} s "
+        f"(runs: {', '.join(f'{c:.2f}' for c in cold)})"
     )
     worst_batch1 = min(ratios[(1, c)] for c in CONCURRENCY)
     print(f"batch 1 predict/no-op, worst of {CONCURRENCY} clients: {worst_batch1:.2f} (goal >= 0.70)")

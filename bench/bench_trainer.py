@@ -13,6 +13,7 @@ per epoch with twice the global batch.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import re
 import socket
@@ -40,7 +41,7 @@ def free_port() -> int:
 
 def run(label: str, command: list[str], env: dict[str, str]) -> dict:
     started = time.perf_counter()
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900, check=False)
     wall = time.perf_counter() - started
     if result.returncode != 0:
         raise RuntimeError(f"{label} failed:\n{result.stdout}{result.stderr}")
@@ -48,7 +49,7 @@ def run(label: str, command: list[str], env: dict[str, str]) -> dict:
     stamps = [datetime.fromisoformat(m[0]) for m in matches]
     # Epoch 1 pays for first-touch allocations and thread start-up; report steady state.
     loop = [float(m[3]) for m in matches][1:]
-    between = [(b - a).total_seconds() for a, b in zip(stamps, stamps[1:], strict=False)]
+    between = [(b - a).total_seconds() for a, b in itertools.pairwise(stamps)]
     return {
         "label": label,
         "epoch_seconds_median": statistics.median(loop),
@@ -59,16 +60,10 @@ def run(label: str, command: list[str], env: dict[str, str]) -> dict:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=10)
     args = parser.parse_args()
-    base_env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "OMP_NUM_THREADS")
-    }
+    base_env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "OMP_NUM_THREADS")}
     flags = ["--epochs", str(args.epochs), "--device", "cpu"]
     rows = []
     with tempfile.TemporaryDirectory() as scratch:

@@ -53,10 +53,15 @@ DnsName = Annotated[
     ),
 ]
 Quantity = Annotated[str, AfterValidator(_quantity)]
-KubernetesVersion = Annotated[str, matching(r"1\.\d{2}", 'must be a Kubernetes minor version written "1.NN", e.g. "1.33"')]
+KubernetesVersion = Annotated[
+    str, matching(r"1\.\d{2}", 'must be a Kubernetes minor version written "1.NN", e.g. "1.33"')
+]
 PinnedImage = Annotated[
     str,
-    matching(r"[a-z0-9][a-z0-9._/:-]*@sha256:[0-9a-f]{64}", "must be an image pinned by digest: name[:tag]@sha256:<64 hex digits>"),
+    matching(
+        r"[a-z0-9][a-z0-9._/:-]*@sha256:[0-9a-f]{64}",
+        "must be an image pinned by digest: name[:tag]@sha256:<64 hex digits>",
+    ),
 ]
 
 
@@ -121,7 +126,8 @@ class ModelConfig(Schema):
 
     name: DnsName = Field(description="Unique model name; prefixes every resource of the model.")
     training: TrainingConfig | None = Field(
-        default=None, description="Training run: the model's only source, so required (checked with the other problems)."
+        default=None,
+        description="Training run: the model's only source, so required (checked with the other problems).",
     )
     serving: ServingConfig | None = Field(default=None, description="Serving; omit for a train-only model.")
 
@@ -142,7 +148,8 @@ class KindSettings(Schema):
         description="Image of the local registry container, pinned by digest.",
     )
     registry_host_port: Annotated[StrictInt, Field(ge=1024, le=65535)] = Field(
-        default=5001, description="Loopback port the registry is published on; images are tagged localhost:<port>/<name>."
+        default=5001,
+        description="Loopback port the registry is published on; images are tagged localhost:<port>/<name>.",
     )
     artifact_volume_size: Quantity = Field(default="5Gi", description="Size of the model artifact volume.")
 
@@ -155,7 +162,9 @@ class ScalarSettings(Schema):
         default="local", description="Registry backend: " + ", ".join(backends.REGISTRIES) + "."
     )
     kubernetes_version: KubernetesVersion = Field(default="1.33", description='Kubernetes minor version, e.g. "1.33".')
-    namespace: DnsName = Field(default="ml-models", description="Namespace of the workloads (Pod Security: restricted).")
+    namespace: DnsName = Field(
+        default="ml-models", description="Namespace of the workloads (Pod Security: restricted)."
+    )
     image_platform: Literal["linux/amd64", "linux/arm64"] = Field(
         default="linux/amd64", description="Platform images are built for, whatever the laptop is."
     )
@@ -230,7 +239,9 @@ def parse(raw: Mapping[str, str]) -> StackConfig:
 
     known = set(scalar_keys()) | set(STRUCTURED_KEYS)
     for key in sorted(set(values) - known):
-        problems.append(Problem(f"{NAMESPACE}:{key}", values[key], "unknown key; allowed keys: " + ", ".join(sorted(known))))
+        problems.append(
+            Problem(f"{NAMESPACE}:{key}", values[key], "unknown key; allowed keys: " + ", ".join(sorted(known)))
+        )
     for key in REQUIRED_KEYS:
         if key not in values:
             problems.append(Problem(f"{NAMESPACE}:{key}", _MISSING, "required"))
@@ -253,9 +264,9 @@ def parse(raw: Mapping[str, str]) -> StackConfig:
     if settings is not None and settings.cluster_backend in backends.CLUSTERS:
         _check_service_types(models, backends.CLUSTERS[settings.cluster_backend], problems)
 
-    if problems:
+    # settings and images are None only when validating them added a problem.
+    if problems or settings is None or images is None:
         raise ConfigError(problems)
-    assert settings is not None and images is not None
     return StackConfig(
         settings=settings,
         images=images,
@@ -362,11 +373,19 @@ def _check_backends(settings: ScalarSettings, problems: list[Problem]) -> None:
     cluster = backends.CLUSTERS.get(settings.cluster_backend)
     if cluster is None:
         problems.append(
-            Problem(f"{NAMESPACE}:clusterBackend", settings.cluster_backend, "must be one of " + ", ".join(backends.CLUSTERS))
+            Problem(
+                f"{NAMESPACE}:clusterBackend",
+                settings.cluster_backend,
+                "must be one of " + ", ".join(backends.CLUSTERS),
+            )
         )
     if settings.registry_backend not in backends.REGISTRIES:
         problems.append(
-            Problem(f"{NAMESPACE}:registryBackend", settings.registry_backend, "must be one of " + ", ".join(backends.REGISTRIES))
+            Problem(
+                f"{NAMESPACE}:registryBackend",
+                settings.registry_backend,
+                "must be one of " + ", ".join(backends.REGISTRIES),
+            )
         )
     elif cluster is not None and settings.registry_backend not in cluster.registries:
         problems.append(
@@ -392,7 +411,9 @@ def _validate_backend_settings(settings: ScalarSettings, values: Mapping[str, An
     return selected
 
 
-def _check_references(models: list[tuple[int, ModelConfig]], images: Mapping[str, ImageConfig], problems: list[Problem]) -> None:
+def _check_references(
+    models: list[tuple[int, ModelConfig]], images: Mapping[str, ImageConfig], problems: list[Problem]
+) -> None:
     allowed = "must name an entry of ml-platform:images (" + ", ".join(sorted(images)) + ")"
     for index, model in models:
         for role in ("training", "serving"):
@@ -440,12 +461,18 @@ def _check_unique_names(models: list[tuple[int, ModelConfig]], problems: list[Pr
     for index, model in models:
         if model.name in seen:
             problems.append(
-                Problem(f"{NAMESPACE}:models[{index}].name", model.name, f"must be unique; models[{seen[model.name]}] has it too")
+                Problem(
+                    f"{NAMESPACE}:models[{index}].name",
+                    model.name,
+                    f"must be unique; models[{seen[model.name]}] has it too",
+                )
             )
         seen.setdefault(model.name, index)
 
 
-def _check_service_types(models: list[tuple[int, ModelConfig]], cluster: backends.ClusterBackend, problems: list[Problem]) -> None:
+def _check_service_types(
+    models: list[tuple[int, ModelConfig]], cluster: backends.ClusterBackend, problems: list[Problem]
+) -> None:
     for index, model in models:
         if model.serving is not None and model.serving.service_type not in cluster.service_types:
             problems.append(

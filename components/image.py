@@ -12,7 +12,6 @@ from components.config import PROJECT_ROOT
 from components.registry.contract import ImageRepository
 
 
-
 class MissingDigestError(RuntimeError):
     pass
 

@@ -10,7 +10,9 @@ import pulumi
 PART_OF = "ml-platform"
 
 
-def kubernetes_labels(component: str, model: str | None = None, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+def kubernetes_labels(
+    component: str, model: str | None = None, extra: Mapping[str, str] | None = None
+) -> dict[str, str]:
     labels = {
         "app.kubernetes.io/part-of": PART_OF,
         "app.kubernetes.io/managed-by": "pulumi",

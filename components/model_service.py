@@ -130,7 +130,11 @@ class ModelService(pulumi.ComponentResource):
         self.service_name = service.metadata.name
         predict_path = f"/v1/models/{args.model}:predict"
         self.endpoint = pulumi.Output.format(
-            "http://{0}.{1}.svc.cluster.local:{2}{3}", service.metadata.name, cluster.namespace, serving.port, predict_path
+            "http://{0}.{1}.svc.cluster.local:{2}{3}",
+            service.metadata.name,
+            cluster.namespace,
+            serving.port,
+            predict_path,
         )
         self.local_access = pulumi.Output.format(
             "kubectl -n {0} port-forward svc/{1} 8080:{2}  # then POST http://localhost:8080{3}",

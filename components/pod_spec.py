@@ -20,7 +20,7 @@ READINESS_PATH = "/readyz"
 LIVENESS_PATH = "/healthz"
 RENDEZVOUS_PORT = 29500
 TRAINER_SCRIPT = "/app/train.py"
-SCRATCH_PATH = "/tmp"
+SCRATCH_PATH = "/tmp"  # noqa: S108 - a mount path inside the container (a private emptyDir), not a host path
 SCRATCH_SIZE = "1Gi"
 # NCCL and DataLoader workers share tensors through /dev/shm; the container default (64Mi) is too small.
 SHARED_MEMORY_SIZE = "2Gi"
@@ -68,7 +68,11 @@ def ingress_policy(
     selector: Mapping[str, str], port: int | str, peers: Mapping[str, str] | None = None
 ) -> k8s.networking.v1.NetworkPolicySpecArgs:
     """Ingress to the selected pods on one port only: from anywhere, or only from `peers` pods."""
-    sources = [k8s.networking.v1.NetworkPolicyPeerArgs(pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(peers)))] if peers else None
+    sources = (
+        [k8s.networking.v1.NetworkPolicyPeerArgs(pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(peers)))]
+        if peers
+        else None
+    )
     return k8s.networking.v1.NetworkPolicySpecArgs(
         pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(selector)),
         policy_types=["Ingress"],
@@ -103,15 +107,18 @@ def container_security_context() -> k8s.core.v1.SecurityContextArgs:
 
 def _scratch(gpus: int) -> tuple[list[k8s.core.v1.VolumeArgs], list[k8s.core.v1.VolumeMountArgs]]:
     """A writable /tmp for a read-only root filesystem, and a large /dev/shm for GPU pods."""
-    volumes = [k8s.core.v1.VolumeArgs(name="scratch", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit=SCRATCH_SIZE))]
+    volumes = [
+        k8s.core.v1.VolumeArgs(name="scratch", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit=SCRATCH_SIZE))
+    ]
     mounts = [k8s.core.v1.VolumeMountArgs(name="scratch", mount_path=SCRATCH_PATH)]
     if gpus > 0:
         volumes.append(
             k8s.core.v1.VolumeArgs(
-                name="shm", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(medium="Memory", size_limit=SHARED_MEMORY_SIZE)
+                name="shm",
+                empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(medium="Memory", size_limit=SHARED_MEMORY_SIZE),
             )
         )
-        mounts.append(k8s.core.v1.VolumeMountArgs(name="shm", mount_path="/dev/shm"))
+        mounts.append(k8s.core.v1.VolumeMountArgs(name="shm", mount_path="/dev/shm"))  # noqa: S108 - the pod's own memory-backed emptyDir
     return volumes, mounts
 
 
@@ -126,7 +133,9 @@ def training_arguments(model: str, training: TrainingConfig, model_uri: pulumi.I
     ]  # fmt: skip
 
 
-def training_command(training: TrainingConfig, rendezvous_host: pulumi.Input[str] | None) -> list[pulumi.Input[str]] | None:
+def training_command(
+    training: TrainingConfig, rendezvous_host: pulumi.Input[str] | None
+) -> list[pulumi.Input[str]] | None:
     """None runs the image's entrypoint (one process); otherwise torchrun, one pod per node.
     `$(JOB_COMPLETION_INDEX)` is expanded by the kubelet from the Indexed Job's env."""
     if training.nodes == 1 and training.processes_per_node == 1:
@@ -146,7 +155,7 @@ def training_command(training: TrainingConfig, rendezvous_host: pulumi.Input[str
         ]
     else:
         command.append("--standalone")
-    return command + [TRAINER_SCRIPT]
+    return [*command, TRAINER_SCRIPT]
 
 
 def training_pod_template(
@@ -174,7 +183,9 @@ def training_pod_template(
         resources=placement.resources,
         security_context=container_security_context(),
         volume_mounts=[*mounts, *access.volume_mounts],
-        ports=[k8s.core.v1.ContainerPortArgs(name="rendezvous", container_port=RENDEZVOUS_PORT)] if training.nodes > 1 else None,
+        ports=[k8s.core.v1.ContainerPortArgs(name="rendezvous", container_port=RENDEZVOUS_PORT)]
+        if training.nodes > 1
+        else None,
     )
     return k8s.core.v1.PodTemplateSpecArgs(
         metadata=k8s.meta.v1.ObjectMetaArgs(labels=dict(labels)),

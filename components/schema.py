@@ -15,9 +15,7 @@ PositiveInt = Annotated[StrictInt, Field(ge=1)]
 class Schema(BaseModel):
     """Stack-file objects: camelCase keys, unknown keys rejected, no coercion, immutable once read."""
 
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True, strict=True
-    )
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True, strict=True)
 
 
 def matching(pattern: str, allowed: str) -> AfterValidator:

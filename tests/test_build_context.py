@@ -74,5 +74,5 @@ def test_a_context_without_its_dockerfile_is_an_error(tmp_path):
     """A missing or mistyped context must fail, never hash to the digest of nothing."""
     with pytest.raises(FileNotFoundError, match="no Dockerfile"):
         context_digest(tmp_path / "no-such-dir")
-    with pytest.raises(FileNotFoundError, match="no Dockerfile.gpu"):
+    with pytest.raises(FileNotFoundError, match=r"no Dockerfile\.gpu"):
         context_digest(_context(tmp_path), "Dockerfile.gpu")

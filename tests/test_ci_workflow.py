@@ -14,7 +14,7 @@ SCAN_BIN = PROJECT_ROOT / ".venv-scan" / "bin"
 
 
 def _run(*command: str, cwd=PROJECT_ROOT, timeout=300) -> subprocess.CompletedProcess:
-    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
 
 
 @pytest.mark.parametrize(

@@ -35,7 +35,9 @@ def mocked():
 def _image() -> Image:
     return Image(
         "trainer",
-        ImageArgs(context="images/trainer", repository=ImageRepository(url="localhost:5001/trainer"), platform="linux/amd64"),
+        ImageArgs(
+            context="images/trainer", repository=ImageRepository(url="localhost:5001/trainer"), platform="linux/amd64"
+        ),
     )
 
 

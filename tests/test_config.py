@@ -134,7 +134,12 @@ def test_every_problem_is_reported_together(dev_kind):
         config.parse(raw_config(dev_kind))
     message = str(raised.value)
     assert "4 problem(s)" in message
-    for key in ("models[0].serving.replicas", "models[0].training.resources.cpu", "clusterBackend", "models[1].training"):
+    for key in (
+        "models[0].serving.replicas",
+        "models[0].training.resources.cpu",
+        "clusterBackend",
+        "models[1].training",
+    ):
         assert f"{NS}:{key}" in message
 
 

@@ -81,7 +81,7 @@ def test_multi_node_training_ranks_pods_by_completion_index():
 def test_training_arguments_carry_every_setting():
     training = TrainingConfig(image="t", epochs=7, batch_size=32, learning_rate=0.01, seed=3)
     arguments = pod_spec.training_arguments("digits", training, "s3://b/models/digits/runs/x")
-    pairs = dict(zip(arguments[::2], arguments[1::2]))
+    pairs = dict(zip(arguments[::2], arguments[1::2], strict=True))
     assert pairs == {
         "--output-uri": "s3://b/models/digits/runs/x",
         "--model-name": "digits",
@@ -117,7 +117,13 @@ def test_serving_pod_probes_the_servers_health_endpoints():
 def test_gpu_pods_get_shared_memory():
     placement = pod_spec.place(Resources(cpu="4", memory="16Gi", gpus=1), GPU_CLUSTER, "w")
     template = pod_spec.training_pod_template(
-        model="m", image="i", model_uri="u", training=TrainingConfig(image="t"), access=ACCESS, placement=placement, labels={}
+        model="m",
+        image="i",
+        model_uri="u",
+        training=TrainingConfig(image="t"),
+        access=ACCESS,
+        placement=placement,
+        labels={},
     )
     mounts = {mount.mount_path for mount in template.spec.containers[0].volume_mounts}
     assert {"/tmp", "/dev/shm"} <= mounts
@@ -139,4 +145,6 @@ def test_load_balancer_address_is_read_from_the_service_status():
     assert load_balancer_address(Status(load_balancer=Status(ingress=None))) is None
     published = Status(load_balancer=Status(ingress=[Status(hostname="a.elb.amazonaws.com", ip=None)]))
     assert load_balancer_address(published) == "a.elb.amazonaws.com"
-    assert load_balancer_address(Status(load_balancer=Status(ingress=[Status(hostname=None, ip="1.2.3.4")]))) == "1.2.3.4"
+    assert (
+        load_balancer_address(Status(load_balancer=Status(ingress=[Status(hostname=None, ip="1.2.3.4")]))) == "1.2.3.4"
+    )

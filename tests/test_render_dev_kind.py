@@ -85,7 +85,7 @@ def test_job_matches_the_stack_config(kind):
     (container,) = spec["template"]["spec"]["containers"]
     expected = {"cpu": training["resources"]["cpu"], "memory": training["resources"]["memory"]}
     assert container["resources"]["limits"] == container["resources"]["requests"] == expected
-    arguments = dict(zip(container["args"][::2], container["args"][1::2]))
+    arguments = dict(zip(container["args"][::2], container["args"][1::2], strict=True))
     assert arguments["--epochs"] == str(training["epochs"])
     assert arguments["--output-uri"] == kind.outputs[outputs.MODELS]["digits"][outputs.MODEL_URI]
     assert spec["template"]["spec"]["restartPolicy"] == "Never"
@@ -227,7 +227,9 @@ def test_a_second_model_is_a_stack_file_edit(tmp_path):
         owners = sorted(o["metadata"]["labels"]["app.kubernetes.io/name"] for o in rendered.objects(kind_name))
         assert owners == ["digits", "digits-wide"], kind_name
     assert "model digits-wide training asks for 1 GPU(s) but this cluster has none; it runs on CPU" in result.stderr
-    wide_job = _only([o for o in rendered.objects("Job") if o["metadata"]["labels"]["app.kubernetes.io/name"] == "digits-wide"])
+    wide_job = _only(
+        [o for o in rendered.objects("Job") if o["metadata"]["labels"]["app.kubernetes.io/name"] == "digits-wide"]
+    )
     assert "nvidia.com/gpu" not in wide_job["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
 
 
@@ -236,9 +238,12 @@ def test_dev_kind_does_not_import_a_cloud_sdk():
         "import sys\n"
         "from tools import render\n"
         "render.run_program('dev-kind')\n"
-        "print(sorted({m.split('.')[0] for m in sys.modules if m.split('.')[0] in ('pulumi_aws', 'pulumi_eks', 'pulumi_gcp')}))\n"
+        "clouds = ('pulumi_aws', 'pulumi_eks', 'pulumi_gcp')\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules if m.split('.')[0] in clouds}))\n"
     )
-    result = subprocess.run([sys.executable, "-c", probe], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"
 

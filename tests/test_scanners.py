@@ -22,16 +22,31 @@ def checkov(framework: str, directory) -> dict:
     assert CHECKOV.exists(), "checkov is missing: run ./scripts/test, which installs it into .venv-scan"
     # --skip-download: no network; without it checkov tries to fetch its guidelines and prints a traceback.
     result = subprocess.run(
-        [str(CHECKOV), "--skip-download", "--framework", framework, "-d", str(directory), "--output", "json", "--quiet"],
+        [
+            str(CHECKOV),
+            "--skip-download",
+            "--framework",
+            framework,
+            "-d",
+            str(directory),
+            "--output",
+            "json",
+            "--quiet",
+        ],
         capture_output=True,
         text=True,
         timeout=300,
+        check=False,
     )
     report = json.loads(result.stdout)
     reports = report if isinstance(report, list) else [report]
     return {
         "passed": sum(r["summary"]["passed"] for r in reports),
-        "failed": [f"{c['check_id']} {c['resource']} ({c['file_path']})" for r in reports for c in r["results"]["failed_checks"]],
+        "failed": [
+            f"{c['check_id']} {c['resource']} ({c['file_path']})"
+            for r in reports
+            for c in r["results"]["failed_checks"]
+        ],
     }
 
 

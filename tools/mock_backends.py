@@ -7,4 +7,6 @@ from tools.mocks import PlatformMocks
 
 
 def platform_mocks() -> PlatformMocks:
-    return PlatformMocks(resources=dict(mocks_aws.RESOURCES), calls=dict(mocks_aws.CALLS), components=dict(mocks_aws.COMPONENTS))
+    return PlatformMocks(
+        resources=dict(mocks_aws.RESOURCES), calls=dict(mocks_aws.CALLS), components=dict(mocks_aws.COMPONENTS)
+    )

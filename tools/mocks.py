@@ -127,7 +127,7 @@ class PlatformMocks(pulumi_mocks.Mocks):
 def _cloud_resource(args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict]:
     """Any other custom resource: echo inputs, add the id/arn/name a cloud API would return."""
     resource_id = auto_name(args.name)
-    package, module, kind = (args.typ.split(":") + ["", ""])[:3]
+    package, module, kind = ([*args.typ.split(":"), "", ""])[:3]
     state = {"id": resource_id, **args.inputs}
     state.setdefault("name", resource_id)
     if package == "aws":
@@ -163,7 +163,13 @@ def _describe_alias(alias) -> str:
     if alias.urn:
         return alias.urn
     spec = alias.spec
-    parts = [("name", spec.name), ("type", spec.type), ("parent", spec.parentUrn), ("stack", spec.stack), ("project", spec.project)]
+    parts = [
+        ("name", spec.name),
+        ("type", spec.type),
+        ("parent", spec.parentUrn),
+        ("stack", spec.stack),
+        ("project", spec.project),
+    ]
     return " ".join(f"{key}={value}" for key, value in parts if value) + (" noParent" if spec.noParent else "")
 
 

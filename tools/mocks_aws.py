@@ -19,7 +19,7 @@ from tools.mocks import ACCOUNT_ID, FAKE_KUBECONFIG, REGION, auto_name, short_ha
 
 ZONES = [f"{REGION}{letter}" for letter in "abcd"]
 ECR_HOST = f"{ACCOUNT_ID}.dkr.ecr.{REGION}.amazonaws.com"
-ECR_PASSWORD = "mock-ecr-password"
+ECR_PASSWORD = "mock-ecr-password"  # noqa: S105 - what the mocked ECR token API answers
 
 
 def _with_identity(args: pulumi_mocks.MockResourceArgs, name: str, arn: str, **extra: Any) -> tuple[str, dict]:
@@ -28,7 +28,9 @@ def _with_identity(args: pulumi_mocks.MockResourceArgs, name: str, arn: str, **e
 
 def _iam_role(args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict]:
     name = args.inputs.get("name") or auto_name(args.name)
-    return _with_identity(args, name, f"arn:aws:iam::{ACCOUNT_ID}:role/{name}", uniqueId=f"AROA{short_hash(name, length=16).upper()}")
+    return _with_identity(
+        args, name, f"arn:aws:iam::{ACCOUNT_ID}:role/{name}", uniqueId=f"AROA{short_hash(name, length=16).upper()}"
+    )
 
 
 def _iam_policy(args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict]:

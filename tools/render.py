@@ -31,10 +31,10 @@ from typing import Any
 import yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-SECRET_PLACEHOLDER = "[secret]"
+SECRET_PLACEHOLDER = "[secret]"  # noqa: S105 - the mask written in place of a secret
 SECURE_PLACEHOLDER = "[secure value: decrypted by the Pulumi CLI only]"
 # The marker Pulumi's RPC layer wraps secret values in.
-SECRET_SIGNATURE = "4dabf18193072939515e22adb298388d"
+SECRET_SIGNATURE = "4dabf18193072939515e22adb298388d"  # noqa: S105 - a public marker, not a secret
 
 
 class RenderError(Exception):
@@ -157,13 +157,17 @@ def kubernetes_manifests(monitor) -> dict[str, dict[str, Any]]:
     manifests = {}
     for urn, registration in monitor.resources.items():
         type_token = urn.split("::")[2].split("$")[-1]
-        if not type_token.startswith("kubernetes:") or type_token.startswith("kubernetes:helm.sh") or type_token.startswith("kubernetes:yaml"):
+        if not type_token.startswith("kubernetes:") or type_token.startswith(("kubernetes:helm.sh", "kubernetes:yaml")):
             continue
         _, group_version, kind = type_token.split(":")
         group, _, version = group_version.rpartition("/")
         api_version = version if group in ("core", "") else f"{group}/{version}"
         state = clean(registration.state)
-        body = {"apiVersion": api_version, "kind": kind, **{k: v for k, v in state.items() if k not in ("apiVersion", "kind", "status")}}
+        body = {
+            "apiVersion": api_version,
+            "kind": kind,
+            **{k: v for k, v in state.items() if k not in ("apiVersion", "kind", "status")},
+        }
         metadata = body["metadata"]
         scope = metadata.get("namespace")
         file_name = f"{kind.lower()}-{scope + '-' if scope else ''}{metadata['name']}.yaml"
@@ -176,7 +180,9 @@ def write(out: Path, stack: str, monitor, exported: dict[str, Any]) -> int:
     Returns how many Kubernetes objects it wrote."""
     staging = Path(tempfile.mkdtemp(prefix=".render-", dir=out.parent))
     try:
-        (staging / "resources.json").write_text(json.dumps(resources_document(stack, monitor), indent=2, sort_keys=True) + "\n")
+        (staging / "resources.json").write_text(
+            json.dumps(resources_document(stack, monitor), indent=2, sort_keys=True) + "\n"
+        )
         (staging / "outputs.json").write_text(json.dumps(clean(exported), indent=2, sort_keys=True) + "\n")
         manifest_dir = staging / "manifests"
         manifest_dir.mkdir()

@@ -44,7 +44,11 @@ def changed_paths(old: Any, new: Any, prefix: str = "") -> list[str]:
                 paths.extend(changed_paths(old[key], new[key], child))
         return paths
     if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
-        return [path for index, (a, b) in enumerate(zip(old, new)) for path in changed_paths(a, b, f"{prefix}[{index}]")]
+        return [
+            path
+            for index, (a, b) in enumerate(zip(old, new, strict=True))
+            for path in changed_paths(a, b, f"{prefix}[{index}]")
+        ]
     return [] if old == new else [prefix or "(value)"]
 
 
@@ -54,7 +58,9 @@ def _covers(pattern: str, path: str) -> bool:
     path_parts = path.replace("[", ".").replace("]", "").split(".")
     if len(path_parts) < len(pattern_parts):
         return False
-    return all(p == "*" or p == q for p, q in zip(pattern_parts, path_parts))
+    return all(
+        p == "*" or p == q for p, q in zip(pattern_parts, path_parts, strict=False)
+    )  # a path may be longer than its pattern
 
 
 def stack_changes(base: list[dict], head: list[dict]) -> list[Change]:
@@ -65,7 +71,9 @@ def stack_changes(base: list[dict], head: list[dict]) -> list[Change]:
     for urn in sorted(old.keys() & new.keys()):
         before, after = old[urn], new[urn]
         paths = changed_paths(before["inputs"], after["inputs"])
-        paths += [f"(option) {key}" for key in sorted(after["options"]) if before["options"].get(key) != after["options"][key]]
+        paths += [
+            f"(option) {key}" for key in sorted(after["options"]) if before["options"].get(key) != after["options"][key]
+        ]
         if not paths:
             continue
         replace_patterns = after["options"].get("replaceOnChanges", [])
@@ -97,11 +105,24 @@ def stack_report(stack: str, base_dir: Path, head_dir: Path) -> str:
     if changes:
         lines += ["| | resource | type | changed |", "|---|---|---|---|"]
         for change in changes:
-            shown = ", ".join(f"`{p}`" for p in change.paths[:6]) + (f" and {len(change.paths) - 6} more" if len(change.paths) > 6 else "")
-            lines.append(f"| `{SYMBOLS[change.action]}` {change.action} | `{change.name}` | `{change.type}` | {shown} |")
+            shown = ", ".join(f"`{p}`" for p in change.paths[:6]) + (
+                f" and {len(change.paths) - 6} more" if len(change.paths) > 6 else ""
+            )
+            lines.append(
+                f"| `{SYMBOLS[change.action]}` {change.action} | `{change.name}` | `{change.type}` | {shown} |"
+            )
         diff = manifest_diff(base_dir / "manifests", head_dir / "manifests")
         if diff:
-            lines += ["", "<details><summary>Kubernetes manifests</summary>", "", "```diff", diff.rstrip("\n"), "```", "", "</details>"]
+            lines += [
+                "",
+                "<details><summary>Kubernetes manifests</summary>",
+                "",
+                "```diff",
+                diff.rstrip("\n"),
+                "```",
+                "",
+                "</details>",
+            ]
     return "\n".join(lines) + "\n"
 
 

@@ -69,9 +69,7 @@ class ArtifactAccess:
 class ArtifactStore(Protocol):
     """Where model artifacts live and how pods reach them."""
 
-    def grant(
-        self, name: str, model: str, mode: ArtifactAccessMode, opts: pulumi.ResourceOptions
-    ) -> ArtifactAccess:
+    def grant(self, name: str, model: str, mode: ArtifactAccessMode, opts: pulumi.ResourceOptions) -> ArtifactAccess:
         """Gives one workload access to one model's artifacts. `name` prefixes any resource created;
         `opts` carries the caller's parent and provider."""
         ...

@@ -192,12 +192,15 @@ class EksCluster(pulumi.ComponentResource):
             for role, arn in NODE_POLICIES.items()
         ]
         node_opts = pulumi.ResourceOptions.merge(
-            on_cluster, pulumi.ResourceOptions(
+            on_cluster,
+            pulumi.ResourceOptions(
                 depends_on=[cluster, *attachments, *args.node_network], ignore_changes=SCALING_IGNORED
-            )
+            ),
         )
 
-        def node_group(logical_name: str, pool_name: str, *, ami_type: str, capacity_type: str, sizes, node_labels, taints=None):
+        def node_group(
+            logical_name: str, pool_name: str, *, ami_type: str, capacity_type: str, sizes, node_labels, taints=None
+        ):
             """`sizes`: the pool's settings (instance types, disk, min/max size)."""
             return aws.eks.NodeGroup(
                 logical_name,
@@ -292,7 +295,11 @@ class EksCluster(pulumi.ComponentResource):
             ready=(*node_groups, *addons.ready),
         )
         self.register_outputs(
-            {"cluster_name": self.cluster_name, "kubeconfig": self.kubeconfig, "oidc_provider_arn": self.oidc_provider_arn}
+            {
+                "cluster_name": self.cluster_name,
+                "kubeconfig": self.kubeconfig,
+                "oidc_provider_arn": self.oidc_provider_arn,
+            }
         )
 
 
@@ -317,7 +324,9 @@ def provision(config: StackConfig, opts: pulumi.ResourceOptions | None = None) -
     )
     registry = EcrRegistry(
         "registry",
-        EcrRegistryArgs(image_names=sorted(config.images), images_kept=settings.ecr_images_kept, protect=settings.protect),
+        EcrRegistryArgs(
+            image_names=sorted(config.images), images_kept=settings.ecr_images_kept, protect=settings.protect
+        ),
         opts,
     )
     artifacts = S3Artifacts("artifacts", S3ArtifactsArgs(protect=settings.protect), opts)

@@ -150,7 +150,10 @@ class EksNetwork(pulumi.ComponentResource):
                 opts=child,
             )
             association = aws.ec2.RouteTableAssociation(
-                f"{name}-private-{index}-association", subnet_id=private.id, route_table_id=private_routes.id, opts=child
+                f"{name}-private-{index}-association",
+                subnet_id=private.id,
+                route_table_id=private_routes.id,
+                opts=child,
             )
             self.egress += [private_route, association]
             private_subnets.append(private)
@@ -159,5 +162,9 @@ class EksNetwork(pulumi.ComponentResource):
         self.private_subnet_ids = [subnet.id for subnet in private_subnets]
         self.public_subnet_ids = [subnet.id for subnet in public_subnets]
         self.register_outputs(
-            {"vpc_id": self.vpc_id, "private_subnet_ids": self.private_subnet_ids, "public_subnet_ids": self.public_subnet_ids}
+            {
+                "vpc_id": self.vpc_id,
+                "private_subnet_ids": self.private_subnet_ids,
+                "public_subnet_ids": self.public_subnet_ids,
+            }
         )

@@ -21,9 +21,7 @@ def _document(statements: list[dict[str, Any]]) -> str:
 
 def service_trust_policy(service: str) -> str:
     """Trust for an AWS service principal, e.g. `ec2.amazonaws.com` for node instance roles."""
-    return _document(
-        [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]
-    )
+    return _document([{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}])
 
 
 def irsa_trust_policy(oidc_provider_arn: str, oidc_issuer: str, namespace: str, service_account: str) -> str:
@@ -55,11 +53,18 @@ def artifact_policy(bucket_arn: str, kms_key_arn: str, model: str, writable: boo
     """One model's artifacts: objects under `models/<model>/` and listing of that prefix only.
     Read-only grants Get/List and decryption; read-write adds Put/Delete and data-key generation."""
     prefix = model_prefix(model)
-    object_actions = ["s3:GetObject"] + (["s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"] if writable else [])
+    object_actions = ["s3:GetObject"] + (
+        ["s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"] if writable else []
+    )
     key_actions = ["kms:Decrypt"] + (["kms:GenerateDataKey"] if writable else [])
     return _document(
         [
-            {"Sid": "ModelObjects", "Effect": "Allow", "Action": object_actions, "Resource": f"{bucket_arn}/{prefix}/*"},
+            {
+                "Sid": "ModelObjects",
+                "Effect": "Allow",
+                "Action": object_actions,
+                "Resource": f"{bucket_arn}/{prefix}/*",
+            },
             {
                 "Sid": "ListModelPrefix",
                 "Effect": "Allow",
@@ -93,9 +98,7 @@ def autoscaling_group_arn(region: str, account_id: str, group_name: str) -> str:
     return f"arn:{AWS_PARTITION}:autoscaling:{region}:{account_id}:autoScalingGroup:*:autoScalingGroupName/{group_name}"
 
 
-def cluster_autoscaler_policy(
-    region: str, account_id: str, cluster_name: str, group_names: Sequence[str]
-) -> str:
+def cluster_autoscaler_policy(region: str, account_id: str, cluster_name: str, group_names: Sequence[str]) -> str:
     """cluster-autoscaler with auto-discovery (the upstream AWS minimal policy), writes scoped to the
     cluster's own node groups by ARN and by the `k8s.io/cluster-autoscaler/<cluster>` tag."""
     groups = [autoscaling_group_arn(region, account_id, name) for name in sorted(group_names)]

@@ -57,7 +57,8 @@ def _labels(value: dict[str, str]) -> dict[str, str]:
 
 
 PoolName = Annotated[
-    str, matching(_POOL_NAME, "must be 1-32 lower-case letters, digits or '-', starting and ending with a letter or digit")
+    str,
+    matching(_POOL_NAME, "must be 1-32 lower-case letters, digits or '-', starting and ending with a letter or digit"),
 ]
 InstanceType = Annotated[str, matching(_INSTANCE_TYPE, "must be an EC2 instance type such as g5.xlarge or m6i.large")]
 Cidr = Annotated[str, AfterValidator(_cidr)]
@@ -82,7 +83,9 @@ class SystemNodeGroup(_Sized):
     instance_types: Annotated[list[InstanceType], Field(min_length=1)] = Field(
         default=["m6i.large"], description="EC2 instance types, same size each (default m6i.large)."
     )
-    min_size: PositiveInt = Field(default=2, description="Never below this; CoreDNS and the autoscaler live here (default 2).")
+    min_size: PositiveInt = Field(
+        default=2, description="Never below this; CoreDNS and the autoscaler live here (default 2)."
+    )
     max_size: PositiveInt = Field(default=4, description="The autoscaler grows the group up to this (default 4).")
     disk_size_gb: DiskSizeGb = Field(default=50, description="Root volume per node, GiB (default 50).")
 
@@ -99,21 +102,30 @@ class GpuNodePool(_Sized):
         description="GPUs each instance has (g5.xlarge: 1, g5.12xlarge: 4); the autoscaler's scale-from-zero template.",
     )
     capacity_type: Literal["ON_DEMAND", "SPOT"] = Field(
-        default="ON_DEMAND", description="ON_DEMAND, or SPOT (cheaper, may be reclaimed; training resumes from checkpoints)."
+        default="ON_DEMAND",
+        description="ON_DEMAND, or SPOT (cheaper, may be reclaimed; training resumes from checkpoints).",
     )
     min_size: NonNegativeInt = Field(default=0, description="Default 0: no GPU node, and no GPU bill, while idle.")
     max_size: PositiveInt = Field(description="Most nodes the autoscaler may start.")
-    disk_size_gb: DiskSizeGb = Field(default=100, description="Root volume per node, GiB (default 100: CUDA images are large).")
-    labels: NodeLabels = Field(default_factory=dict, description="Extra node labels; `ml-platform/*` keys are reserved.")
+    disk_size_gb: DiskSizeGb = Field(
+        default=100, description="Root volume per node, GiB (default 100: CUDA images are large)."
+    )
+    labels: NodeLabels = Field(
+        default_factory=dict, description="Extra node labels; `ml-platform/*` keys are reserved."
+    )
 
 
 class EndpointAccess(Schema):
     """Who may reach the Kubernetes API server."""
 
-    public: StrictBool = Field(default=True, description="False: private endpoint only (reach it from the VPC or a VPN).")
+    public: StrictBool = Field(
+        default=True, description="False: private endpoint only (reach it from the VPC or a VPN)."
+    )
     public_cidrs: list[Cidr] = Field(
         default_factory=list,
-        description="Source CIDRs allowed on the public endpoint; required when `public` is true (never 0.0.0.0/0 by default).",
+        description=(
+            "Source CIDRs allowed on the public endpoint; required when `public` is true (never 0.0.0.0/0 by default)."
+        ),
     )
 
     @model_validator(mode="after")
@@ -142,20 +154,29 @@ class AddonCharts(Schema):
     )
     cluster_autoscaler: ChartVersion = Field(
         default="9.47.0",
-        description="cluster-autoscaler chart (https://kubernetes.github.io/autoscaler); its minor must match the cluster's.",
+        description=(
+            "cluster-autoscaler chart (https://kubernetes.github.io/autoscaler); its minor must match the cluster's."
+        ),
     )
 
 
 class EksSettings(Schema):
     """The EKS cluster, its network, node groups and add-ons (clusterBackend: eks)."""
 
-    cluster_name: Annotated[
-        str, matching(_CLUSTER_NAME, "must be 1-100 letters, digits, '-' or '_', starting with a letter or digit")
-    ] | None = Field(
+    cluster_name: (
+        Annotated[
+            str, matching(_CLUSTER_NAME, "must be 1-100 letters, digits, '-' or '_', starting with a letter or digit")
+        ]
+        | None
+    ) = Field(
         default=None,
-        description="EKS cluster name (the autoscaler's discovery tags and `aws eks` commands use it); default: ml-<stack>.",
+        description=(
+            "EKS cluster name (the autoscaler's discovery tags and `aws eks` commands use it); default: ml-<stack>."
+        ),
     )
-    vpc_cidr: Annotated[str, AfterValidator(_vpc_cidr)] = Field(default="10.0.0.0/16", description="VPC CIDR, /16 to /20.")
+    vpc_cidr: Annotated[str, AfterValidator(_vpc_cidr)] = Field(
+        default="10.0.0.0/16", description="VPC CIDR, /16 to /20."
+    )
     availability_zones: Annotated[StrictInt, Field(ge=2, le=6)] = Field(
         default=3, description="AZs to spread subnets over, 2-6 (taken from the region's available AZs)."
     )
@@ -169,19 +190,25 @@ class EksSettings(Schema):
     )
     admin_principal_arns: list[str] = Field(
         default_factory=list,
-        description="IAM roles/users given cluster-admin access entries, besides the identity that creates the cluster.",
+        description=(
+            "IAM roles/users given cluster-admin access entries, besides the identity that creates the cluster."
+        ),
     )
-    system_node_group: SystemNodeGroup = Field(default_factory=SystemNodeGroup, description="The CPU system node group.")
+    system_node_group: SystemNodeGroup = Field(
+        default_factory=SystemNodeGroup, description="The CPU system node group."
+    )
     gpu_node_pools: list[GpuNodePool] = Field(
         default_factory=list, description="GPU node groups; none: GPU workloads run on CPU with a warning."
     )
     load_balancer: LoadBalancing = Field(default_factory=LoadBalancing, description="NLBs of LoadBalancer services.")
     charts: AddonCharts = Field(default_factory=AddonCharts, description="Pinned add-on chart versions.")
     ecr_images_kept: Annotated[StrictInt, Field(ge=1, le=1000)] = Field(
-        default=30, description="Images each ECR repository keeps (older ones expire); pods run by digest, keep a margin."
+        default=30,
+        description="Images each ECR repository keeps (older ones expire); pods run by digest, keep a margin.",
     )
     protect: StrictBool = Field(
-        default=True, description="Protect the cluster, repositories and bucket from `pulumi destroy` (false: throwaway stacks)."
+        default=True,
+        description="Protect the cluster, repositories and bucket from `pulumi destroy` (false: throwaway stacks).",
     )
 
     @model_validator(mode="after")
@@ -189,7 +216,9 @@ class EksSettings(Schema):
         seen: set[str] = set()
         for pool in self.gpu_node_pools:
             if pool.name in seen or pool.name == "system":
-                raise ValueError(f"gpuNodePools names must be unique and not 'system'; {pool.name!r} is repeated or reserved")
+                raise ValueError(
+                    f"gpuNodePools names must be unique and not 'system'; {pool.name!r} is repeated or reserved"
+                )
             seen.add(pool.name)
         return self
 

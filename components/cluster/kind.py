@@ -79,7 +79,9 @@ class VolumeArtifactStore:
                 )
             ],
             volume_mounts=[
-                k8s.core.v1.VolumeMountArgs(name=ARTIFACT_VOLUME_NAME, mount_path=ARTIFACT_MOUNT_PATH, read_only=read_only)
+                k8s.core.v1.VolumeMountArgs(
+                    name=ARTIFACT_VOLUME_NAME, mount_path=ARTIFACT_MOUNT_PATH, read_only=read_only
+                )
             ],
         )
 
@@ -112,7 +114,10 @@ class KindCluster(pulumi.ComponentResource):
 
         cluster = command.local.Command(
             f"{name}-kind",
-            create='kind create cluster --name "$CLUSTER" --config - --wait 120s >&2 && kind get kubeconfig --name "$CLUSTER"',
+            create=(
+                'kind create cluster --name "$CLUSTER" --config - --wait 120s >&2 '
+                '&& kind get kubeconfig --name "$CLUSTER"'
+            ),
             delete='kind delete cluster --name "$CLUSTER"',
             stdin=config,
             environment=environment,

@@ -13,9 +13,7 @@ POD_SECURITY_LEVEL = "restricted"
 
 
 def workload_namespace(name: str, namespace: str, opts: pulumi.ResourceOptions) -> k8s.core.v1.Namespace:
-    pod_security = {
-        f"pod-security.kubernetes.io/{mode}": POD_SECURITY_LEVEL for mode in ("enforce", "audit", "warn")
-    }
+    pod_security = {f"pod-security.kubernetes.io/{mode}": POD_SECURITY_LEVEL for mode in ("enforce", "audit", "warn")}
     created = k8s.core.v1.Namespace(
         f"{name}-namespace",
         # Outside tooling (kubectl -n, port-forward commands in the README) names it, so no auto-name.
@@ -26,10 +24,14 @@ def workload_namespace(name: str, namespace: str, opts: pulumi.ResourceOptions) 
     )
     k8s.networking.v1.NetworkPolicy(
         f"{name}-default-deny-ingress",
-        metadata=k8s.meta.v1.ObjectMetaArgs(namespace=created.metadata.name, labels=labels.kubernetes_labels("platform")),
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            namespace=created.metadata.name, labels=labels.kubernetes_labels("platform")
+        ),
         # Selects every pod, allows nothing: ingress is opened per workload, never by default.
         # Egress stays open: artifact stores (S3, GCS) have no fixed addresses to allow.
-        spec=k8s.networking.v1.NetworkPolicySpecArgs(pod_selector=k8s.meta.v1.LabelSelectorArgs(), policy_types=["Ingress"]),
+        spec=k8s.networking.v1.NetworkPolicySpecArgs(
+            pod_selector=k8s.meta.v1.LabelSelectorArgs(), policy_types=["Ingress"]
+        ),
         opts=opts,
     )
     return created

@@ -178,7 +178,9 @@ class S3ArtifactStore:
             name, model, self._namespace, opts, annotations={ROLE_ARN_ANNOTATION: role.arn}, account_name=account_name
         )
         return ArtifactAccess(
-            model_root_uri=pulumi.Output.concat("s3://", self._artifacts.bucket_name, "/", eks_policies.model_prefix(model)),
+            model_root_uri=pulumi.Output.concat(
+                "s3://", self._artifacts.bucket_name, "/", eks_policies.model_prefix(model)
+            ),
             service_account_name=account.metadata.name,
             env=[
                 k8s.core.v1.EnvVarArgs(name="AWS_REGION", value=self._region),

@@ -103,7 +103,9 @@ class EcrRegistry(pulumi.ComponentResource):
                 password=pulumi.Output.secret(token.password),
             )
         self.repositories = {
-            image_name: ImageRepository(url=repository.repository_url, credentials=credentials, depends_on=(repository,))
+            image_name: ImageRepository(
+                url=repository.repository_url, credentials=credentials, depends_on=(repository,)
+            )
             for image_name, repository in repositories.items()
         }
         self.repository_urls = pulumi.Output.all(

@@ -20,13 +20,9 @@ from mltrain.training import TrainConfig, configure_logging, run
 def parse_args(argv: list[str] | None = None) -> TrainConfig:
     """Parse the command line into a validated TrainConfig; exits 2 listing every bad flag."""
     defaults = TrainConfig(output_uri="")
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output-uri", required=True, help="file://, s3://, gs:// URI or a local path")
-    parser.add_argument(
-        "--epochs", type=int, default=defaults.epochs, help="total epochs (default %(default)s)"
-    )
+    parser.add_argument("--epochs", type=int, default=defaults.epochs, help="total epochs (default %(default)s)")
     parser.add_argument(
         "--batch-size",
         type=int,

@@ -141,7 +141,9 @@ def test_addons_are_pinned_charts_on_the_right_nodes(eks):
     autoscaler = charts["cluster-autoscaler"]["inputs"]
     assert autoscaler["version"] == _settings()["charts"]["clusterAutoscaler"]
     assert autoscaler["values"]["autoDiscovery"] == {"clusterName": "ml-prod-eks"}
-    assert autoscaler["values"]["rbac"]["serviceAccount"]["annotations"]["eks.amazonaws.com/role-arn"].startswith("arn:aws:iam::")
+    assert autoscaler["values"]["rbac"]["serviceAccount"]["annotations"]["eks.amazonaws.com/role-arn"].startswith(
+        "arn:aws:iam::"
+    )
     for chart in charts.values():
         assert chart["provider"].endswith("cluster-provider")
 
@@ -153,12 +155,16 @@ def test_autoscaler_identity_is_least_privilege(eks):
             assert "*" not in _resources(statement)
             assert all("autoScalingGroupName/eks-cluster-" in arn for arn in _resources(statement))
     (trust,) = _statements(eks.one("aws:iam/role:Role", "cluster-addons-autoscaler-role"), "assumeRolePolicy")
-    assert list(trust["Condition"]["StringEquals"].values())[-1] == "system:serviceaccount:kube-system:cluster-autoscaler"
+    assert (
+        list(trust["Condition"]["StringEquals"].values())[-1] == "system:serviceaccount:kube-system:cluster-autoscaler"
+    )
 
 
 def test_ecr_repositories_are_immutable_scanned_expiring_and_protected(eks):
     repositories = eks.of_type("aws:ecr/repository:Repository")
-    assert {r["name"] for r in repositories} == {f"registry-{name}" for name in stack_document(STACK)["config"]["ml-platform:images"]}
+    assert {r["name"] for r in repositories} == {
+        f"registry-{name}" for name in stack_document(STACK)["config"]["ml-platform:images"]
+    }
     for repository in repositories:
         assert repository["inputs"]["imageTagMutability"] == "IMMUTABLE"
         assert repository["inputs"]["imageScanningConfiguration"] == {"scanOnPush": True}
@@ -180,10 +186,15 @@ def test_artifact_bucket_is_versioned_encrypted_private_and_protected(eks):
     assert bucket["options"]["protect"] is True and bucket["inputs"]["forceDestroy"] is False
     versioning = eks.one("aws:s3/bucketVersioning:BucketVersioning")
     assert versioning["inputs"]["versioningConfiguration"]["status"] == "Enabled"
-    (rule,) = eks.one("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")["inputs"]["rules"]
+    (rule,) = eks.one("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")[
+        "inputs"
+    ]["rules"]
     assert rule["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "aws:kms"
     block = eks.one("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")["inputs"]
-    assert all(block[key] is True for key in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"))
+    assert all(
+        block[key] is True
+        for key in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+    )
     (deny,) = _statements(eks.one("aws:s3/bucketPolicy:BucketPolicy"))
     assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
@@ -237,7 +248,9 @@ def test_serving_is_an_nlb_admitting_the_configured_clients(eks):
     assert service["spec"]["type"] == "LoadBalancer"
     annotations = service["metadata"]["annotations"]
     assert annotations["service.beta.kubernetes.io/aws-load-balancer-type"] == "nlb"
-    assert annotations["service.beta.kubernetes.io/load-balancer-source-ranges"] == ",".join(_settings()["loadBalancer"]["sourceCidrs"])
+    assert annotations["service.beta.kubernetes.io/load-balancer-source-ranges"] == ",".join(
+        _settings()["loadBalancer"]["sourceCidrs"]
+    )
     (deployment,) = eks.objects("Deployment")
     assert "nodeSelector" not in deployment["spec"]["template"]["spec"], "CPU serving stays off GPU nodes"
 
@@ -246,7 +259,10 @@ def test_cluster_registry_and_bucket_are_protected(eks):
     protected = {(r["type"], r["name"]) for r in eks.resources if r["options"]["protect"]}
     assert ("eks:index:Cluster", "cluster-eks") in protected
     assert ("aws:s3/bucket:Bucket", "artifacts-bucket") in protected
-    assert {name for kind, name in protected if kind == "aws:ecr/repository:Repository"} == {"registry-server", "registry-trainer"}
+    assert {name for kind, name in protected if kind == "aws:ecr/repository:Repository"} == {
+        "registry-server",
+        "registry-trainer",
+    }
     assert eks.one("eks:index:Cluster")["inputs"]["deletionProtection"] is True
 
 

@@ -15,7 +15,12 @@ from components.cluster.eks_settings import EksSettings
 from tests.rendering import raw_config, stack_document
 
 STACK = "prod-eks"
-WRITE_ACTIONS = ("s3:PutObject", "s3:DeleteObject", "autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup")
+WRITE_ACTIONS = (
+    "s3:PutObject",
+    "s3:DeleteObject",
+    "autoscaling:SetDesiredCapacity",
+    "autoscaling:TerminateInstanceInAutoScalingGroup",
+)
 
 
 def _parse_with(**eks_changes):
@@ -42,7 +47,7 @@ def test_errors_name_the_key_the_value_and_what_is_allowed():
     text = "\n".join(problems)
     assert "ml-platform:eks.gpuNodePools[0]" in text and "maxSize (1) must be at least minSize (3)" in text
     assert "ml-platform:eks.availabilityZones = 1" in text
-    assert "ml-platform:eks.natGateways = \"some\"" in text
+    assert 'ml-platform:eks.natGateways = "some"' in text
     assert "ml-platform:eks.vpcCidr" in text and "/16 to /20" in text
 
 
@@ -65,7 +70,9 @@ def test_public_endpoint_needs_explicit_cidrs_and_private_takes_none():
 
 
 def test_gpu_pools_default_to_zero_nodes_and_on_demand():
-    stack = _parse_with(gpuNodePools=[{"name": "a100", "instanceTypes": ["p4d.24xlarge"], "gpusPerNode": 8, "maxSize": 1}])
+    stack = _parse_with(
+        gpuNodePools=[{"name": "a100", "instanceTypes": ["p4d.24xlarge"], "gpusPerNode": 8, "maxSize": 1}]
+    )
     (pool,) = stack.backend_settings.gpu_node_pools
     assert (pool.min_size, pool.capacity_type, pool.disk_size_gb) == (0, "ON_DEMAND", 100)
 
@@ -73,7 +80,7 @@ def test_gpu_pools_default_to_zero_nodes_and_on_demand():
 def test_eks_settings_are_refused_on_the_kind_backend():
     document = copy.deepcopy(stack_document("dev-kind"))
     document["config"]["ml-platform:eks"] = {"endpoint": {"public": False}}
-    with pytest.raises(config.ConfigError, match="ml-platform:eks .*only allowed when clusterBackend is eks"):
+    with pytest.raises(config.ConfigError, match=r"ml-platform:eks .*only allowed when clusterBackend is eks"):
         config.parse(raw_config(document))
 
 
@@ -102,7 +109,9 @@ def test_artifact_policy_is_limited_to_the_models_prefix(writable):
 
 def test_irsa_trust_names_exactly_one_service_account():
     (statement,) = _statements(
-        eks_policies.irsa_trust_policy("arn:aws:iam::1:oidc-provider/oidc.example/id/X", "https://oidc.example/id/X", "ml", "sa")
+        eks_policies.irsa_trust_policy(
+            "arn:aws:iam::1:oidc-provider/oidc.example/id/X", "https://oidc.example/id/X", "ml", "sa"
+        )
     )
     assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
     assert statement["Condition"]["StringEquals"] == {
@@ -116,7 +125,9 @@ def test_autoscaler_writes_only_to_its_own_groups():
     for statement in statements:
         if set(_actions(statement)) & set(WRITE_ACTIONS):
             assert statement["Resource"] != "*"
-            assert all(arn.endswith(("autoScalingGroupName/g1", "autoScalingGroupName/g2")) for arn in statement["Resource"])
+            assert all(
+                arn.endswith(("autoScalingGroupName/g1", "autoScalingGroupName/g2")) for arn in statement["Resource"]
+            )
             assert statement["Condition"]["StringEquals"] == {"aws:ResourceTag/k8s.io/cluster-autoscaler/c": "owned"}
         elif statement["Resource"] == "*":
             assert all(":Describe" in action or ":Get" in action for action in _actions(statement))
@@ -136,7 +147,7 @@ def test_subnet_layout_gives_disjoint_blocks_inside_the_vpc():
 def test_too_few_zones_in_the_region_is_an_error_naming_the_key():
     from components.cluster.eks_network import pick_zone
 
-    with pytest.raises(ValueError, match="ml-platform:eks.availabilityZones asks for 3 zones"):
+    with pytest.raises(ValueError, match=r"ml-platform:eks\.availabilityZones asks for 3 zones"):
         pick_zone(["a", "b"], 0, 3)
 
 

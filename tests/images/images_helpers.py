@@ -71,6 +71,7 @@ def run_trainer(
         stderr=subprocess.STDOUT,
         text=True,
         timeout=timeout,
+        check=False,
     )
 
 

@@ -123,7 +123,7 @@ BAD_INPUTS = [
     ),
     (
         "ragged instance",
-        json.dumps({"instances": [IMAGE[:7] + [[0.0] * 7]]}).encode(),
+        json.dumps({"instances": [[*IMAGE[:7], [0.0] * 7]]}).encode(),
         422,
         "instances[0] is ragged; expected [8, 8]",
     ),
@@ -167,17 +167,13 @@ BAD_INPUTS = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("body", "status", "message"), [b[1:] for b in BAD_INPUTS], ids=[b[0] for b in BAD_INPUTS]
-)
+@pytest.mark.parametrize(("body", "status", "message"), [b[1:] for b in BAD_INPUTS], ids=[b[0] for b in BAD_INPUTS])
 def test_bad_input_gets_a_4xx_that_says_what_is_wrong(
     client: httpx.Client, body: bytes, status: int, message: str
 ) -> None:
     """Malformed requests are answered 413 or 422 with {"error": ...} naming the problem and
     where it is, never a 500; the server keeps serving."""
-    response = client.post(
-        "/v1/models/digits:predict", content=body, headers={"content-type": "application/json"}
-    )
+    response = client.post("/v1/models/digits:predict", content=body, headers={"content-type": "application/json"})
     assert response.status_code == status, response.text
     assert message in response.json()["error"]
 
@@ -193,9 +189,7 @@ def test_streamed_body_over_the_limit_is_cut_off(client: httpx.Client) -> None:
             yield chunk
         yield b"0]]}"
 
-    response = client.post(
-        "/v1/models/digits:predict", content=body(), headers={"content-type": "application/json"}
-    )
+    response = client.post("/v1/models/digits:predict", content=body(), headers={"content-type": "application/json"})
     assert response.status_code == 413
     assert "MAX_BODY_BYTES" in response.json()["error"]
 
@@ -218,9 +212,7 @@ def test_curl_style_form_content_type_is_read_as_json(client: httpx.Client) -> N
     assert response.status_code == 200 and len(response.json()["predictions"]) == 1
 
 
-def test_prometheus_metrics_count_requests_by_route(
-    client: httpx.Client, trained_model: TrainedModel
-) -> None:
+def test_prometheus_metrics_count_requests_by_route(client: httpx.Client, trained_model: TrainedModel) -> None:
     """/metrics exposes request counts labelled by route template (not raw path), inference
     latency, readiness and the loaded version, in Prometheus text format."""
     predict(client, {"instances": [IMAGE]})
@@ -238,9 +230,7 @@ def test_prometheus_metrics_count_requests_by_route(
     )
     assert re.search(r"model_server_inference_duration_seconds_count [1-9]", text)
     assert "model_server_model_ready 1.0" in text
-    assert (
-        f'model_server_model_info{{name="digits",version="{trained_model.metadata["version"]}"}} 1.0' in text
-    )
+    assert f'model_server_model_info{{name="digits",version="{trained_model.metadata["version"]}"}} 1.0' in text
     assert 'status="500"' not in text
 
 
@@ -254,7 +244,11 @@ def test_log_lines_are_single_line_events(server: ServerProcess) -> None:
 def _healthcheck(port: int) -> int:
     """The image's HEALTHCHECK command, run as the container runs it (from /app, with PORT set)."""
     return subprocess.run(
-        [sys.executable, "-m", "mlserve.healthcheck"], cwd=SERVER_DIR, env=child_env(PORT=str(port)), timeout=30
+        [sys.executable, "-m", "mlserve.healthcheck"],
+        cwd=SERVER_DIR,
+        env=child_env(PORT=str(port)),
+        timeout=30,
+        check=False,
     ).returncode
 
 
@@ -375,14 +369,17 @@ def test_sigterm_lets_the_in_flight_request_finish(
     ],
     ids=["port not a number", "max instances zero", "model uri missing"],
 )
-def test_invalid_settings_stop_the_server_with_a_clear_message(
-    env: dict[str, str], expected: list[str]
-) -> None:
+def test_invalid_settings_stop_the_server_with_a_clear_message(env: dict[str, str], expected: list[str]) -> None:
     """Misconfiguration is a startup error naming the variable (unlike a missing model, which is
     waited for): the process exits non-zero with one line, no traceback."""
     base = {k: v for k, v in child_env().items() if k not in ("MODEL_URI", "PORT", "MAX_INSTANCES")}
     result = subprocess.run(
-        [sys.executable, str(SERVE_SCRIPT)], env={**base, **env}, capture_output=True, text=True, timeout=60
+        [sys.executable, str(SERVE_SCRIPT)],
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode != 0
     assert "invalid configuration" in result.stderr

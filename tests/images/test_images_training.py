@@ -56,9 +56,7 @@ def test_onnx_model_reaches_accuracy_on_held_out_split(trained_model: TrainedMod
 def test_onnx_and_torch_agree(trained_model: TrainedModel) -> None:
     """The ONNX export computes what the trained torch network computes (same logits, same
     classes), so serving does not change the model's answers."""
-    checkpoint = torch.load(
-        trained_model.path / "checkpoints" / f"epoch-{FIXTURE_EPOCHS:04d}.pt", weights_only=True
-    )
+    checkpoint = torch.load(trained_model.path / "checkpoints" / f"epoch-{FIXTURE_EPOCHS:04d}.pt", weights_only=True)
     network = DigitsNet()
     network.load_state_dict(checkpoint["model"])
     network.eval()
@@ -162,9 +160,7 @@ def test_rerun_on_a_finished_output_changes_nothing(trained_model: TrainedModel)
     assert {p: p.stat().st_mtime_ns for p in trained_model.path.rglob("*") if p.is_file()} == before
 
 
-def test_unreadable_newest_checkpoint_falls_back_to_the_one_before(
-    trained_model: TrainedModel, tmp_path: Path
-) -> None:
+def test_unreadable_newest_checkpoint_falls_back_to_the_one_before(trained_model: TrainedModel, tmp_path: Path) -> None:
     """A checkpoint torn by a crash mid-upload is skipped with a warning; the run resumes from
     the newest one that loads instead of failing or starting over."""
     run = tmp_path / "run"
@@ -190,9 +186,7 @@ def test_torchrun_two_processes_train_one_model(tmp_path: Path) -> None:
     run = tmp_path / "run"
     result = run_trainer(run.as_uri(), "--epochs", str(FIXTURE_EPOCHS), processes=2, timeout=280)
     assert result.returncode == 0, result.stdout
-    digests = dict(
-        re.findall(r"rank=(\d+) finished training parameters_sha256=([0-9a-f]{64})", result.stdout)
-    )
+    digests = dict(re.findall(r"rank=(\d+) finished training parameters_sha256=([0-9a-f]{64})", result.stdout))
     assert set(digests) == {"0", "1"}
     assert digests["0"] == digests["1"], "DDP let the ranks' parameters diverge"
     ranks_logging_epochs = {m.group(1) for m in EPOCH_LINE.finditer(result.stdout)}
@@ -210,9 +204,7 @@ def test_bad_flags_are_rejected_together(capsys: pytest.CaptureFixture[str]) -> 
     from train import parse_args
 
     with pytest.raises(SystemExit) as exit_info:
-        parse_args(
-            ["--output-uri", "file:///tmp/x", "--epochs", "0", "--batch-size", "-1", "--learning-rate", "nan"]
-        )
+        parse_args(["--output-uri", "file:///tmp/x", "--epochs", "0", "--batch-size", "-1", "--learning-rate", "nan"])
     assert exit_info.value.code == 2
     message = capsys.readouterr().err
     assert "--epochs must be at least 1" in message

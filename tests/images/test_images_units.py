@@ -11,7 +11,7 @@ from pathlib import Path
 import fsspec
 import numpy as np
 import pytest
-from mlserve.inputs import InputSpec, InvalidInput, TooManyInstances, _peek_depth
+from mlserve.inputs import InputSpec, InvalidInputError, TooManyInstancesError, _peek_depth
 from mlserve.model import ModelLoadError, load_model
 from mlserve.settings import Settings
 from mltrain.artifacts import ArtifactStore, checkpoint_name
@@ -138,7 +138,7 @@ def test_fast_and_careful_paths_agree_on_rejections(body: bytes) -> None:
     """The typed fast path never accepts what the careful path rejects: odd bodies fall back to
     the careful path, which names the problem."""
     assert DIGITS._parse_fast(body) is None
-    with pytest.raises(InvalidInput):
+    with pytest.raises(InvalidInputError):
         DIGITS.parse(body, 8)
 
 
@@ -152,9 +152,9 @@ def test_peek_depth_reads_the_first_instance() -> None:
 def test_too_many_instances_is_its_own_error() -> None:
     """Over MAX_INSTANCES is a 413 on both paths, checked before the content is converted."""
     body = json.dumps({"instances": [[0] * 64] * 9}).encode()
-    with pytest.raises(TooManyInstances, match="9 instances"):
+    with pytest.raises(TooManyInstancesError, match="9 instances"):
         DIGITS.parse(body, 8)
-    with pytest.raises(TooManyInstances):
+    with pytest.raises(TooManyInstancesError):
         DIGITS.parse(body.replace(b"[0,", b'["x",', 1), 8)
 
 

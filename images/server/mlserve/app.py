@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
-from mlserve.inputs import InvalidInput, errors_message
+from mlserve.inputs import InvalidInputError, errors_message
 from mlserve.metrics import Metrics
 from mlserve.middleware import BodySizeLimitMiddleware, MetricsMiddleware
 from mlserve.model import LoadedModel, ModelLoadError, load_model
@@ -143,9 +143,7 @@ def create_app(settings: Settings) -> FastAPI:
         """Readiness: 200 only once the model is loaded."""
         if state.model is None:
             return JSONResponse({"ready": False, "error": state.load_error}, status_code=503)
-        return JSONResponse(
-            {"ready": True, "model": settings.model_name, "version": state.model.metadata.version}
-        )
+        return JSONResponse({"ready": True, "model": settings.model_name, "version": state.model.metadata.version})
 
     @app.get("/metrics")
     async def prometheus_metrics() -> Response:
@@ -176,7 +174,7 @@ def create_app(settings: Settings) -> FastAPI:
         model = state.require_model(name)
         try:
             batch = model.inputs.parse(await request.body(), settings.max_instances)
-        except InvalidInput as error:
+        except InvalidInputError as error:
             raise ApiError(error.status, str(error)) from None
         # Inference runs on the event loop: for this model it takes tens of microseconds,
         # less than handing it to a thread would cost.

@@ -19,13 +19,13 @@ from pydantic import (
 )
 
 
-class InvalidInput(ValueError):
+class InvalidInputError(ValueError):
     """The body does not fit the model; `status` is the HTTP answer, the message says why."""
 
     status = 422
 
 
-class TooManyInstances(InvalidInput):
+class TooManyInstancesError(InvalidInputError):
     status = 413
 
 
@@ -125,12 +125,12 @@ class InputSpec:
         object.__setattr__(self, "description", description)
 
     def parse(self, body: bytes, max_instances: int) -> np.ndarray:
-        """Return the body's instances as float32 shaped (n, *shape); raise InvalidInput."""
+        """Return the body's instances as float32 shaped (n, *shape); raise InvalidInputError."""
         batch = self._parse_fast(body)
         if batch is None:
             return self._parse_checked(body, max_instances)
         if len(batch) > max_instances:
-            raise TooManyInstances(
+            raise TooManyInstancesError(
                 f"{len(batch)} instances in one request; the limit is {max_instances} (MAX_INSTANCES)"
             )
         return batch
@@ -155,15 +155,15 @@ class InputSpec:
         try:
             instances = PredictRequest.model_validate_json(body).instances
         except ValidationError as error:
-            raise InvalidInput(errors_message(error.errors())) from None
+            raise InvalidInputError(errors_message(error.errors())) from None
         if len(instances) > max_instances:
-            raise TooManyInstances(
+            raise TooManyInstancesError(
                 f"{len(instances)} instances in one request; the limit is {max_instances} (MAX_INSTANCES)"
             )
         return self.to_batch(instances)
 
     def to_batch(self, instances: list[Any]) -> np.ndarray:
-        """Return `instances` (parsed JSON) as float32 shaped (n, *shape); raise InvalidInput.
+        """Return `instances` (parsed JSON) as float32 shaped (n, *shape); raise InvalidInputError.
 
         Every instance must be an array of finite numbers in one of the accepted shapes, all
         of them in the same shape.
@@ -175,16 +175,14 @@ class InputSpec:
             first = first[0] if first else None
         if depth not in self.by_depth:
             got = type(instances[0]).__name__ if depth == 0 else f"an array nested {depth} deep"
-            raise InvalidInput(
-                f"instances[0] must be an array of numbers shaped {self.description}; got {got}"
-            )
+            raise InvalidInputError(f"instances[0] must be an array of numbers shaped {self.description}; got {got}")
         expected = self.by_depth[depth]
         try:
             validated = _TYPED_REQUESTS[depth](instances=instances).instances
         except ValidationError as error:
             problem = error.errors()[0]
             where = "".join(f"[{p}]" for p in problem["loc"][1:])  # loc[0] is "instances"
-            raise InvalidInput(f"instances{where}: {_problem_text(problem)}") from None
+            raise InvalidInputError(f"instances{where}: {_problem_text(problem)}") from None
         try:
             batch = np.asarray(validated, dtype=np.float32)
         except ValueError:
@@ -194,15 +192,11 @@ class InputSpec:
                 try:
                     shape = np.shape(instance)
                 except ValueError:
-                    raise InvalidInput(
+                    raise InvalidInputError(
                         f"instances[{index}] is ragged; expected {_format_shape(expected)}"
                     ) from None
                 if shape != expected:
-                    wanted = (
-                        self.description if index == 0 else f"{_format_shape(expected)} like instances[0]"
-                    )
-                    raise InvalidInput(
-                        f"instances[{index}] has shape {_format_shape(shape)}; expected {wanted}"
-                    )
-            raise InvalidInput(f"instances must all have shape {_format_shape(expected)}")
+                    wanted = self.description if index == 0 else f"{_format_shape(expected)} like instances[0]"
+                    raise InvalidInputError(f"instances[{index}] has shape {_format_shape(shape)}; expected {wanted}")
+            raise InvalidInputError(f"instances must all have shape {_format_shape(expected)}")
         return batch.reshape(len(validated), *self.shape)

@@ -58,9 +58,7 @@ class BodySizeLimitMiddleware:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
-                await send_json_error(
-                    send, 413, f"request body exceeds the limit of {limit} bytes (MAX_BODY_BYTES)"
-                )
+                await send_json_error(send, 413, f"request body exceeds the limit of {limit} bytes (MAX_BODY_BYTES)")
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):

@@ -69,7 +69,7 @@ def load_model(uri: str, inference_threads: int) -> LoadedModel:
     """
     try:
         fs, root = fsspec.core.url_to_fs(uri)
-    except Exception as error:  # unknown scheme, missing filesystem package, bad options
+    except Exception as error:  # noqa: BLE001 - fsspec backends raise their own types; reported as one line
         raise ModelLoadError(f"cannot open {uri}: {_one_line(error)}") from None
     root = root.rstrip("/")
     metadata_path = posixpath.join(root, METADATA_FILE)
@@ -77,19 +77,17 @@ def load_model(uri: str, inference_threads: int) -> LoadedModel:
         raw_metadata = fs.cat_file(metadata_path)
     except FileNotFoundError:
         raise ModelLoadError(f"{METADATA_FILE} not found under {uri} (has training finished?)") from None
-    except Exception as error:  # credentials, network, permissions
+    except Exception as error:  # noqa: BLE001 - credentials, network, permissions: any backend's type
         raise ModelLoadError(f"cannot read {METADATA_FILE} under {uri}: {_one_line(error)}") from None
     try:
         metadata = ModelMetadata.model_validate(json.loads(raw_metadata))
     except (ValueError, ValidationError) as error:
         raise ModelLoadError(f"{METADATA_FILE} under {uri} is invalid: {_one_line(error)}") from None
     if "/" in metadata.model_file or metadata.model_file in ("", ".", ".."):
-        raise ModelLoadError(
-            f"{METADATA_FILE} under {uri} names a model file outside it: {metadata.model_file!r}"
-        )
+        raise ModelLoadError(f"{METADATA_FILE} under {uri} names a model file outside it: {metadata.model_file!r}")
     try:
         model_bytes = fs.cat_file(posixpath.join(root, metadata.model_file))
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 - any backend's or onnxruntime's error is one load failure
         raise ModelLoadError(f"cannot read {metadata.model_file} under {uri}: {_one_line(error)}") from None
     digest = hashlib.sha256(model_bytes).hexdigest()
     if digest != metadata.model_sha256:
@@ -104,7 +102,7 @@ def load_model(uri: str, inference_threads: int) -> LoadedModel:
     options.log_severity_level = 3  # errors only: warnings would repeat on every retry
     try:
         session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 - any backend's or onnxruntime's error is one load failure
         raise ModelLoadError(
             f"{metadata.model_file} under {uri} is not a loadable ONNX model: {_one_line(error)}"
         ) from None
@@ -127,10 +125,8 @@ def load_model(uri: str, inference_threads: int) -> LoadedModel:
         (logits,) = session.run(
             [metadata.output_name], {metadata.input_name: np.zeros((2, *input_shape), dtype=np.float32)}
         )
-    except Exception as error:
-        raise ModelLoadError(
-            f"{metadata.model_file} under {uri} fails on a test input: {_one_line(error)}"
-        ) from None
+    except Exception as error:  # noqa: BLE001 - any backend's or onnxruntime's error is one load failure
+        raise ModelLoadError(f"{metadata.model_file} under {uri} fails on a test input: {_one_line(error)}") from None
     if logits.shape != (2, len(metadata.class_labels)):
         raise ModelLoadError(
             f"{metadata.model_file} under {uri} returns shape {list(logits.shape[1:])} per instance; "

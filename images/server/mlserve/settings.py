@@ -17,7 +17,7 @@ class Settings(BaseSettings):
     """Required. The trainer's --output-uri: file://, s3://, gs:// or a local path."""
     model_name: str = Field(default="digits", min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     """Name in the /v1/models/{name} routes; other names get 404. Default digits."""
-    host: str = "0.0.0.0"
+    host: str = "0.0.0.0"  # noqa: S104 - a pod must listen on its own address; the Service and NetworkPolicy bound who reaches it
     """Address to listen on. Default 0.0.0.0 (all interfaces, as a pod needs)."""
     port: int = Field(default=8080, ge=1, le=65535)
     max_instances: int = Field(default=256, ge=1)
@@ -43,7 +43,5 @@ def load_settings() -> Settings:
     try:
         return Settings()
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in error.errors()
-        )
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in error.errors())
         raise SystemExit(f"invalid configuration: {problems}") from None

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import torch
-import torch.nn.functional as F
+import torch.nn.functional as F  # noqa: N812 - PyTorch's own convention
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
@@ -92,7 +92,7 @@ def _load_newest_checkpoint(store: ArtifactStore) -> dict[str, Any] | None:
     for epoch, name in store.checkpoints():
         try:
             state = torch.load(io.BytesIO(store.read_bytes(name)), map_location="cpu", weights_only=True)
-        except Exception as error:  # a torn or foreign file must not stop the resume
+        except Exception as error:  # noqa: BLE001 - a torn or foreign file must not stop the resume
             log.warning("skipping unreadable checkpoint %s: %s: %s", name, type(error).__name__, error)
             continue
         if state.get("format") != CHECKPOINT_FORMAT or state.get("epoch") != epoch:
