@@ -5,9 +5,9 @@ import pulumi
 
 from components import config, outputs
 from components.image import Image, ImageArgs
-from components.model_service import ModelService, ModelServiceArgs
+from components.workloads.model_service import ModelService, ModelServiceArgs
 from components.platform import provision
-from components.training_job import TrainingJob, TrainingJobArgs
+from components.workloads.training_job import TrainingJob, TrainingJobArgs
 
 try:
     stack = config.from_pulumi()

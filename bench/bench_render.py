@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 NS = "ml-platform"
 PROGRAM_IMPORTS = (
     "import pulumi, pulumi_kubernetes, pulumi_docker, pulumi_command, yaml, pydantic; "
-    "import components.platform, components.cluster.kind, components.image, components.training_job, "
-    "components.model_service"
+    "import components.platform, components.backends.kind.platform, components.image, "
+    "components.workloads.training_job, components.workloads.model_service"
 )
 # The SDKs load submodules lazily: touching the classes a backend uses is what a program pays.
 CLOUD_IMPORTS = {

@@ -1,10 +1,12 @@
 """The stack's configuration, read once into typed objects and validated before any resource exists.
 
-Every key lives in the ``ml-platform`` namespace of a stack file (``stacks/Pulumi.<stack>.yaml``).
+Every key lives in the ``ml-platform`` namespace of a stack file (``stacks/Pulumi.<stack>.yaml``),
+except the selected cloud provider's own keys (``aws:region``), which its backend row declares.
 Scalar keys are also declared in ``Pulumi.yaml`` so the Pulumi CLI type-checks them; structured
-keys (``images``, ``models``, ``kind``, ``eks``) are objects, which ``Pulumi.yaml`` cannot type,
-so this module is their schema. Defaults live here and only here; ``tests/test_project_file.py``
-keeps ``Pulumi.yaml``'s declarations equal to them.
+keys (``images``, ``models``, and each backend's settings object) are objects, which
+``Pulumi.yaml`` cannot type, so this module and the backends' settings modules are their schema.
+Defaults live there and only there; ``tests/test_project_file.py`` keeps ``Pulumi.yaml``'s
+declarations equal to them. No backend is named here: backends come from ``components.backends``.
 
 Validation collects every problem and raises one ``ConfigError`` naming, for each, the key, the
 bad value and what is allowed. Unknown keys are errors: a typo must never fall back to a default.
@@ -19,50 +21,34 @@ import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import pydantic
-from pydantic import AfterValidator, BaseModel, Field, StrictBool, StrictInt
+from pydantic import BaseModel, Field, StrictBool, StrictInt
 
 from components import backends
-from components.cluster.eks_settings import EksSettings
-from components.schema import NonNegativeInt, PositiveInt, Schema, matching
+from components.schema import (
+    MISSING,
+    NAMESPACE,
+    BackendSettings,
+    ConfigError,
+    DnsName,
+    KubernetesVersion,
+    NonNegativeInt,
+    PositiveInt,
+    Problem,
+    Quantity,
+    Schema,
+    StackFacts,
+)
 
-NAMESPACE = "ml-platform"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+"""The repository root: build contexts are relative to it."""
 
-# Model and image names are prefixes of generated Kubernetes names (`<model>-train-<run id>`),
-# so they stay well under the 63-character label limit.
-_MAX_NAME_LENGTH = 40
-# Kubernetes' own quantity grammar, restricted to the positive, human-written forms.
-_QUANTITY = re.compile(r"(\d+(\.\d+)?|\.\d+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?")
+SettingsT = TypeVar("SettingsT", bound=BackendSettings)
+ProviderT = TypeVar("ProviderT", bound=Schema)
 
-
-def _quantity(value: str) -> str:
-    if not _QUANTITY.fullmatch(value) or float(re.sub(r"[a-zA-Z]+$", "", value)) == 0:
-        raise ValueError("must be a positive Kubernetes quantity such as 500m, 2, 512Mi or 4Gi")
-    return value
-
-
-DnsName = Annotated[
-    str,
-    matching(
-        rf"(?=.{{1,{_MAX_NAME_LENGTH}}}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?",
-        f"must be a DNS-1123 label of at most {_MAX_NAME_LENGTH} characters "
-        "(lower-case letters, digits and '-', starting and ending with a letter or digit)",
-    ),
-]
-Quantity = Annotated[str, AfterValidator(_quantity)]
-KubernetesVersion = Annotated[
-    str, matching(r"1\.\d{2}", 'must be a Kubernetes minor version written "1.NN", e.g. "1.33"')
-]
-PinnedImage = Annotated[
-    str,
-    matching(
-        r"[a-z0-9][a-z0-9._/:-]*@sha256:[0-9a-f]{64}",
-        "must be an image pinned by digest: name[:tag]@sha256:<64 hex digits>",
-    ),
-]
+__all__ = ["NAMESPACE", "PROJECT_ROOT", "ConfigError", "Problem", "StackConfig", "from_pulumi", "parse"]
 
 
 class ImageConfig(Schema):
@@ -132,28 +118,6 @@ class ModelConfig(Schema):
     serving: ServingConfig | None = Field(default=None, description="Serving; omit for a train-only model.")
 
 
-class KindSettings(Schema):
-    """The local kind cluster and its registry (clusterBackend: kind)."""
-
-    cluster_name: DnsName | None = Field(
-        default=None, description="Name the kind CLI knows the cluster by; default: ml-<stack>."
-    )
-    node_image: PinnedImage = Field(
-        # kind v0.29.0's image for Kubernetes 1.33, as published in kind's release notes.
-        default="kindest/node:v1.33.1@sha256:050072256b9a903bd914c0b2866828150cb229cea0efe5892e2b644d5dd3b34f",
-        description="kindest/node image, pinned by digest; its version must match kubernetesVersion.",
-    )
-    registry_image: PinnedImage = Field(
-        default="registry:2.8.3@sha256:a3d8aaa63ed8681a604f1dea0aa03f100d5895b6a58ace528858a7b332415373",
-        description="Image of the local registry container, pinned by digest.",
-    )
-    registry_host_port: Annotated[StrictInt, Field(ge=1024, le=65535)] = Field(
-        default=5001,
-        description="Loopback port the registry is published on; images are tagged localhost:<port>/<name>.",
-    )
-    artifact_volume_size: Quantity = Field(default="5Gi", description="Size of the model artifact volume.")
-
-
 class ScalarSettings(Schema):
     """The scalar keys; each is also declared, with the same default, in Pulumi.yaml."""
 
@@ -177,15 +141,25 @@ class ScalarSettings(Schema):
     )
 
 
-# Structured keys and the schema of their values.
-STRUCTURED_KEYS: dict[str, Any] = {
+# Structured keys of every stack, and the schema of their values; each backend adds its own.
+COMMON_STRUCTURED_KEYS: dict[str, Any] = {
     "images": dict[DnsName, ImageConfig],
     "models": Annotated[list[ModelConfig], Field(min_length=1)],
-    "kind": KindSettings,
-    "eks": EksSettings,
 }
-BACKEND_SETTINGS_KEYS = {"kind": "kind", "eks": "eks"}
+STRUCTURED_KEYS: dict[str, Any] = {
+    **COMMON_STRUCTURED_KEYS,
+    **{backend.settings_key: backend.settings for backend in backends.CLUSTERS.values()},
+}
 REQUIRED_KEYS = ("images", "models")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Model:
+    """A validated model: training is required (validation reports its absence with the other problems)."""
+
+    name: str
+    training: TrainingConfig
+    serving: ServingConfig | None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -194,32 +168,22 @@ class StackConfig:
 
     settings: ScalarSettings
     images: Mapping[str, ImageConfig]
-    models: tuple[ModelConfig, ...]
-    backend_settings: Any
-    """The settings object of the selected cluster backend (e.g. `KindSettings`)."""
+    models: tuple[Model, ...]
+    backend_settings: BackendSettings
+    """The settings object of the selected cluster backend (its row's `settings` schema)."""
+    provider_settings: Schema | None
+    """The selected backend's provider config (e.g. `aws:region`), if its row declares one."""
 
+    def backend_settings_as(self, schema: type[SettingsT]) -> SettingsT:
+        """The backend's settings, typed: a backend reads its own settings object only."""
+        if not isinstance(self.backend_settings, schema):
+            raise TypeError(f"this stack's backend settings are {type(self.backend_settings).__name__}, not {schema}")
+        return self.backend_settings
 
-@dataclass(frozen=True)
-class Problem:
-    key: str
-    value: Any
-    allowed: str
-
-    def __str__(self) -> str:
-        shown = "(missing)" if self.value is _MISSING else json.dumps(self.value, default=str)
-        return f"{self.key} = {shown}: {self.allowed}"
-
-
-_MISSING = object()
-
-
-class ConfigError(ValueError):
-    """Every problem of a stack's configuration, reported together."""
-
-    def __init__(self, problems: list[Problem]):
-        self.problems = problems
-        lines = "\n".join(f"  - {problem}" for problem in problems)
-        super().__init__(f"invalid stack configuration ({len(problems)} problem(s)):\n{lines}")
+    def provider_settings_as(self, schema: type[ProviderT]) -> ProviderT:
+        if not isinstance(self.provider_settings, schema):
+            raise TypeError(f"this stack's provider settings are {type(self.provider_settings).__name__}, not {schema}")
+        return self.provider_settings
 
 
 def scalar_keys() -> dict[str, pydantic.fields.FieldInfo]:
@@ -228,14 +192,16 @@ def scalar_keys() -> dict[str, pydantic.fields.FieldInfo]:
 
 
 def parse(raw: Mapping[str, str]) -> StackConfig:
-    """Validates raw config values (`ml-platform:key` -> string, objects as JSON) into a StackConfig."""
+    """Validates raw config values (`namespace:key` -> string, objects as JSON) into a StackConfig."""
     problems: list[Problem] = []
     values: dict[str, Any] = {}
+    provider_values: dict[str, dict[str, Any]] = {}
     for full_key, text in raw.items():
         namespace, _, key = full_key.partition(":")
-        if namespace != NAMESPACE:
-            continue
-        values[key] = _decode(key, text)
+        if namespace == NAMESPACE:
+            values[key] = _decode(key, text)
+        else:
+            provider_values.setdefault(namespace, {})[key] = text
 
     known = set(scalar_keys()) | set(STRUCTURED_KEYS)
     for key in sorted(set(values) - known):
@@ -244,34 +210,43 @@ def parse(raw: Mapping[str, str]) -> StackConfig:
         )
     for key in REQUIRED_KEYS:
         if key not in values:
-            problems.append(Problem(f"{NAMESPACE}:{key}", _MISSING, "required"))
+            problems.append(Problem(f"{NAMESPACE}:{key}", MISSING, "required"))
 
     scalars = {key: values[key] for key in scalar_keys() if key in values}
     settings = _validate(ScalarSettings, scalars, (), problems)
-    images = _validate(STRUCTURED_KEYS["images"], values.get("images", {}), ("images",), problems)
+    images = _validate(COMMON_STRUCTURED_KEYS["images"], values.get("images", {}), ("images",), problems)
     models = _validate_models(values["models"], problems) if "models" in values else []
 
-    backend_settings = None
+    backend = None
     if settings is not None:
-        _check_backends(settings, problems)
-        backend_settings = _validate_backend_settings(settings, values, problems)
+        backend = _check_backends(settings, problems)
+    backend_settings = None
+    provider_settings = None
+    if backend is not None:
+        backend_settings = _validate_backend_settings(backend, values, problems)
+        provider_settings = _validate_provider(backend, provider_values, problems)
+        _check_service_types(models, backend, problems)
     if images is not None:
         _check_references(models, images, problems)
         _check_build_contexts(images, problems)
-    if isinstance(backend_settings, KindSettings):
-        _check_kind_version(backend_settings, settings, problems)
+    if backend is not None and backend_settings is not None and settings is not None:
+        facts = StackFacts(kubernetes_version=settings.kubernetes_version)
+        problems.extend(backend_settings.problems(f"{NAMESPACE}:{backend.settings_key}", facts))
     _check_unique_names(models, problems)
-    if settings is not None and settings.cluster_backend in backends.CLUSTERS:
-        _check_service_types(models, backends.CLUSTERS[settings.cluster_backend], problems)
 
-    # settings and images are None only when validating them added a problem.
-    if problems or settings is None or images is None:
+    # Each is None only when validating it added a problem.
+    if problems or settings is None or images is None or backend_settings is None:
         raise ConfigError(problems)
     return StackConfig(
         settings=settings,
         images=images,
-        models=tuple(model for _, model in models),
+        models=tuple(
+            Model(name=model.name, training=model.training, serving=model.serving)
+            for _, model in models
+            if model.training is not None
+        ),
         backend_settings=backend_settings,
+        provider_settings=provider_settings,
     )
 
 
@@ -322,7 +297,7 @@ def _problem(schema: Any, path: tuple, detail: Mapping[str, Any]) -> Problem:
         allowed = _allowed_keys(schema, tuple(detail["loc"])[:-1])
         return Problem(key, detail["input"], "unknown key; allowed keys: " + ", ".join(allowed))
     if detail["type"] == "missing":
-        return Problem(key, _MISSING, "required")
+        return Problem(key, MISSING, "required")
     message = detail["msg"].removeprefix("Value error, ")
     return Problem(key, detail["input"], message)
 
@@ -369,7 +344,8 @@ def _unwrap(annotation: Any) -> Any:
             return annotation
 
 
-def _check_backends(settings: ScalarSettings, problems: list[Problem]) -> None:
+def _check_backends(settings: ScalarSettings, problems: list[Problem]) -> backends.ClusterBackend | None:
+    """The selected cluster backend, if it exists; problems for an unknown backend or an unsupported registry."""
     cluster = backends.CLUSTERS.get(settings.cluster_backend)
     if cluster is None:
         problems.append(
@@ -395,20 +371,46 @@ def _check_backends(settings: ScalarSettings, problems: list[Problem]) -> None:
                 f"clusterBackend {settings.cluster_backend} works with: " + ", ".join(cluster.registries),
             )
         )
+    return cluster
 
 
-def _validate_backend_settings(settings: ScalarSettings, values: Mapping[str, Any], problems: list[Problem]) -> Any:
+def _validate_backend_settings(
+    selected: backends.ClusterBackend, values: Mapping[str, Any], problems: list[Problem]
+) -> BackendSettings | None:
     """Validates the selected backend's settings object; another backend's settings are an error."""
-    selected = None
-    for backend, key in BACKEND_SETTINGS_KEYS.items():
-        if backend == settings.cluster_backend:
-            if key in STRUCTURED_KEYS:
-                selected = _validate(STRUCTURED_KEYS[key], values.get(key, {}), (key,), problems)
-        elif key in values:
+    for backend in backends.CLUSTERS.values():
+        if backend is not selected and backend.settings_key in values:
             problems.append(
-                Problem(f"{NAMESPACE}:{key}", values[key], f"only allowed when clusterBackend is {backend}")
+                Problem(
+                    f"{NAMESPACE}:{backend.settings_key}",
+                    values[backend.settings_key],
+                    f"only allowed when clusterBackend is {backend.name}",
+                )
             )
-    return selected
+    key = selected.settings_key
+    validated: BackendSettings | None = _validate(selected.settings, values.get(key, {}), (key,), problems)
+    return validated
+
+
+def _validate_provider(
+    backend: backends.ClusterBackend, provider_values: Mapping[str, Mapping[str, Any]], problems: list[Problem]
+) -> Schema | None:
+    """The provider keys the backend reads (`aws:region`), checked like the project's own keys."""
+    if backend.provider is None:
+        return None
+    namespace = backend.provider.namespace
+    values = provider_values.get(namespace, {})
+    try:
+        return backend.provider.schema.model_validate(values)
+    except pydantic.ValidationError as error:
+        for detail in error.errors():
+            key = f"{namespace}:" + ".".join(str(part) for part in detail["loc"])
+            if detail["type"] == "missing":
+                allowed = f"required by clusterBackend {backend.name}; set it with `pulumi config set {key} ...`"
+                problems.append(Problem(key, MISSING, allowed))
+            else:
+                problems.append(Problem(key, detail["input"], detail["msg"].removeprefix("Value error, ")))
+        return None
 
 
 def _check_references(
@@ -425,7 +427,7 @@ def _check_references(
             problems.append(
                 Problem(
                     f"{NAMESPACE}:models[{index}].training",
-                    _MISSING,
+                    MISSING,
                     f"model {model.name} {served} no training source; add a training section",
                 )
             )
@@ -442,18 +444,6 @@ def _check_build_contexts(images: Mapping[str, ImageConfig], problems: list[Prob
                     f"must be a directory of this repository holding {image.dockerfile}; {dockerfile} does not exist",
                 )
             )
-
-
-def _check_kind_version(kind: KindSettings, settings: ScalarSettings, problems: list[Problem]) -> None:
-    tag = kind.node_image.split("@")[0].rpartition(":")[2]
-    if not tag.startswith(f"v{settings.kubernetes_version}."):
-        problems.append(
-            Problem(
-                f"{NAMESPACE}:kind.nodeImage",
-                kind.node_image,
-                f"its Kubernetes version ({tag}) must match kubernetesVersion {settings.kubernetes_version}",
-            )
-        )
 
 
 def _check_unique_names(models: list[tuple[int, ModelConfig]], problems: list[Problem]) -> None:

@@ -9,7 +9,7 @@ import pulumi_docker as docker
 
 from components.build_context import context_digest
 from components.config import PROJECT_ROOT
-from components.registry.contract import ImageRepository
+from components.contracts.registry import ImageRepository
 
 
 class MissingDigestError(RuntimeError):

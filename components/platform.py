@@ -1,19 +1,18 @@
-"""Selects the stack's cluster backend and provisions it; only that backend's module (and its
-cloud SDK) is ever imported."""
+"""Provisions the stack's registry, then its cluster (which may need wiring to the registry),
+through the backend tables: only the selected backends' modules, and their cloud SDKs, are imported."""
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 
 from components import backends
-from components.cluster.contract import ClusterContract
 from components.config import StackConfig
-from components.registry.contract import ImageRepository
+from components.contracts.cluster import ClusterContract
+from components.contracts.registry import ImageRepository
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -21,11 +20,15 @@ class Platform:
     cluster: ClusterContract
     repositories: Mapping[str, ImageRepository]
     """One repository per image name of the stack."""
-    outputs: Mapping[str, Any] = field(default_factory=dict)
-    """Backend-specific stack outputs (keys from `components.outputs`)."""
+    outputs: Mapping[str, Any]
+    """The registry's and the cluster's own stack outputs (keys from `components.outputs`)."""
 
 
 def provision(config: StackConfig, opts: pulumi.ResourceOptions | None = None) -> Platform:
-    backend = backends.CLUSTERS[config.settings.cluster_backend]
-    module = importlib.import_module(backend.module)
-    return module.provision(config, opts)
+    registry = backends.REGISTRIES[config.settings.registry_backend].load().provision(config, opts)
+    cluster = backends.CLUSTERS[config.settings.cluster_backend].load().provision(config, registry, opts)
+    return Platform(
+        cluster=cluster.contract,
+        repositories=registry.repositories,
+        outputs={**registry.outputs, **cluster.outputs},
+    )

@@ -41,10 +41,11 @@ def test_workflow_runs_the_readme_test_command():
 def test_preview_script_previews_every_stack_against_a_commit():
     """scripts/preview-diff renders each stack at a base commit and at the working tree and
     prints one section per stack (what changed is tested in tests/test_render_diff.py)."""
+    worktrees_before = _run("git", "worktree", "list").stdout
     result = _run("bash", "scripts/preview-diff", "HEAD", timeout=600)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("## Offline preview")
     for stack in known_stacks():
         assert f"### `{stack}`" in result.stdout
     worktrees = _run("git", "worktree", "list").stdout
-    assert worktrees.count("\n") == 1, f"the base worktree was not removed:\n{worktrees}"
+    assert worktrees == worktrees_before, f"the base worktree was not removed:\n{worktrees}"

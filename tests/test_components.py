@@ -6,9 +6,9 @@ import pulumi
 import pytest
 
 from components.config import TrainingConfig
+from components.contracts.registry import ImageRepository
 from components.image import Image, ImageArgs, MissingDigestError, require_digest
-from components.registry.contract import ImageRepository
-from components.training_job import run_id
+from components.workloads.training_job import run_id
 from tools.mocks import PlatformMocks, RecordingMonitor
 
 DIGEST = "sha256:" + "a" * 64

@@ -7,6 +7,7 @@ import copy
 import pytest
 
 from components import config
+from components.backends.kind.settings import KindSettings
 from tests.rendering import raw_config, stack_document
 
 NS = "ml-platform"
@@ -34,7 +35,7 @@ def test_dev_kind_stack_is_valid():
     assert [model.name for model in stack.models] == ["digits"]
     assert stack.models[0].training.resources.gpus == 0
     assert stack.models[0].serving.port == 80
-    assert isinstance(stack.backend_settings, config.KindSettings)
+    assert isinstance(stack.backend_settings, KindSettings)
 
 
 def test_unknown_cluster_and_registry_kinds_are_named(dev_kind):

@@ -5,16 +5,16 @@ from __future__ import annotations
 import pulumi
 import pytest
 
-from components import pod_spec
-from components.cluster.contract import (
+from components.config import Resources, ServingConfig, TrainingConfig
+from components.contracts.artifacts import ArtifactAccess
+from components.contracts.cluster import (
     GPU_NODE_LABEL,
     GPU_TAINT_KEY,
     NO_GPUS,
-    ArtifactAccess,
     GpuScheduling,
     Toleration,
 )
-from components.config import Resources, ServingConfig, TrainingConfig
+from components.workloads import pod, serving_pod, training_pod
 
 GPU_CLUSTER = GpuScheduling(
     available=True,
@@ -25,13 +25,13 @@ ACCESS = ArtifactAccess(model_root_uri="file:///models/m", service_account_name=
 
 
 def test_cpu_workload_gets_guaranteed_resources_and_no_gpu_placement():
-    placement = pod_spec.place(Resources(cpu="1", memory="2Gi"), GPU_CLUSTER, "w")
+    placement = pod.place(Resources(cpu="1", memory="2Gi"), GPU_CLUSTER, "w")
     assert placement.resources.requests == placement.resources.limits == {"cpu": "1", "memory": "2Gi"}
     assert placement.node_selector == {} and placement.tolerations == [] and placement.warning is None
 
 
 def test_gpu_workload_on_a_gpu_cluster_gets_limit_toleration_and_selector():
-    placement = pod_spec.place(Resources(cpu="4", memory="16Gi", gpus=2), GPU_CLUSTER, "w")
+    placement = pod.place(Resources(cpu="4", memory="16Gi", gpus=2), GPU_CLUSTER, "w")
     assert placement.resources.limits["nvidia.com/gpu"] == "2"
     assert placement.resources.requests["nvidia.com/gpu"] == "2"
     assert placement.node_selector == {GPU_NODE_LABEL: "nvidia"}
@@ -42,45 +42,45 @@ def test_gpu_workload_on_a_gpu_cluster_gets_limit_toleration_and_selector():
 
 def test_gpu_workload_on_a_cluster_without_gpus_runs_on_cpu_with_a_warning():
     """Never a silent change: the request is dropped and the reason is said."""
-    placement = pod_spec.place(Resources(cpu="1", memory="2Gi", gpus=1), NO_GPUS, "model digits training")
+    placement = pod.place(Resources(cpu="1", memory="2Gi", gpus=1), NO_GPUS, "model digits training")
     assert "nvidia.com/gpu" not in placement.resources.limits
     assert placement.gpus == 0
     assert "model digits training asks for 1 GPU(s)" in placement.warning and "runs on CPU" in placement.warning
 
 
 def test_security_context_meets_the_restricted_standard():
-    container = pod_spec.container_security_context()
-    pod = pod_spec.pod_security_context()
+    container = pod.container_security_context()
+    pod_context = pod.pod_security_context()
     assert container.allow_privilege_escalation is False
     assert container.capabilities.drop == ["ALL"]
     assert container.run_as_non_root is True and container.read_only_root_filesystem is True
     assert container.seccomp_profile.type == "RuntimeDefault"
-    assert pod.run_as_non_root is True and pod.run_as_user == pod_spec.RUN_AS_USER != 0
+    assert pod_context.run_as_non_root is True and pod_context.run_as_user == pod.RUN_AS_USER != 0
 
 
 def test_single_process_training_uses_the_image_entrypoint():
-    assert pod_spec.training_command(TrainingConfig(image="t"), None) is None
+    assert training_pod.training_command(TrainingConfig(image="t"), None) is None
 
 
 def test_multi_process_training_runs_torchrun_standalone():
-    command = pod_spec.training_command(TrainingConfig(image="t", processes_per_node=4), None)
-    assert command == ["torchrun", "--nnodes=1", "--nproc-per-node=4", "--standalone", pod_spec.TRAINER_SCRIPT]
+    command = training_pod.training_command(TrainingConfig(image="t", processes_per_node=4), None)
+    assert command == ["torchrun", "--nnodes=1", "--nproc-per-node=4", "--standalone", training_pod.TRAINER_SCRIPT]
 
 
 def test_multi_node_training_needs_a_rendezvous_host():
     with pytest.raises(ValueError, match="rendezvous"):
-        pod_spec.training_command(TrainingConfig(image="t", nodes=2), None)
+        training_pod.training_command(TrainingConfig(image="t", nodes=2), None)
 
 
 def test_multi_node_training_ranks_pods_by_completion_index():
-    command = pod_spec.training_command(TrainingConfig(image="t", nodes=3, processes_per_node=2), "job-0.svc")
+    command = training_pod.training_command(TrainingConfig(image="t", nodes=3, processes_per_node=2), "job-0.svc")
     assert "--nnodes=3" in command and "--node-rank=$(JOB_COMPLETION_INDEX)" in command
-    assert f"--master-port={pod_spec.RENDEZVOUS_PORT}" in command and command[-1] == pod_spec.TRAINER_SCRIPT
+    assert f"--master-port={training_pod.RENDEZVOUS_PORT}" in command and command[-1] == training_pod.TRAINER_SCRIPT
 
 
 def test_training_arguments_carry_every_setting():
     training = TrainingConfig(image="t", epochs=7, batch_size=32, learning_rate=0.01, seed=3)
-    arguments = pod_spec.training_arguments("digits", training, "s3://b/models/digits/runs/x")
+    arguments = training_pod.training_arguments("digits", training, "s3://b/models/digits/runs/x")
     pairs = dict(zip(arguments[::2], arguments[1::2], strict=True))
     assert pairs == {
         "--output-uri": "s3://b/models/digits/runs/x",
@@ -93,8 +93,8 @@ def test_training_arguments_carry_every_setting():
 
 
 def test_serving_pod_probes_the_servers_health_endpoints():
-    placement = pod_spec.place(Resources(cpu="250m", memory="512Mi"), NO_GPUS, "w")
-    template = pod_spec.serving_pod_template(
+    placement = pod.place(Resources(cpu="250m", memory="512Mi"), NO_GPUS, "w")
+    template = serving_pod.serving_pod_template(
         model="digits",
         image="r/server@sha256:" + "0" * 64,
         model_uri="file:///models/digits/runs/x",
@@ -115,8 +115,8 @@ def test_serving_pod_probes_the_servers_health_endpoints():
 
 
 def test_gpu_pods_get_shared_memory():
-    placement = pod_spec.place(Resources(cpu="4", memory="16Gi", gpus=1), GPU_CLUSTER, "w")
-    template = pod_spec.training_pod_template(
+    placement = pod.place(Resources(cpu="4", memory="16Gi", gpus=1), GPU_CLUSTER, "w")
+    template = training_pod.training_pod_template(
         model="m",
         image="i",
         model_uri="u",
@@ -132,14 +132,14 @@ def test_gpu_pods_get_shared_memory():
 
 def test_rendezvous_host_may_be_an_output():
     """The Job's name is only known once its run id is: the builder must accept an Output."""
-    command = pod_spec.training_command(TrainingConfig(image="t", nodes=2), pulumi.Output.from_input("j-0.s"))
+    command = training_pod.training_command(TrainingConfig(image="t", nodes=2), pulumi.Output.from_input("j-0.s"))
     assert any(isinstance(part, pulumi.Output) for part in command)
 
 
 def test_load_balancer_address_is_read_from_the_service_status():
     from types import SimpleNamespace as Status
 
-    from components.model_service import load_balancer_address
+    from components.workloads.model_service import load_balancer_address
 
     assert load_balancer_address(None) is None
     assert load_balancer_address(Status(load_balancer=Status(ingress=None))) is None

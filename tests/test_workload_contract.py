@@ -9,9 +9,10 @@ import sys
 
 import pytest
 
-from components import pod_spec
-from components.cluster.contract import NO_GPUS, ArtifactAccess
 from components.config import Resources, ServingConfig, TrainingConfig
+from components.contracts.artifacts import ArtifactAccess
+from components.contracts.cluster import NO_GPUS
+from components.workloads import pod, serving_pod, training_pod
 from tests.rendering import PROJECT_ROOT
 
 
@@ -27,13 +28,13 @@ def server_modules():
 
 
 def _serving_container():
-    template = pod_spec.serving_pod_template(
+    template = serving_pod.serving_pod_template(
         model="digits",
         image="r/server@sha256:" + "0" * 64,
         model_uri="file:///models/digits/runs/x",
         serving=ServingConfig(image="server"),
         access=ArtifactAccess(model_root_uri="file:///models/digits", service_account_name="sa"),
-        placement=pod_spec.place(Resources(cpu="250m", memory="512Mi"), NO_GPUS, "w"),
+        placement=pod.place(Resources(cpu="250m", memory="512Mi"), NO_GPUS, "w"),
         labels={},
         selector={},
     )
@@ -64,7 +65,7 @@ def test_every_flag_the_job_passes_parses_in_the_trainer():
         import train
 
         training = TrainingConfig(image="trainer", epochs=7, batch_size=32, learning_rate=0.01, seed=5)
-        arguments = pod_spec.training_arguments("digits", training, "file:///models/digits/runs/x")
+        arguments = training_pod.training_arguments("digits", training, "file:///models/digits/runs/x")
         parsed = train.parse_args([str(argument) for argument in arguments])
     finally:
         sys.path.remove(str(PROJECT_ROOT / "images" / "trainer"))

@@ -1,6 +1,7 @@
-"""Mocks that stand in for the cloud and tool APIs (Docker, the kind CLI, Kubernetes, AWS) when a
-stack's real program runs without a Pulumi engine, and a monitor that records what the program
-asked for, including the resource options a reviewer cares about.
+"""Mocks that stand in for the APIs every stack uses (Docker builds, Kubernetes, provider
+resources) when a stack's real program runs without a Pulumi engine, the shape in which each
+backend adds its own cloud's answers (`BackendMocks`, in `components/backends/<name>/mocks.py`),
+and a monitor that records what the program asked for, including the options a reviewer cares about.
 
 Mocks answer for APIs, never for our own code: every answer is what the real API would give back
 (an id, a digest, a generated name, a kubeconfig), computed deterministically so two renders of
@@ -10,7 +11,7 @@ the same stack are byte-identical.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,8 +19,6 @@ from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime.proto import resource_pb2
 
-ACCOUNT_ID = "123456789012"
-REGION = "us-west-2"
 FAKE_KUBECONFIG = """apiVersion: v1
 kind: Config
 clusters:
@@ -64,25 +63,23 @@ def _docker_image(args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict]:
     }
 
 
-def _docker_remote_image(args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict]:
-    image_id = f"sha256:{hashlib.sha256(args.inputs['name'].encode()).hexdigest()}"
-    return image_id, {**args.inputs, "imageId": image_id, "repoDigest": args.inputs["name"]}
+ResourceMock = Callable[[pulumi_mocks.MockResourceArgs], tuple[str, dict[str, Any]]]
+CallMock = Callable[[pulumi_mocks.MockCallArgs], dict[str, Any]]
+ComponentMock = Callable[[pulumi_mocks.MockResourceArgs], dict[str, Any]]
 
 
-def _docker_named(args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict]:
-    name = args.inputs.get("name") or auto_name(args.name)
-    return short_hash(args.name, length=12), {**args.inputs, "name": name}
+@dataclass(frozen=True, kw_only=True)
+class BackendMocks:
+    """One backend's API answers; `MOCKS` in its package's `mocks` module."""
 
-
-def _command(args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict]:
-    """The local commands run the kind CLI; this answers as it would."""
-    create = args.inputs.get("create", "")
-    stdout = FAKE_KUBECONFIG if "kind get kubeconfig" in create else ""
-    return short_hash(args.name, length=12), {**args.inputs, "stdout": stdout, "stderr": ""}
-
-
-ResourceMock = Callable[[pulumi_mocks.MockResourceArgs], tuple[str, dict]]
-CallMock = Callable[[pulumi_mocks.MockCallArgs], dict]
+    resources: Mapping[str, ResourceMock] = field(default_factory=dict)
+    """Exact type token -> mock."""
+    calls: Mapping[str, CallMock] = field(default_factory=dict)
+    """Invoke token -> mock."""
+    components: Mapping[str, ComponentMock] = field(default_factory=dict)
+    """Multi-language components (custom=False): their outputs are invented, never echoed inputs."""
+    packages: Mapping[str, ResourceMock] = field(default_factory=dict)
+    """Provider package (`aws`) -> the answer for its resources that have no exact mock."""
 
 
 @dataclass
@@ -93,18 +90,19 @@ class PlatformMocks(pulumi_mocks.Mocks):
     """Exact type token -> mock."""
     calls: dict[str, CallMock] = field(default_factory=dict)
     """Invoke token -> mock. An invoke with no mock is an error, never a silent empty answer."""
-    components: dict[str, Callable[[pulumi_mocks.MockResourceArgs], dict]] = field(default_factory=dict)
+    components: dict[str, ComponentMock] = field(default_factory=dict)
     """Multi-language components (custom=False): their outputs are invented, never echoed inputs."""
+    packages: dict[str, ResourceMock] = field(default_factory=dict)
+    """Provider package -> the answer for its resources that have no exact mock."""
 
     def __post_init__(self) -> None:
-        self.resources = {
-            "docker:index/image:Image": _docker_image,
-            "docker:index/remoteImage:RemoteImage": _docker_remote_image,
-            "docker:index/container:Container": _docker_named,
-            "docker:index/volume:Volume": _docker_named,
-            "command:local:Command": _command,
-            **self.resources,
-        }
+        self.resources = {"docker:index/image:Image": _docker_image, **self.resources}
+
+    def add(self, backend: BackendMocks) -> None:
+        self.resources.update(backend.resources)
+        self.calls.update(backend.calls)
+        self.components.update(backend.components)
+        self.packages.update(backend.packages)
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict]:
         if args.typ in self.resources:
@@ -116,23 +114,22 @@ class PlatformMocks(pulumi_mocks.Mocks):
             return _kubernetes(args)
         if args.typ.startswith("pulumi:providers:"):
             return f"{args.name}-id", dict(args.inputs)
-        return _cloud_resource(args)
+        package = args.typ.split(":")[0]
+        if package in self.packages:
+            return self.packages[package](args)
+        return cloud_resource(args)
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> dict:
         if args.token not in self.calls:
-            raise KeyError(f"no mock for invoke {args.token}; add one to tools/mocks.py")
+            raise KeyError(f"no mock for invoke {args.token}; add one to its backend's mocks module")
         return self.calls[args.token](args)
 
 
-def _cloud_resource(args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict]:
-    """Any other custom resource: echo inputs, add the id/arn/name a cloud API would return."""
+def cloud_resource(args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+    """Any other custom resource: echo inputs, add the id and name a cloud API would return."""
     resource_id = auto_name(args.name)
-    package, module, kind = ([*args.typ.split(":"), "", ""])[:3]
     state = {"id": resource_id, **args.inputs}
     state.setdefault("name", resource_id)
-    if package == "aws":
-        service = module.split("/")[0]
-        state.setdefault("arn", f"arn:aws:{service}:{REGION}:{ACCOUNT_ID}:{kind.lower()}/{state['name']}")
     return resource_id, state
 
 

@@ -30,7 +30,8 @@ from typing import Any
 
 import yaml
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+from components.config import PROJECT_ROOT
+
 SECRET_PLACEHOLDER = "[secret]"  # noqa: S105 - the mask written in place of a secret
 SECURE_PLACEHOLDER = "[secure value: decrypted by the Pulumi CLI only]"
 # The marker Pulumi's RPC layer wraps secret values in.

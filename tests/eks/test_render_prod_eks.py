@@ -8,7 +8,7 @@ import json
 import pytest
 
 from components import outputs
-from components.cluster.contract import GPU_NODE_LABEL, GPU_RESOURCE, GPU_TAINT_KEY
+from components.contracts.cluster import GPU_NODE_LABEL, GPU_RESOURCE, GPU_TAINT_KEY
 from tests.rendering import stack_document
 
 STACK = "prod-eks"

@@ -10,8 +10,8 @@ import json
 import pytest
 
 from components import config
-from components.cluster import eks_policies
-from components.cluster.eks_settings import EksSettings
+from components.backends.eks import policies as eks_policies
+from components.backends.eks.settings import EksSettings
 from tests.rendering import raw_config, stack_document
 
 STACK = "prod-eks"
@@ -134,7 +134,7 @@ def test_autoscaler_writes_only_to_its_own_groups():
 
 
 def test_subnet_layout_gives_disjoint_blocks_inside_the_vpc():
-    from components.cluster.eks_network import subnet_cidrs
+    from components.backends.eks.network import subnet_cidrs
 
     for zones in (2, 3, 6):
         private, public = subnet_cidrs("10.0.0.0/16", zones)
@@ -145,14 +145,14 @@ def test_subnet_layout_gives_disjoint_blocks_inside_the_vpc():
 
 
 def test_too_few_zones_in_the_region_is_an_error_naming_the_key():
-    from components.cluster.eks_network import pick_zone
+    from components.backends.eks.network import pick_zone
 
     with pytest.raises(ValueError, match=r"ml-platform:eks\.availabilityZones asks for 3 zones"):
         pick_zone(["a", "b"], 0, 3)
 
 
 def test_scale_from_zero_tags_describe_labels_taints_and_gpus():
-    from components.cluster.eks import scale_from_zero_tags
+    from components.backends.eks.node_groups import scale_from_zero_tags
 
     tags = scale_from_zero_tags({"ml-platform/accelerator": "nvidia"}, {"nvidia.com/gpu": "true:NoSchedule"}, 4)
     prefix = "k8s.io/cluster-autoscaler/node-template"
@@ -164,7 +164,7 @@ def test_scale_from_zero_tags_describe_labels_taints_and_gpus():
 
 
 def test_load_balancer_annotations_follow_the_settings():
-    from components.cluster.eks import load_balancer_annotations
+    from components.backends.eks.cluster import load_balancer_annotations
 
     internal = _parse_with(loadBalancer={"internal": True, "sourceCidrs": ["10.0.0.0/8"]}).backend_settings
     annotations = load_balancer_annotations(internal)
@@ -176,7 +176,7 @@ def test_load_balancer_annotations_follow_the_settings():
 
 
 def test_ecr_lifecycle_expires_untagged_and_keeps_the_newest():
-    from components.registry.ecr import lifecycle_policy
+    from components.backends.eks.registry import lifecycle_policy
 
     rules = json.loads(lifecycle_policy(30))["rules"]
     assert [rule["selection"]["tagStatus"] for rule in rules] == ["untagged", "any"]

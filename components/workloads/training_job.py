@@ -16,9 +16,11 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import labels, pod_spec
-from components.cluster.contract import ArtifactAccessMode, ClusterContract
+from components import labels
 from components.config import TrainingConfig
+from components.contracts.artifacts import ArtifactAccessMode
+from components.contracts.cluster import ClusterContract
+from components.workloads import pod, training_pod
 
 COMPONENT = "training"
 RUN_ID_LENGTH = 12
@@ -62,7 +64,7 @@ class TrainingJob(pulumi.ComponentResource):
         training = args.training
 
         access = cluster.artifacts.grant(name, args.model, ArtifactAccessMode.READ_WRITE, child)
-        placement = pod_spec.place(training.resources, cluster.gpu, f"model {args.model} training")
+        placement = pod.place(training.resources, cluster.gpu, f"model {args.model} training")
         if placement.warning:
             pulumi.log.warn(placement.warning, resource=self)
 
@@ -76,7 +78,7 @@ class TrainingJob(pulumi.ComponentResource):
             f"{name}-network-policy",
             metadata=metadata,
             # Training pods accept connections only from each other, for torch's rendezvous.
-            spec=pod_spec.ingress_policy(selector, pod_spec.RENDEZVOUS_PORT, peers=selector),
+            spec=pod.ingress_policy(selector, training_pod.RENDEZVOUS_PORT, peers=selector),
             opts=child,
         )
         # The name carries the run id: a new run is a new Job, a retried pod keeps its run.
@@ -87,7 +89,7 @@ class TrainingJob(pulumi.ComponentResource):
             subdomain = self._rendezvous_service(name, args, pod_labels, selector, child).metadata.name
             # Indexed Job pods are named `<job>-<index>`; pod 0 is the DDP master.
             rendezvous_host = pulumi.Output.concat(job_name, "-0.", subdomain)
-        template = pod_spec.training_pod_template(
+        template = training_pod.training_pod_template(
             model=args.model,
             image=args.image,
             model_uri=self.model_uri,
@@ -159,7 +161,7 @@ class TrainingJob(pulumi.ComponentResource):
                 # Pods must resolve each other before they are ready, while rendezvous is still forming.
                 publish_not_ready_addresses=True,
                 selector=selector,
-                ports=[k8s.core.v1.ServicePortArgs(name="rendezvous", port=pod_spec.RENDEZVOUS_PORT)],
+                ports=[k8s.core.v1.ServicePortArgs(name="rendezvous", port=training_pod.RENDEZVOUS_PORT)],
             ),
             opts=child,
         )

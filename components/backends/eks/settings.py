@@ -1,7 +1,7 @@
 """Schema of the `ml-platform:eks` stack object (clusterBackend: eks).
 
-Pure pydantic: no Pulumi or AWS SDK import, so validating a stack stays cheap. `components.config`
-imports this module to register the key.
+Pure pydantic: no Pulumi or AWS SDK import, so validating a stack stays cheap. The backend table
+(`components.backends`) registers the key and the `aws:` provider keys the backend reads.
 
 Errors come out as `ml-platform:eks.<path> = <value>: <what is allowed>`, like every other key.
 """
@@ -12,9 +12,9 @@ import ipaddress
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, StrictBool, StrictInt, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, StrictBool, StrictInt, model_validator
 
-from components.schema import NonNegativeInt, PositiveInt, Schema, matching
+from components.schema import BackendSettings, NonNegativeInt, PositiveInt, Schema, matching
 
 # EKS node group names: letters, digits, '-' and '_', at most 63; kept lower-kebab here because
 # the name also becomes a Kubernetes label value and part of logical resource names.
@@ -160,7 +160,7 @@ class AddonCharts(Schema):
     )
 
 
-class EksSettings(Schema):
+class EksSettings(BackendSettings):
     """The EKS cluster, its network, node groups and add-ons (clusterBackend: eks)."""
 
     cluster_name: (
@@ -228,3 +228,14 @@ class EksSettings(Schema):
             if not re.match(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/.+$", arn):
                 raise ValueError(f"adminPrincipalArns: {arn!r} is not an IAM role or user ARN")
         return self
+
+
+class AwsProvider(Schema):
+    """The `aws:` provider keys the EKS backend reads; the provider's others (`aws:profile`,
+    `aws:defaultTags`, ...) are the AWS provider's to check."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    region: Annotated[
+        str, matching(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d", "must be an AWS region such as us-west-2")
+    ] = Field(description="Region of every resource of the stack.")

@@ -7,12 +7,17 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pulumi
 import pulumi_aws as aws
 
 from components import labels
-from components.registry.contract import ImageRepository, RegistryCredentials
+from components.backends.eks.settings import EksSettings
+from components.contracts.registry import ImageRepository, Registry, RegistryCredentials
+
+if TYPE_CHECKING:
+    from components.config import StackConfig
 
 UNTAGGED_EXPIRY_DAYS = 1
 
@@ -112,3 +117,15 @@ class EcrRegistry(pulumi.ComponentResource):
             **{image_name: repository.repository_url for image_name, repository in repositories.items()}
         )
         self.register_outputs({"repository_urls": self.repository_urls})
+
+
+def provision(config: StackConfig, opts: pulumi.ResourceOptions | None = None) -> Registry:
+    settings = config.backend_settings_as(EksSettings)
+    registry = EcrRegistry(
+        "registry",
+        EcrRegistryArgs(
+            image_names=sorted(config.images), images_kept=settings.ecr_images_kept, protect=settings.protect
+        ),
+        opts,
+    )
+    return Registry(repositories=registry.repositories)

@@ -12,9 +12,9 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components import labels
-from components.cluster import eks_policies
-from components.cluster.contract import GPU_NODE_LABEL, GPU_TAINT_KEY
-from components.cluster.eks_settings import AddonCharts
+from components.backends.eks import policies as eks_policies
+from components.backends.eks.settings import AddonCharts
+from components.contracts.cluster import GPU_NODE_LABEL, GPU_TAINT_KEY
 
 ADDON_NAMESPACE = "kube-system"
 NVIDIA_CHART_REPO = "https://nvidia.github.io/k8s-device-plugin"

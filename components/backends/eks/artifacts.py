@@ -14,9 +14,9 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components import labels
-from components.cluster import eks_policies
-from components.cluster.contract import ArtifactAccess, ArtifactAccessMode
-from components.cluster.service_account import workload_service_account
+from components.backends.eks import policies as eks_policies
+from components.contracts.artifacts import ArtifactAccess, ArtifactAccessMode
+from components.contracts.service_account import workload_service_account
 
 ROLE_ARN_ANNOTATION = "eks.amazonaws.com/role-arn"
 # Old object versions are kept for recovery, then expire.

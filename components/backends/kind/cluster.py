@@ -15,22 +15,14 @@ import pulumi_command as command
 import pulumi_kubernetes as k8s
 import yaml
 
-from components import labels, outputs
-from components.cluster.contract import (
-    NO_GPUS,
-    ArtifactAccess,
-    ArtifactAccessMode,
-    ClusterContract,
-)
-from components.cluster.namespace import workload_namespace
-from components.cluster.service_account import workload_service_account
-from components.config import KindSettings, StackConfig
-from components.platform import Platform
-from components.registry.local import REGISTRY_PORT, LocalRegistry, LocalRegistryArgs
+from components import labels
+from components.backends.kind.artifacts import VolumeArtifactStore
+from components.backends.kind.registry import REGISTRY_PORT
+from components.backends.kind.settings import KindSettings
+from components.contracts.cluster import NO_GPUS, ClusterContract
+from components.contracts.namespace import workload_namespace
 
 SCRIPTS = Path(__file__).parent / "scripts"
-ARTIFACT_MOUNT_PATH = "/models"
-ARTIFACT_VOLUME_NAME = "models"
 # kind ships rancher's local-path provisioner as its default class; it creates volume
 # directories world-writable, so the non-root workloads can write to them.
 KIND_STORAGE_CLASS = "standard"
@@ -55,35 +47,6 @@ def registry_hosting_data(registry_host: str) -> dict[str, str]:
             {"host": registry_host, "help": "https://kind.sigs.k8s.io/docs/user/local-registry/"}, sort_keys=False
         )
     }
-
-
-class VolumeArtifactStore:
-    """Artifacts on one PersistentVolumeClaim: training mounts it read-write, serving read-only."""
-
-    def __init__(self, claim_name: pulumi.Input[str], namespace: pulumi.Input[str]):
-        self._claim_name = claim_name
-        self._namespace = namespace
-
-    def grant(self, name: str, model: str, mode: ArtifactAccessMode, opts: pulumi.ResourceOptions) -> ArtifactAccess:
-        read_only = mode is ArtifactAccessMode.READ_ONLY
-        account = workload_service_account(name, model, self._namespace, opts)
-        return ArtifactAccess(
-            model_root_uri=f"file://{ARTIFACT_MOUNT_PATH}/{model}",
-            service_account_name=account.metadata.name,
-            volumes=[
-                k8s.core.v1.VolumeArgs(
-                    name=ARTIFACT_VOLUME_NAME,
-                    persistent_volume_claim=k8s.core.v1.PersistentVolumeClaimVolumeSourceArgs(
-                        claim_name=self._claim_name, read_only=read_only
-                    ),
-                )
-            ],
-            volume_mounts=[
-                k8s.core.v1.VolumeMountArgs(
-                    name=ARTIFACT_VOLUME_NAME, mount_path=ARTIFACT_MOUNT_PATH, read_only=read_only
-                )
-            ],
-        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -191,30 +154,3 @@ class KindCluster(pulumi.ComponentResource):
             ready=(registry_wiring, registry_hosting),
         )
         self.register_outputs({"cluster_name": self.cluster_name, "kubeconfig": self.kubeconfig})
-
-
-def provision(config: StackConfig, opts: pulumi.ResourceOptions | None = None) -> Platform:
-    settings: KindSettings = config.backend_settings
-    registry = LocalRegistry(
-        "registry",
-        LocalRegistryArgs(
-            image=settings.registry_image, host_port=settings.registry_host_port, image_names=sorted(config.images)
-        ),
-        opts,
-    )
-    cluster = KindCluster(
-        "cluster",
-        KindClusterArgs(
-            cluster_name=settings.cluster_name or f"ml-{pulumi.get_stack()}",
-            settings=settings,
-            namespace=config.settings.namespace,
-            registry_host=registry.host,
-            registry_container=registry.container_name,
-        ),
-        opts,
-    )
-    return Platform(
-        cluster=cluster.contract,
-        repositories=registry.repositories,
-        outputs={outputs.CLUSTER_NAME: cluster.cluster_name, outputs.KUBECONFIG: cluster.kubeconfig},
-    )

@@ -15,7 +15,10 @@ from typing import Any
 import yaml
 from pulumi.runtime import mocks as pulumi_mocks
 
-from tools.mocks import ACCOUNT_ID, FAKE_KUBECONFIG, REGION, auto_name, short_hash
+from tools.mocks import FAKE_KUBECONFIG, BackendMocks, auto_name, cloud_resource, short_hash
+
+ACCOUNT_ID = "123456789012"
+REGION = "us-west-2"
 
 ZONES = [f"{REGION}{letter}" for letter in "abcd"]
 ECR_HOST = f"{ACCOUNT_ID}.dkr.ecr.{REGION}.amazonaws.com"
@@ -152,3 +155,15 @@ CALLS = {
     "aws:index/getCallerIdentity:getCallerIdentity": _caller_identity,
     "aws:ecr/getAuthorizationToken:getAuthorizationToken": _ecr_token,
 }
+
+
+def _aws_resource(args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+    """Any other AWS resource: what `cloud_resource` answers, plus its ARN in the real shape."""
+    resource_id, state = cloud_resource(args)
+    _, module, kind = args.typ.split(":")
+    service = module.split("/")[0]
+    state.setdefault("arn", f"arn:aws:{service}:{REGION}:{ACCOUNT_ID}:{kind.lower()}/{state['name']}")
+    return resource_id, state
+
+
+MOCKS = BackendMocks(resources=RESOURCES, calls=CALLS, components=COMPONENTS, packages={"aws": _aws_resource})

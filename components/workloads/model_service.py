@@ -10,9 +10,11 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import labels, pod_spec
-from components.cluster.contract import ArtifactAccessMode, ClusterContract
+from components import labels
 from components.config import ServingConfig
+from components.contracts.artifacts import ArtifactAccessMode
+from components.contracts.cluster import ClusterContract
+from components.workloads import pod, serving_pod
 
 COMPONENT = "serving"
 
@@ -61,13 +63,13 @@ class ModelService(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self, provider=cluster.provider)
 
         access = cluster.artifacts.grant(name, args.model, ArtifactAccessMode.READ_ONLY, child)
-        placement = pod_spec.place(serving.resources, cluster.gpu, f"model {args.model} serving")
+        placement = pod.place(serving.resources, cluster.gpu, f"model {args.model} serving")
         if placement.warning:
             pulumi.log.warn(placement.warning, resource=self)
 
         selector = labels.selector_labels(COMPONENT, args.model)
         pod_labels = labels.kubernetes_labels(COMPONENT, args.model)
-        template = pod_spec.serving_pod_template(
+        template = serving_pod.serving_pod_template(
             model=args.model,
             image=args.image,
             model_uri=args.model_uri,
@@ -103,7 +105,7 @@ class ModelService(pulumi.ComponentResource):
                 selector=selector,
                 ports=[
                     k8s.core.v1.ServicePortArgs(
-                        name=pod_spec.SERVER_PORT_NAME, port=serving.port, target_port=pod_spec.SERVER_PORT_NAME
+                        name=serving_pod.SERVER_PORT_NAME, port=serving.port, target_port=serving_pod.SERVER_PORT_NAME
                     )
                 ],
             ),
@@ -113,7 +115,7 @@ class ModelService(pulumi.ComponentResource):
             f"{name}-network-policy",
             metadata=metadata,
             # Clients reach the server port from anywhere the Service is exposed; nothing else.
-            spec=pod_spec.ingress_policy(selector, pod_spec.SERVER_PORT),
+            spec=pod.ingress_policy(selector, serving_pod.SERVER_PORT),
             opts=child,
         )
         k8s.policy.v1.PodDisruptionBudget(

@@ -8,11 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pulumi
 import pulumi_docker as docker
 
-from components.registry.contract import ImageRepository
+from components.backends.kind.settings import KindSettings
+from components.contracts.registry import ImageRepository, Registry
+
+if TYPE_CHECKING:
+    from components.config import StackConfig
 
 REGISTRY_PORT = 5000
 """Port the registry listens on inside its container (and on the kind network)."""
@@ -55,3 +60,25 @@ class LocalRegistry(pulumi.ComponentResource):
             for image_name in args.image_names
         }
         self.register_outputs({"host": self.host, "container_name": self.container_name})
+
+
+@dataclass(frozen=True, kw_only=True)
+class LocalRegistryEndpoint(Registry):
+    """The local registry as the kind cluster needs it, to wire containerd to it."""
+
+    host: pulumi.Output[str]
+    container_name: pulumi.Output[str]
+
+
+def provision(config: StackConfig, opts: pulumi.ResourceOptions | None = None) -> LocalRegistryEndpoint:
+    settings = config.backend_settings_as(KindSettings)
+    registry = LocalRegistry(
+        "registry",
+        LocalRegistryArgs(
+            image=settings.registry_image, host_port=settings.registry_host_port, image_names=sorted(config.images)
+        ),
+        opts,
+    )
+    return LocalRegistryEndpoint(
+        repositories=registry.repositories, host=registry.host, container_name=registry.container_name
+    )

@@ -1,0 +1,173 @@
+"""EKS node groups, one builder per kind, the way terraform-aws-eks has a module per node-group
+kind: the CPU system group, and GPU pools that are tainted and scale from zero.
+
+They are plain `aws.eks.NodeGroup`s rather than pulumi-eks's `ManagedNodeGroup`, because the
+cluster-autoscaler's scale-from-zero tags must go on each group's Auto Scaling group, whose name
+only the plain resource exposes as a value. The builders create children of the caller's
+component (no component of their own, so existing stacks' URNs stay as they are).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.backends.eks.policies import service_trust_policy
+from components.backends.eks.settings import GpuNodePool, SystemNodeGroup
+from components.contracts.cluster import GPU_NODE_LABEL, GPU_RESOURCE, GPU_TAINT_KEY
+
+NODE_POOL_LABEL = "ml-platform/node-pool"
+SYSTEM_POOL = "system"
+GPU_AMI_TYPE = "AL2023_x86_64_NVIDIA"
+"""Amazon Linux 2023 with the NVIDIA driver and container toolkit; the device plugin is installed separately."""
+CPU_AMI_TYPE = "AL2023_x86_64_STANDARD"
+GPU_TAINT_VALUE = "true"
+AUTOSCALER_TEMPLATE_PREFIX = "k8s.io/cluster-autoscaler/node-template"
+# What nodes need: join the cluster, run the VPC CNI (pulumi-eks's default, on the node role), pull
+# from ECR. Nothing else: workloads get their own roles.
+NODE_POLICIES = {
+    "worker": "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
+    "cni": "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy",
+    "registry": "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryPullOnly",
+}
+# Autoscaler changes to a group's size must not be reverted by the next `pulumi up`.
+SCALING_IGNORED = ["scalingConfig.desiredSize"]
+SYSTEM_LABELS = {NODE_POOL_LABEL: SYSTEM_POOL}
+
+
+def gpu_node_labels(pool: GpuNodePool) -> dict[str, str]:
+    """Labels of a GPU pool's nodes; the pool's own labels cannot override the platform's (the schema refuses them)."""
+    return {**pool.labels, GPU_NODE_LABEL: "nvidia", NODE_POOL_LABEL: pool.name}
+
+
+def scale_from_zero_tags(node_labels: Mapping[str, str], taints: Mapping[str, str], gpus: int) -> dict[str, str]:
+    """The cluster-autoscaler's node-template tags: with no node running, they tell it what a new
+    node would offer (labels, taints as `value:Effect`, and the GPU extended resource)."""
+    tags = {f"{AUTOSCALER_TEMPLATE_PREFIX}/label/{key}": value for key, value in node_labels.items()}
+    tags |= {f"{AUTOSCALER_TEMPLATE_PREFIX}/taint/{key}": value for key, value in taints.items()}
+    if gpus:
+        tags[f"{AUTOSCALER_TEMPLATE_PREFIX}/resources/{GPU_RESOURCE}"] = str(gpus)
+    return dict(sorted(tags.items()))
+
+
+def template_slug(tag_key: str) -> str:
+    """A stable logical-name part per template tag (`label-ml-platform-accelerator`), so adding a
+    label never renames the others."""
+    suffix = tag_key.removeprefix(f"{AUTOSCALER_TEMPLATE_PREFIX}/")
+    return re.sub(r"[^a-z0-9]+", "-", suffix.lower()).strip("-")
+
+
+@dataclass(frozen=True, kw_only=True)
+class NodeGroupContext:
+    """What every node group of one cluster shares."""
+
+    name: str
+    """The cluster component's logical name; groups are named `<name>-<pool>`."""
+    cluster_name: str
+    kubernetes_version: str
+    node_role_arn: pulumi.Input[str]
+    subnet_ids: Sequence[pulumi.Input[str]]
+    tags: Mapping[str, str]
+    opts: pulumi.ResourceOptions
+    """Parent, and what groups wait for (the cluster, the node role's policies, the NAT routes)."""
+
+
+@dataclass(frozen=True)
+class BuiltNodeGroup:
+    group: aws.eks.NodeGroup
+    autoscaling_group_name: pulumi.Output[str]
+
+
+def node_role(
+    name: str, cluster_name: str, tags: Mapping[str, str], opts: pulumi.ResourceOptions
+) -> tuple[aws.iam.Role, list[aws.iam.RolePolicyAttachment]]:
+    """The role every node runs as, with the managed policies nodes need and nothing else."""
+    role = aws.iam.Role(
+        f"{name}-node-role",
+        description=f"nodes of EKS cluster {cluster_name}",
+        assume_role_policy=service_trust_policy("ec2.amazonaws.com"),
+        tags=dict(tags),
+        opts=opts,
+    )
+    attachments = [
+        aws.iam.RolePolicyAttachment(f"{name}-node-{role_name}", role=role.name, policy_arn=arn, opts=opts)
+        for role_name, arn in NODE_POLICIES.items()
+    ]
+    return role, attachments
+
+
+def _node_group(
+    context: NodeGroupContext,
+    logical_name: str,
+    pool_name: str,
+    *,
+    ami_type: str,
+    capacity_type: str,
+    sizes: SystemNodeGroup | GpuNodePool,
+    node_labels: Mapping[str, str],
+    taints: Sequence[aws.eks.NodeGroupTaintArgs] | None = None,
+) -> BuiltNodeGroup:
+    group = aws.eks.NodeGroup(
+        logical_name,
+        cluster_name=context.cluster_name,
+        version=context.kubernetes_version,
+        node_role_arn=context.node_role_arn,
+        subnet_ids=list(context.subnet_ids),
+        ami_type=ami_type,
+        capacity_type=capacity_type,
+        instance_types=list(sizes.instance_types),
+        disk_size=sizes.disk_size_gb,
+        scaling_config=aws.eks.NodeGroupScalingConfigArgs(
+            min_size=sizes.min_size, desired_size=sizes.min_size, max_size=sizes.max_size
+        ),
+        update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
+        labels=dict(node_labels),
+        taints=list(taints) if taints else None,
+        tags={**context.tags, "node-pool": pool_name},
+        opts=pulumi.ResourceOptions.merge(context.opts, pulumi.ResourceOptions(ignore_changes=SCALING_IGNORED)),
+    )
+    asg_name = group.resources.apply(lambda resources: resources[0].autoscaling_groups[0].name)
+    return BuiltNodeGroup(group=group, autoscaling_group_name=asg_name)
+
+
+def system_node_group(context: NodeGroupContext, sizes: SystemNodeGroup) -> BuiltNodeGroup:
+    """On-demand CPU nodes for the add-ons and CPU workloads."""
+    return _node_group(
+        context,
+        f"{context.name}-{SYSTEM_POOL}",
+        SYSTEM_POOL,
+        ami_type=CPU_AMI_TYPE,
+        capacity_type="ON_DEMAND",
+        sizes=sizes,
+        node_labels=SYSTEM_LABELS,
+    )
+
+
+def gpu_node_pool(context: NodeGroupContext, pool: GpuNodePool, tag_opts: pulumi.ResourceOptions) -> BuiltNodeGroup:
+    """A GPU pool: tainted so only GPU pods land there, and tagged so the autoscaler can start
+    its first node from zero. `tag_opts`: options of the Auto Scaling group tags (parent only)."""
+    node_labels = gpu_node_labels(pool)
+    built = _node_group(
+        context,
+        f"{context.name}-gpu-{pool.name}",
+        pool.name,
+        ami_type=GPU_AMI_TYPE,
+        capacity_type=pool.capacity_type,
+        sizes=pool,
+        node_labels=node_labels,
+        taints=[aws.eks.NodeGroupTaintArgs(key=GPU_TAINT_KEY, value=GPU_TAINT_VALUE, effect="NO_SCHEDULE")],
+    )
+    template = scale_from_zero_tags(node_labels, {GPU_TAINT_KEY: f"{GPU_TAINT_VALUE}:NoSchedule"}, pool.gpus_per_node)
+    for key, value in template.items():
+        aws.autoscaling.Tag(
+            f"{context.name}-gpu-{pool.name}-{template_slug(key)}",
+            autoscaling_group_name=built.autoscaling_group_name,
+            # The group's own tag, read by the autoscaler; not copied onto instances.
+            tag=aws.autoscaling.TagTagArgs(key=key, value=value, propagate_at_launch=False),
+            opts=tag_opts,
+        )
+    return built

@@ -1,0 +1,1 @@
+"""kind: a local cluster on the laptop, its local registry, and model artifacts on a volume."""
