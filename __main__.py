@@ -5,8 +5,8 @@ import pulumi
 
 from components import config, outputs
 from components.image import Image, ImageArgs
-from components.workloads.model_service import ModelService, ModelServiceArgs
 from components.platform import provision
+from components.workloads.model_service import ModelService, ModelServiceArgs
 from components.workloads.training_job import TrainingJob, TrainingJobArgs
 
 try:
@@ -44,7 +44,10 @@ for model in stack.models:
             await_completion=stack.settings.await_training,
         ),
     )
-    summary = {outputs.MODEL_TRAINING_JOB: training.job_name, outputs.MODEL_URI: training.model_uri}
+    summary: dict[str, pulumi.Output[str] | pulumi.Output[str | None]] = {
+        outputs.MODEL_TRAINING_JOB: training.job_name,
+        outputs.MODEL_URI: training.model_uri,
+    }
     if model.serving is not None:
         service = ModelService(
             f"{model.name}-serving",

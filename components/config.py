@@ -268,7 +268,7 @@ def _decode(key: str, text: Any) -> Any:
     return text
 
 
-def _validate(schema: Any, value: Any, path: tuple, problems: list[Problem]) -> Any:
+def _validate(schema: Any, value: Any, path: tuple[str | int, ...], problems: list[Problem]) -> Any:
     try:
         return pydantic.TypeAdapter(schema).validate_python(value)
     except pydantic.ValidationError as error:
@@ -290,7 +290,7 @@ def _validate_models(raw_models: Any, problems: list[Problem]) -> list[tuple[int
     return models
 
 
-def _problem(schema: Any, path: tuple, detail: Mapping[str, Any]) -> Problem:
+def _problem(schema: Any, path: tuple[str | int, ...], detail: Mapping[str, Any]) -> Problem:
     location = path + tuple(detail["loc"])
     key = _format_key(location)
     if detail["type"] == "extra_forbidden":
@@ -302,7 +302,7 @@ def _problem(schema: Any, path: tuple, detail: Mapping[str, Any]) -> Problem:
     return Problem(key, detail["input"], message)
 
 
-def _format_key(location: tuple) -> str:
+def _format_key(location: tuple[str | int, ...]) -> str:
     text = NAMESPACE
     for index, part in enumerate(location):
         if isinstance(part, int):
@@ -316,7 +316,7 @@ def _format_key(location: tuple) -> str:
     return text
 
 
-def _allowed_keys(schema: Any, location: tuple) -> list[str]:
+def _allowed_keys(schema: Any, location: tuple[str | int, ...]) -> list[str]:
     """Walks the schema along an error's location to the object whose keys were wrong."""
     current = schema
     for part in location:

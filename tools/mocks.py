@@ -17,7 +17,7 @@ from typing import Any
 
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
-from pulumi.runtime.proto import resource_pb2
+from pulumi.runtime.proto import alias_pb2, resource_pb2
 
 FAKE_KUBECONFIG = """apiVersion: v1
 kind: Config
@@ -43,7 +43,7 @@ def auto_name(name: str) -> str:
     return f"{name}-{short_hash(name, length=7)}"
 
 
-def _kubernetes(args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict]:
+def _kubernetes(args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
     state = dict(args.inputs)
     metadata = dict(state.get("metadata") or {})
     metadata.setdefault("name", auto_name(args.name))
@@ -52,7 +52,7 @@ def _kubernetes(args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict]:
     return (f"{namespace}/{metadata['name']}" if namespace else metadata["name"]), state
 
 
-def _docker_image(args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict]:
+def _docker_image(args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
     image_name = args.inputs["imageName"]
     repository = image_name.rsplit(":", 1)[0] if ":" in image_name.rsplit("/", 1)[-1] else image_name
     digest = hashlib.sha256(image_name.encode()).hexdigest()
@@ -104,7 +104,7 @@ class PlatformMocks(pulumi_mocks.Mocks):
         self.components.update(backend.components)
         self.packages.update(backend.packages)
 
-    def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict]:
+    def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         if args.typ in self.resources:
             return self.resources[args.typ](args)
         if not args.custom:
@@ -119,10 +119,11 @@ class PlatformMocks(pulumi_mocks.Mocks):
             return self.packages[package](args)
         return cloud_resource(args)
 
-    def call(self, args: pulumi_mocks.MockCallArgs) -> dict:
+    def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         if args.token not in self.calls:
             raise KeyError(f"no mock for invoke {args.token}; add one to its backend's mocks module")
-        return self.calls[args.token](args)
+        # The answer and its check failures (none: a mocked API accepts what the program asks).
+        return self.calls[args.token](args), []
 
 
 def cloud_resource(args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
@@ -155,7 +156,7 @@ class Registration:
     custom_timeouts: dict[str, str]
 
 
-def _describe_alias(alias) -> str:
+def _describe_alias(alias: alias_pb2.Alias) -> str:
     """An alias is a full URN, or a spec of what changed (the SDKs add type aliases on their own)."""
     if alias.urn:
         return alias.urn
@@ -167,7 +168,8 @@ def _describe_alias(alias) -> str:
         ("stack", spec.stack),
         ("project", spec.project),
     ]
-    return " ".join(f"{key}={value}" for key, value in parts if value) + (" noParent" if spec.noParent else "")
+    described = " ".join(f"{key}={value}" for key, value in parts if value)
+    return str(described + (" noParent" if spec.noParent else ""))
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):
@@ -178,8 +180,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         super().__init__(mocks)
         self.registrations: list[Registration] = []
 
-    def RegisterResource(self, request):  # noqa: N802 - the gRPC method name
-        response = super().RegisterResource(request)
+    def RegisterResource(self, request: resource_pb2.RegisterResourceRequest) -> Any:  # noqa: N802 - the gRPC method name
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]  # pulumi's MockMonitor is untyped
         if request.type != "pulumi:pulumi:Stack":
             self.registrations.append(
                 Registration(
@@ -207,11 +209,11 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             )
         return response
 
-    def SupportsFeature(self, request):  # noqa: N802
+    def SupportsFeature(self, request: resource_pb2.SupportsFeatureRequest) -> Any:  # noqa: N802
         has_support = request.id not in ("outputValues", "resourceReferences")
         return type("SupportsFeatureResponse", (object,), {"hasSupport": has_support})
 
-    def GetDeploymentInfo(self, request):  # noqa: N802
-        info = super().GetDeploymentInfo(request)
+    def GetDeploymentInfo(self, request: Any) -> resource_pb2.DeploymentInfo:  # noqa: N802
+        info = super().GetDeploymentInfo(request)  # type: ignore[no-untyped-call]  # pulumi's MockMonitor is untyped
         features = [f for f in info.supportedFeatures if f != resource_pb2.RESOURCE_MONITOR_FEATURE_RESOURCE_REFERENCES]
         return resource_pb2.DeploymentInfo(supportedFeatures=features)

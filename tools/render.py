@@ -26,9 +26,12 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
+
+if TYPE_CHECKING:
+    from tools.mocks import RecordingMonitor
 
 from components.config import PROJECT_ROOT
 
@@ -43,7 +46,7 @@ class RenderError(Exception):
 
 
 def project_name() -> str:
-    return yaml.safe_load((PROJECT_ROOT / "Pulumi.yaml").read_text())["name"]
+    return str(yaml.safe_load((PROJECT_ROOT / "Pulumi.yaml").read_text())["name"])
 
 
 STACKS_DIR = PROJECT_ROOT / "stacks"
@@ -88,11 +91,11 @@ def clean(value: Any) -> Any:
     return value
 
 
-def run_program(stack: str, stacks_dir: Path = STACKS_DIR):
+def run_program(stack: str, stacks_dir: Path = STACKS_DIR) -> tuple[RecordingMonitor, dict[str, Any]]:
     """Runs the real program under mocks in this process; returns (monitor, outputs)."""
     import pulumi
     from pulumi.runtime import settings as runtime_settings
-    from pulumi.runtime.stack import wait_for_rpcs
+    from pulumi.runtime.stack import Stack, wait_for_rpcs
     from pulumi.runtime.sync_await import _sync_await
 
     from tools import mock_backends
@@ -117,6 +120,8 @@ def run_program(stack: str, stacks_dir: Path = STACKS_DIR):
         os.chdir(cwd)
 
     root = runtime_settings.get_root_resource()
+    if not isinstance(root, Stack):
+        raise RenderError("the program registered no stack resource: did __main__.py run?")
     exported = {}
     for key, value in sorted(root.outputs.items()):
         output = pulumi.Output.from_input(value)
@@ -125,7 +130,7 @@ def run_program(stack: str, stacks_dir: Path = STACKS_DIR):
     return monitor, exported
 
 
-def resources_document(stack: str, monitor) -> dict[str, Any]:
+def resources_document(stack: str, monitor: RecordingMonitor) -> dict[str, Any]:
     resources = []
     for registration in sorted(monitor.registrations, key=lambda r: r.urn):
         resources.append(
@@ -153,7 +158,7 @@ def resources_document(stack: str, monitor) -> dict[str, Any]:
     return {"stack": stack, "project": project_name(), "resources": resources}
 
 
-def kubernetes_manifests(monitor) -> dict[str, dict[str, Any]]:
+def kubernetes_manifests(monitor: RecordingMonitor) -> dict[str, dict[str, Any]]:
     """File name -> object, for every Kubernetes object (not providers, not Helm/YAML components)."""
     manifests = {}
     for urn, registration in monitor.resources.items():
@@ -176,7 +181,7 @@ def kubernetes_manifests(monitor) -> dict[str, dict[str, Any]]:
     return dict(sorted(manifests.items()))
 
 
-def write(out: Path, stack: str, monitor, exported: dict[str, Any]) -> int:
+def write(out: Path, stack: str, monitor: RecordingMonitor, exported: dict[str, Any]) -> int:
     """Writes to a temporary directory first, so a failure never leaves a half-written render.
     Returns how many Kubernetes objects it wrote."""
     staging = Path(tempfile.mkdtemp(prefix=".render-", dir=out.parent))

@@ -40,7 +40,7 @@ def rolling_update() -> k8s.apps.v1.DeploymentStrategyArgs:
     )
 
 
-def load_balancer_address(status) -> str | None:
+def load_balancer_address(status: k8s.core.v1.outputs.ServiceStatus | None) -> str | None:
     """The address a cloud load balancer published on the Service, once it has one."""
     ingress = (status.load_balancer.ingress if status and status.load_balancer else None) or []
     return next((entry.hostname or entry.ip for entry in ingress if entry.hostname or entry.ip), None)

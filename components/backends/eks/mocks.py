@@ -25,29 +25,31 @@ ECR_HOST = f"{ACCOUNT_ID}.dkr.ecr.{REGION}.amazonaws.com"
 ECR_PASSWORD = "mock-ecr-password"  # noqa: S105 - what the mocked ECR token API answers
 
 
-def _with_identity(args: pulumi_mocks.MockResourceArgs, name: str, arn: str, **extra: Any) -> tuple[str, dict]:
+def _with_identity(
+    args: pulumi_mocks.MockResourceArgs, name: str, arn: str, **extra: Any
+) -> tuple[str, dict[str, Any]]:
     return name, {**args.inputs, "id": name, "name": name, "arn": arn, **extra}
 
 
-def _iam_role(args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict]:
+def _iam_role(args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
     name = args.inputs.get("name") or auto_name(args.name)
     return _with_identity(
         args, name, f"arn:aws:iam::{ACCOUNT_ID}:role/{name}", uniqueId=f"AROA{short_hash(name, length=16).upper()}"
     )
 
 
-def _iam_policy(args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict]:
+def _iam_policy(args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
     name = args.inputs.get("name") or auto_name(args.name)
     arn = f"arn:aws:iam::{ACCOUNT_ID}:policy/{name}"
     return arn, {**args.inputs, "id": arn, "name": name, "arn": arn}
 
 
-def _kms_key(args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict]:
+def _kms_key(args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
     key_id = f"{short_hash(args.name, length=8)}-0000-4000-8000-{short_hash(args.name, 'key', length=12)}"
     return key_id, {**args.inputs, "keyId": key_id, "arn": f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/{key_id}"}
 
 
-def _s3_bucket(args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict]:
+def _s3_bucket(args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
     bucket = args.inputs.get("bucket") or auto_name(args.name)
     return bucket, {
         **args.inputs,
@@ -58,7 +60,7 @@ def _s3_bucket(args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict]:
     }
 
 
-def _ecr_repository(args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict]:
+def _ecr_repository(args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
     name = args.inputs.get("name") or auto_name(args.name)
     return _with_identity(
         args,
@@ -69,7 +71,7 @@ def _ecr_repository(args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict]:
     )
 
 
-def _eks_node_group(args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict]:
+def _eks_node_group(args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
     """EKS creates an Auto Scaling group per managed node group, named `eks-<group>-<uuid>`."""
     group = args.inputs.get("nodeGroupName") or auto_name(args.name)
     cluster = args.inputs["clusterName"]
@@ -83,7 +85,7 @@ def _eks_node_group(args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict]:
     }
 
 
-def _eks_cluster(args: pulumi_mocks.MockResourceArgs) -> dict:
+def _eks_cluster(args: pulumi_mocks.MockResourceArgs) -> dict[str, Any]:
     """pulumi-eks `Cluster`'s outputs as the real component gives them (those the program reads)."""
     name = args.inputs.get("name") or auto_name(args.name)
     oidc_id = short_hash(name, length=32).upper()
@@ -100,12 +102,12 @@ def _eks_cluster(args: pulumi_mocks.MockResourceArgs) -> dict:
     }
 
 
-def _helm_chart(args: pulumi_mocks.MockResourceArgs) -> dict:
+def _helm_chart(args: pulumi_mocks.MockResourceArgs) -> dict[str, Any]:
     # The objects a chart renders are not known offline; the chart's inputs (version, values) are.
     return {"resources": []}
 
 
-def _availability_zones(args: pulumi_mocks.MockCallArgs) -> dict:
+def _availability_zones(args: pulumi_mocks.MockCallArgs) -> dict[str, Any]:
     return {
         "id": REGION,
         "names": list(ZONES),
@@ -116,7 +118,7 @@ def _availability_zones(args: pulumi_mocks.MockCallArgs) -> dict:
     }
 
 
-def _caller_identity(args: pulumi_mocks.MockCallArgs) -> dict:
+def _caller_identity(args: pulumi_mocks.MockCallArgs) -> dict[str, Any]:
     return {
         "accountId": ACCOUNT_ID,
         "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/operator",
@@ -125,7 +127,7 @@ def _caller_identity(args: pulumi_mocks.MockCallArgs) -> dict:
     }
 
 
-def _ecr_token(args: pulumi_mocks.MockCallArgs) -> dict:
+def _ecr_token(args: pulumi_mocks.MockCallArgs) -> dict[str, Any]:
     return {
         "id": REGION,
         "registryId": args.args.get("registryId") or ACCOUNT_ID,

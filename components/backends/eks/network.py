@@ -7,6 +7,7 @@ is a setting, so the set of resources is known before the invoke answers.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,6 +34,10 @@ def subnet_cidrs(vpc_cidr: str, zones: int) -> tuple[list[str], list[str]]:
     private = [str(block) for block in eighths[:zones]]
     public = [str(block) for block in list(eighths[6].subnets(prefixlen_diff=3))[:zones]]
     return private, public
+
+
+def _zone_at(names: Sequence[str], index: int, wanted: int) -> str:
+    return pick_zone(names, index, wanted)
 
 
 def pick_zone(names: Sequence[str], index: int, wanted: int) -> str:
@@ -76,7 +81,7 @@ class EksNetwork(pulumi.ComponentResource):
             opts=pulumi.InvokeOutputOptions(parent=self),
         )
         self.zones = [
-            available.names.apply(lambda names, i=i: pick_zone(names, i, args.availability_zones))
+            available.names.apply(functools.partial(_zone_at, index=i, wanted=args.availability_zones))
             for i in range(args.availability_zones)
         ]
         private_cidrs, public_cidrs = subnet_cidrs(args.vpc_cidr, args.availability_zones)

@@ -130,8 +130,16 @@ def _node_group(
         tags={**context.tags, "node-pool": pool_name},
         opts=pulumi.ResourceOptions.merge(context.opts, pulumi.ResourceOptions(ignore_changes=SCALING_IGNORED)),
     )
-    asg_name = group.resources.apply(lambda resources: resources[0].autoscaling_groups[0].name)
+    asg_name = group.resources.apply(_autoscaling_group_name)
     return BuiltNodeGroup(group=group, autoscaling_group_name=asg_name)
+
+
+def _autoscaling_group_name(resources: Sequence[aws.eks.outputs.NodeGroupResource]) -> str:
+    """EKS creates one Auto Scaling group per managed node group and reports it once the group exists."""
+    groups = resources[0].autoscaling_groups if resources else None
+    if not groups or not groups[0].name:
+        raise ValueError(f"EKS reported no Auto Scaling group for the node group: {resources!r}")
+    return groups[0].name
 
 
 def system_node_group(context: NodeGroupContext, sizes: SystemNodeGroup) -> BuiltNodeGroup:

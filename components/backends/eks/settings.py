@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
 from pydantic import AfterValidator, ConfigDict, Field, StrictBool, StrictInt, model_validator
 
@@ -70,8 +70,11 @@ DiskSizeGb = Annotated[StrictInt, Field(ge=20, le=16384)]
 class _Sized(Schema):
     """Cross-field checks every node group shares; a pydantic model validator, so errors name the group."""
 
+    min_size: int
+    max_size: int
+
     @model_validator(mode="after")
-    def _sizes(self):
+    def _sizes(self) -> Self:
         if self.max_size < self.min_size:
             raise ValueError(f"maxSize ({self.max_size}) must be at least minSize ({self.min_size})")
         return self
@@ -129,7 +132,7 @@ class EndpointAccess(Schema):
     )
 
     @model_validator(mode="after")
-    def _cidrs_match_public(self):
+    def _cidrs_match_public(self) -> Self:
         if self.public and not self.public_cidrs:
             raise ValueError("publicCidrs is required when public is true: list the CIDRs of your operators and CI")
         if not self.public and self.public_cidrs:
@@ -212,7 +215,7 @@ class EksSettings(BackendSettings):
     )
 
     @model_validator(mode="after")
-    def _unique_pools(self):
+    def _unique_pools(self) -> Self:
         seen: set[str] = set()
         for pool in self.gpu_node_pools:
             if pool.name in seen or pool.name == "system":
@@ -223,7 +226,7 @@ class EksSettings(BackendSettings):
         return self
 
     @model_validator(mode="after")
-    def _admin_arns(self):
+    def _admin_arns(self) -> Self:
         for arn in self.admin_principal_arns:
             if not re.match(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/.+$", arn):
                 raise ValueError(f"adminPrincipalArns: {arn!r} is not an IAM role or user ARN")
