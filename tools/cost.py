@@ -261,7 +261,7 @@ def render_stack(stack: str, out: Path, stacks_dir: Path | None = None) -> None:
     """Renders STACK with tools.render in its own process (Pulumi's runtime state is process-wide)."""
     command = [sys.executable, "-m", "tools.render", stack, "--out", str(out)]
     if stacks_dir is not None:
-        command += ["--stacks-dir", str(stacks_dir)]
+        command += ["--stacks-dir", str(stacks_dir.resolve())]  # the render runs from the project root
     result = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, check=False)  # noqa: S603 - our own tool
     if result.returncode != 0:
         raise CostError(result.stderr.strip() or f"render {stack} failed with exit code {result.returncode}")
@@ -430,6 +430,8 @@ def main(argv: Iterable[str] | None = None) -> int:
     args = parser.parse_args(None if argv is None else list(argv))
     if (args.stack is None) == (args.render is None):
         parser.error("give either a STACK or --render DIR")
+    if not args.prices.is_file():
+        parser.error(f"no price file {args.prices}")
     prices = load_prices(args.prices)
     try:
         if args.render is not None:
