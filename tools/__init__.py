@@ -1,1 +1,1 @@
-"""Developer tools: offline rendering of stacks."""
+"""Developer tools: offline rendering of stacks, the pull-request preview and the cost estimate."""

@@ -1,0 +1,457 @@
+"""What a stack costs per month, idle and busy, from its offline render and a price file.
+
+    python -m tools.cost STACK                # renders STACK (tools.render), then estimates it
+    python -m tools.cost --render DIR         # estimates a render already on disk
+    python -m tools.cost STACK --json         # {"stack", "currency", "monthly": {"idle", "busy"}, ...}
+    python -m tools.cost STACK --markdown     # the table as Markdown (README, pull requests)
+
+Two scenarios, both for a full month (730 h):
+
+- idle: every node pool at its minimum size (GPU pools scale from zero, so they are at zero unless
+  their minimum says otherwise), usage-based charges at the file's idle assumption;
+- busy: every node pool at its maximum size, usage at the busy assumption.
+
+It also gives the hourly price of one more node of each GPU pool (instance, GPUs and disk).
+
+Prices, usage assumptions and the rule for each resource type live in `tools/prices.yaml`, each
+price with its source page and date. A resource whose type the file neither prices nor declares
+free is listed "not priced", and so is one whose machine type or region has no price: an estimate
+never counts an unknown as zero. Exit status 2 when the stack cannot be rendered or the region
+cannot be told.
+
+For the pull-request preview: `estimate(render_dir)` returns an `Estimate` (`.monthly_idle`,
+`.monthly_busy`), `comparison_markdown(stack, base, head)` one stack's base/head figures and their
+change, and `preview_markdown(base_root, head_root)` that for every stack rendered under two roots.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from components import outputs as stack_outputs
+from tools.pricing import (
+    CATEGORIES,
+    GCP_ZONE,
+    NODE_POOL_SHAPES,
+    PRICERS,
+    PRICES_FILE,
+    SCENARIOS,
+    Context,
+    Free,
+    GpuNode,
+    Line,
+    NodePool,
+    NotPricedError,
+    Prices,
+    Resource,
+    gke_default_pool,
+    load_prices,
+    rate,
+    usage_lines,
+)
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+CURRENCY = "USD"
+
+
+class CostError(Exception):
+    """A problem the user must fix (the stack does not render, the region is unknown); exit code 2."""
+
+
+# --- What an estimate is made of ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NotPriced:
+    urn: str
+    type: str
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Estimate:
+    stack: str
+    region: str | None
+    lines: tuple[Line, ...]
+    usage: tuple[Line, ...]
+    unpriced: tuple[NotPriced, ...]
+    free: tuple[tuple[str, str, str], ...]
+    """(type, name, reason) of every resource that costs nothing by itself."""
+    assumptions: Mapping[str, Mapping[str, Any]]
+    """Name -> value(s) and why, for each usage or spot assumption the figures rely on."""
+
+    @property
+    def monthly_idle(self) -> float:
+        return sum(line.monthly_idle for line in (*self.lines, *self.usage))
+
+    @property
+    def monthly_busy(self) -> float:
+        return sum(line.monthly_busy for line in (*self.lines, *self.usage))
+
+    @property
+    def gpu_nodes(self) -> tuple[GpuNode, ...]:
+        return tuple(line.gpu_node for line in self.lines if line.gpu_node is not None)
+
+    def to_json(self) -> dict[str, Any]:
+        def line_json(line: Line) -> dict[str, Any]:
+            entry: dict[str, Any] = {
+                "category": line.category,
+                "name": line.name,
+                "type": line.type,
+                "what": line.what,
+                "monthly": {"idle": _cents(line.monthly_idle), "busy": _cents(line.monthly_busy)},
+                "notes": list(line.notes),
+                "sources": list(line.sources),
+            }
+            if line.urn:
+                entry["urn"] = line.urn
+            return entry
+
+        return {
+            "stack": self.stack,
+            "currency": CURRENCY,
+            "region": self.region,
+            "monthly": {"idle": _cents(self.monthly_idle), "busy": _cents(self.monthly_busy)},
+            "resources": [line_json(line) for line in self.lines],
+            "usage": [line_json(line) for line in self.usage],
+            "gpu_nodes": [
+                {
+                    "pool": node.pool,
+                    "machine": node.machine,
+                    "gpus": node.gpus,
+                    "gpu": node.gpu,
+                    "capacity": "spot" if node.spot else "on-demand",
+                    "hourly": round(node.hourly, 4),
+                    "instance_hourly": round(node.instance_hourly, 4),
+                    "disk_hourly": round(node.disk_hourly, 4),
+                }
+                for node in self.gpu_nodes
+            ],
+            "unpriced": [
+                {"urn": item.urn, "type": item.type, "name": item.name, "reason": item.reason} for item in self.unpriced
+            ],
+            "free": dict(sorted(Counter(type_token for type_token, _, _ in self.free).items())),
+            "assumptions": dict(self.assumptions),
+        }
+
+
+def _cents(amount: float) -> float:
+    return round(amount + 0.0, 2)
+
+
+# --- Estimating a render ------------------------------------------------------------------------
+
+
+def _region_of(location: str) -> str:
+    return location[:-2] if GCP_ZONE.match(location) else location
+
+
+def detect_region(resources: Sequence[Resource], outputs: Mapping[str, Any]) -> str | None:
+    """The stack's `region` output (EKS exports it), else a GKE cluster's location."""
+    region = outputs.get(stack_outputs.REGION)
+    if isinstance(region, str) and region:
+        return region
+    for resource in resources:
+        if resource["type"] == "gcp:container/cluster:Cluster" and resource["inputs"].get("location"):
+            return _region_of(str(resource["inputs"]["location"]))
+    return None
+
+
+def _context(resources: Sequence[Resource], prices: Prices, region: str | None) -> Context:
+    rules = [prices.resource_types.get(resource["type"]) for resource in resources]
+    clusters = {str(rule["cloud"]) for rule in rules if rule and rule.get("cluster")}
+    if len(clusters) > 1:
+        raise CostError(f"one Kubernetes cluster cloud per stack is supported; found {', '.join(sorted(clusters))}")
+    clouds = {str(rule["cloud"]) for rule in rules if rule and rule["cloud"] != "cluster"}
+    if clouds and region is None:
+        raise CostError(
+            f"cannot tell the stack's region ({', '.join(sorted(clouds))} resources, no `region` output "
+            "and no GKE cluster location): pass --region"
+        )
+    pools: dict[str, NodePool] = {}
+    errors: dict[str, str] = {}
+    for resource, rule in zip(resources, rules, strict=True):
+        urn = str(resource["urn"])
+        try:
+            if rule and rule["pricer"] == "node_pool":
+                pools[urn] = NODE_POOL_SHAPES[str(rule["shape"])](resource, resources)
+            elif rule and rule["pricer"] == "gke_cluster" and (default_pool := gke_default_pool(resource)):
+                pools[urn] = default_pool
+        except (KeyError, TypeError, ValueError) as error:
+            errors[urn] = f"unreadable node pool inputs ({type(error).__name__}: {error})"
+    return Context(prices, region, next(iter(clusters), None), pools, errors)
+
+
+def estimate_resources(
+    stack: str,
+    resources: Sequence[Resource],
+    outputs: Mapping[str, Any] | None = None,
+    *,
+    prices: Prices | None = None,
+    region: str | None = None,
+) -> Estimate:
+    """Prices the resources of one render (the `resources` list of its resources.json)."""
+    prices = prices or load_prices()
+    region = region or detect_region(resources, outputs or {})
+    ctx = _context(resources, prices, region)
+    lines: list[Line] = []
+    unpriced: list[NotPriced] = []
+    free: list[tuple[str, str, str]] = []
+    for resource in resources:
+        type_token, name, urn = str(resource["type"]), str(resource["name"]), str(resource["urn"])
+        rule = prices.resource_types.get(type_token)
+        if rule is None:
+            reason = prices.free_reason(type_token)
+            if reason is None:
+                unpriced.append(NotPriced(urn, type_token, name, "type not in tools/prices.yaml"))
+            else:
+                free.append((type_token, name, reason))
+            continue
+        try:
+            result = PRICERS[str(rule["pricer"])](resource, rule, ctx)
+        except NotPricedError as error:
+            unpriced.append(NotPriced(urn, type_token, name, str(error)))
+            continue
+        if isinstance(result, Free):
+            free.append((type_token, name, result.reason))
+        else:
+            lines.append(result)
+    lines.sort(key=lambda line: (CATEGORIES.index(line.category), line.name))
+    usage = usage_lines(ctx)
+    return Estimate(stack, region, tuple(lines), tuple(usage), tuple(unpriced), tuple(free), _assumptions(ctx))
+
+
+def _assumptions(ctx: Context) -> dict[str, dict[str, Any]]:
+    """The usage and spot assumptions this estimate used: value(s), why, and for spot the source."""
+    used: dict[str, dict[str, Any]] = {}
+    for key in sorted(ctx.used_usage):
+        entry = ctx.prices.usage[key]
+        values = {s: ctx.prices.usage_value(key, s) for s in SCENARIOS}
+        shown: dict[str, Any] = {"value": values["idle"]} if values["idle"] == values["busy"] else dict(values)
+        used[key] = shown | {"why": " ".join(str(entry["why"]).split())}
+    for cloud in sorted({pool.cloud for pool in ctx.pools.values() if pool.spot}):
+        if ctx.region and (cloud, ctx.region) in ctx.prices.regions:
+            spot = ctx.prices.regions[(cloud, ctx.region)]
+            used[f"{cloud}_spot_discount"] = {"value": spot.spot_discount, "source": spot.spot_source}
+    return used
+
+
+def estimate(render_dir: Path, *, prices: Prices | None = None, region: str | None = None) -> Estimate:
+    """Estimates a render written by `python -m tools.render STACK --out render_dir`."""
+    resources_file = render_dir / "resources.json"
+    if not resources_file.is_file():
+        raise CostError(f"no render in {render_dir}: {resources_file.name} is missing")
+    document = json.loads(resources_file.read_text())
+    outputs_file = render_dir / "outputs.json"
+    outputs = json.loads(outputs_file.read_text()) if outputs_file.is_file() else {}
+    return estimate_resources(document["stack"], document["resources"], outputs, prices=prices, region=region)
+
+
+def render_stack(stack: str, out: Path, stacks_dir: Path | None = None) -> None:
+    """Renders STACK with tools.render in its own process (Pulumi's runtime state is process-wide)."""
+    command = [sys.executable, "-m", "tools.render", stack, "--out", str(out)]
+    if stacks_dir is not None:
+        command += ["--stacks-dir", str(stacks_dir.resolve())]  # the render runs from the project root
+    result = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, check=False)  # noqa: S603 - our own tool
+    if result.returncode != 0:
+        raise CostError(result.stderr.strip() or f"render {stack} failed with exit code {result.returncode}")
+
+
+# --- Output -------------------------------------------------------------------------------------
+
+
+def _money(amount: float) -> str:
+    return f"{amount:,.2f}"
+
+
+def _gpu_node_text(node: GpuNode) -> str:
+    capacity = "spot" if node.spot else "on-demand"
+    return (
+        f"{node.pool}: {node.machine} ({node.gpus}x {node.gpu}), {capacity}: {rate(node.hourly)}"
+        f" (instance {rate(node.instance_hourly)} + disk {rate(node.disk_hourly)})"
+    )
+
+
+def _heading(est: Estimate) -> str:
+    where = f" in {est.region}" if est.region else ""
+    return f"{est.stack}{where}: {CURRENCY}/month at list prices from tools/prices.yaml (re-check them before quoting)"
+
+
+def format_text(est: Estimate) -> str:
+    rows = [(line.category, line.name, line.what, line.monthly_idle, line.monthly_busy) for line in est.lines]
+    rows += [("usage (assumed)", line.name, line.what, line.monthly_idle, line.monthly_busy) for line in est.usage]
+    name_width = max([len(row[1]) for row in rows] + [8])
+    what_width = max([len(row[2]) for row in rows] + [4])
+    out = [_heading(est), ""]
+    if not rows:
+        out += ["Nothing billed by a cloud: every resource is local or free.", ""]
+    out.append(f"  {'resource':<{name_width}}  {'what':<{what_width}}  {'idle':>10}  {'busy':>10}")
+    category = None
+    for row in rows:
+        if row[0] != category:
+            category = row[0]
+            out.append(f"{category}")
+        out.append(f"  {row[1]:<{name_width}}  {row[2]:<{what_width}}  {_money(row[3]):>10}  {_money(row[4]):>10}")
+    out.append(
+        f"  {'TOTAL':<{name_width}}  {'':<{what_width}}  {_money(est.monthly_idle):>10}  {_money(est.monthly_busy):>10}"
+    )
+    out.append("")
+    out.append("One more GPU node, per hour:" if est.gpu_nodes else "GPU pools: none")
+    out += [f"  {_gpu_node_text(node)}" for node in est.gpu_nodes]
+    free_types = Counter(type_token for type_token, _, _ in est.free)
+    out.append(
+        f"Free: {len(est.free)} resources of {len(free_types)} types (reasons in tools/prices.yaml; --json lists them)"
+    )
+    if est.unpriced:
+        out.append(f"NOT PRICED ({len(est.unpriced)}), not in the totals:")
+        out += [f"  {item.name} ({item.type}): {item.reason}" for item in est.unpriced]
+    else:
+        out.append("Not priced: none")
+    if est.assumptions:
+        out.append("Assumptions (tools/prices.yaml; --json gives the reasons): " + _assumption_text(est))
+    return "\n".join(out) + "\n"
+
+
+def _assumption_text(est: Estimate) -> str:
+    parts = []
+    for key, entry in est.assumptions.items():
+        if "value" in entry:
+            parts.append(f"{key} = {entry['value']:g}")
+        else:
+            parts.append(f"{key} = {entry['idle']:g} idle / {entry['busy']:g} busy")
+    return ", ".join(parts)
+
+
+def format_markdown(est: Estimate) -> str:
+    out = [f"**{_heading(est)}**", ""]
+    if not est.lines and not est.usage:
+        out += ["Nothing billed by a cloud: every resource is local or free.", ""]
+    out += ["| resource | what | idle | busy |", "|---|---|---:|---:|"]
+    for line in (*est.lines, *est.usage):
+        out.append(f"| `{line.name}` | {line.what} | {_money(line.monthly_idle)} | {_money(line.monthly_busy)} |")
+    out.append(f"| **total** | | **{_money(est.monthly_idle)}** | **{_money(est.monthly_busy)}** |")
+    if est.gpu_nodes:
+        out += ["", "One more GPU node: " + "; ".join(_gpu_node_text(node) for node in est.gpu_nodes) + "."]
+    if est.unpriced:
+        out += ["", f"Not priced ({len(est.unpriced)}): " + ", ".join(f"`{i.name}` ({i.reason})" for i in est.unpriced)]
+    if est.assumptions:
+        out += ["", f"Assumptions: {_assumption_text(est)}."]
+    return "\n".join(out) + "\n"
+
+
+def _delta(before: float | None, after: float | None) -> str:
+    if before is None or after is None:
+        return ""
+    change = after - before
+    return "0.00" if abs(change) < 0.005 else f"{'+' if change > 0 else '-'}{_money(abs(change))}"
+
+
+def comparison_markdown(stack: str, base: Estimate | None, head: Estimate | None) -> str:
+    """One stack's monthly idle/busy figures at base and head and their change, as Markdown (a
+    table row per scenario, then GPU node prices and not-priced resources that changed). None for a
+    side where the stack does not exist."""
+
+    def figure(est: Estimate | None, scenario: str) -> float | None:
+        if est is None:
+            return None
+        return est.monthly_idle if scenario == "idle" else est.monthly_busy
+
+    out = [
+        f"#### `{stack}`: cost ({CURRENCY}/month, list prices)",
+        "",
+        "| | base | head | change |",
+        "|---|---:|---:|---:|",
+    ]
+    for scenario in SCENARIOS:
+        before, after = figure(base, scenario), figure(head, scenario)
+        shown = [_money(value) if value is not None else "-" for value in (before, after)]
+        out.append(f"| {scenario} | {shown[0]} | {shown[1]} | {_delta(before, after)} |")
+    base_nodes = {node.pool: node for node in (base.gpu_nodes if base else ())}
+    for node in head.gpu_nodes if head else ():
+        old = base_nodes.get(node.pool)
+        if old is None or abs(old.hourly - node.hourly) >= 0.00005:
+            was = f"{rate(old.hourly)} -> " if old else "new: "
+            out.append(f"\nOne more `{node.pool}` GPU node: {was}{rate(node.hourly)} ({node.machine}).")
+    base_unpriced = {(item.urn, item.reason) for item in (base.unpriced if base else ())}
+    for item in head.unpriced if head else ():
+        if (item.urn, item.reason) not in base_unpriced:
+            out.append(f"\nNot priced: `{item.name}` ({item.type}): {item.reason}.")
+    return "\n".join(out) + "\n"
+
+
+def estimate_if_rendered(render_dir: Path, prices: Prices | None = None) -> Estimate | None:
+    """The estimate of a render directory, or None where the stack was not rendered there."""
+    return estimate(render_dir, prices=prices) if (render_dir / "resources.json").is_file() else None
+
+
+def preview_markdown(base_root: Path, head_root: Path, prices: Prices | None = None) -> str:
+    """comparison_markdown for every stack rendered under either root (`ROOT/<stack>/`, as
+    scripts/preview-diff writes them). Both sides are priced with the same price file (this
+    checkout's), so the change shown is what the change to the stack costs. A stack that cannot be
+    estimated says why instead of failing the whole preview."""
+    prices = prices or load_prices()
+    stacks = sorted({p.name for root in (base_root, head_root) if root.is_dir() for p in root.iterdir() if p.is_dir()})
+    sections = []
+    for stack in stacks:
+        try:
+            base = estimate_if_rendered(base_root / stack, prices)
+            head = estimate_if_rendered(head_root / stack, prices)
+        except CostError as error:
+            sections.append(f"#### `{stack}`: cost not estimated: {error}\n")
+            continue
+        sections.append(comparison_markdown(stack, base, head))
+    return "\n".join(sections)
+
+
+def _print(text: str) -> None:
+    sys.stdout.write(text)
+
+
+def main(argv: Iterable[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.cost", description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("stack", nargs="?", help="stack to render and estimate: stacks/Pulumi.<stack>.yaml")
+    parser.add_argument("--render", type=Path, help="estimate this render directory instead of rendering a stack")
+    parser.add_argument("--stacks-dir", type=Path, help="where stack files live (default: stacks/)")
+    parser.add_argument("--region", help="the stack's region, when the render does not tell")
+    parser.add_argument("--prices", type=Path, default=PRICES_FILE, help="price file (default: tools/prices.yaml)")
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print the estimate as JSON")
+    output.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    args = parser.parse_args(None if argv is None else list(argv))
+    if (args.stack is None) == (args.render is None):
+        parser.error("give either a STACK or --render DIR")
+    if not args.prices.is_file():
+        parser.error(f"no price file {args.prices}")
+    prices = load_prices(args.prices)
+    try:
+        if args.render is not None:
+            est = estimate(args.render, prices=prices, region=args.region)
+        else:
+            with tempfile.TemporaryDirectory(prefix="cost-") as scratch:
+                render_dir = Path(scratch) / "render"
+                render_stack(args.stack, render_dir, args.stacks_dir)
+                est = estimate(render_dir, prices=prices, region=args.region)
+    except CostError as error:
+        print(f"cost: {error}", file=sys.stderr)
+        return 2
+    if args.json:
+        _print(json.dumps(est.to_json(), indent=2) + "\n")
+    elif args.markdown:
+        _print(format_markdown(est))
+    else:
+        _print(format_text(est))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
