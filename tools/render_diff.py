@@ -437,12 +437,12 @@ def stack_report(stack: str, base_dir: Path, head_dir: Path, sections: Sequence[
     changes = stack_changes(_resources(base_dir), _resources(head_dir))
     counts = {action: sum(1 for c in changes if c.action == action) for action in SYMBOLS}
     headline = ", ".join(f"{counts[action]} to {action}" for action in SYMBOLS)
-    lines = [f"### `{stack}`: {headline}" if changes else f"### `{stack}`: no changes", ""]
+    lines = [f"### `{stack}`: {headline}" if changes else f"### `{stack}`: no changes"]
     if changes:
         meaning = summary(changes)
         if meaning:
-            lines += [f"- {line}" for line in meaning] + [""]
-        lines += ["| | resource | type | changes |", "|---|---|---|---|"]
+            lines += ["", *(f"- {line}" for line in meaning)]
+        lines += ["", "| | resource | type | changes |", "|---|---|---|---|"]
         for change in changes:
             action = change.action + (" (delete first)" if change.delete_first else "")
             lines.append(
