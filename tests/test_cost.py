@@ -321,20 +321,22 @@ def test_comparison_markdown_shows_base_head_and_change_per_scenario(tmp_path):
     bigger.append(resource("gcp:sql/databaseInstance:DatabaseInstance", "metadata-db"))
     head = cost.estimate_resources(STACK, bigger)
 
-    text = cost.comparison_markdown(STACK, base, head)
+    text = cost.comparison_markdown(base, head)
     change = head.monthly_busy - base.monthly_busy
     assert change > 0
     assert f"| busy | {base.monthly_busy:,.2f} | {head.monthly_busy:,.2f} | +{change:,.2f} |" in text
     assert f"| idle | {base.monthly_idle:,.2f} | {head.monthly_idle:,.2f} | 0.00 |" in text
     assert "One more `cluster-gpu-t4` GPU node: $" in text, "the GPU node price changed with spot off"
     assert "Not priced: `metadata-db`" in text
-    assert "| idle | - |" in cost.comparison_markdown(STACK, None, head), "a stack new in head has no base"
+    assert "| idle | - |" in cost.comparison_markdown(None, head), "a stack new in head has no base"
 
     for side, resources in (("base", fragment), ("head", bigger)):
         directory = tmp_path / side / STACK
         directory.mkdir(parents=True)
         (directory / "resources.json").write_text(json.dumps({"stack": STACK, "resources": resources}))
-    assert cost.preview_markdown(tmp_path / "base", tmp_path / "head") == text
+    section = cost.preview_section(STACK, tmp_path / "base" / STACK, tmp_path / "head" / STACK)
+    assert section is not None and section.title == cost.COST_TITLE and section.markdown == text
+    assert cost.preview_section(STACK, tmp_path / "none", tmp_path / "none") is None, "no render on either side"
 
 
 def run_cost(*args: str) -> subprocess.CompletedProcess[str]:

@@ -84,7 +84,8 @@ def test_preview_of_a_real_stack_edit(rendered_stack, tmp_path):
 
     markdown = render_diff.report(base, tmp_path / "head")
     assert "### `dev-kind`: 10 to create, 0 to delete, 1 to replace, 1 to update" in markdown
-    assert "| `+-` replace | `digits-training-job` | `kubernetes:batch/v1:Job` |" in markdown
+    assert "| `+-` replace (delete first) | `digits-training-job` | `kubernetes:batch/v1:Job` |" in markdown
+    assert "`spec.template.spec.containers[0].args[5]`: `15` → `20`" in markdown
     assert "| `~` update | `digits-serving-deployment` |" in markdown
     assert "+          value: file:///models/digits/runs/" in markdown
     assert "digits-wide-training-job" in markdown

@@ -58,6 +58,7 @@ from tools.pricing import (
     rate,
     usage_lines,
 )
+from tools.render_diff import Section
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CURRENCY = "USD"
@@ -356,7 +357,10 @@ def _delta(before: float | None, after: float | None) -> str:
     return "0.00" if abs(change) < 0.005 else f"{'+' if change > 0 else '-'}{_money(abs(change))}"
 
 
-def comparison_markdown(stack: str, base: Estimate | None, head: Estimate | None) -> str:
+COST_TITLE = f"Cost ({CURRENCY}/month, list prices)"
+
+
+def comparison_markdown(base: Estimate | None, head: Estimate | None) -> str:
     """One stack's monthly idle/busy figures at base and head and their change, as Markdown (a
     table row per scenario, then GPU node prices and not-priced resources that changed). None for a
     side where the stack does not exist."""
@@ -367,8 +371,6 @@ def comparison_markdown(stack: str, base: Estimate | None, head: Estimate | None
         return est.monthly_idle if scenario == "idle" else est.monthly_busy
 
     out = [
-        f"#### `{stack}`: cost ({CURRENCY}/month, list prices)",
-        "",
         "| | base | head | change |",
         "|---|---:|---:|---:|",
     ]
@@ -394,23 +396,20 @@ def estimate_if_rendered(render_dir: Path, prices: Prices | None = None) -> Esti
     return estimate(render_dir, prices=prices) if (render_dir / "resources.json").is_file() else None
 
 
-def preview_markdown(base_root: Path, head_root: Path, prices: Prices | None = None) -> str:
-    """comparison_markdown for every stack rendered under either root (`ROOT/<stack>/`, as
-    scripts/preview-diff writes them). Both sides are priced with the same price file (this
-    checkout's), so the change shown is what the change to the stack costs. A stack that cannot be
+def preview_section(stack: str, base_dir: Path, head_dir: Path) -> Section | None:
+    """The cost section of the offline preview (tools/render_diff.py's `--section`): the stack's
+    monthly figures at base and head and their change. Both sides are priced with this checkout's
+    price file, so the change shown is what the change to the stack costs; a stack that cannot be
     estimated says why instead of failing the whole preview."""
-    prices = prices or load_prices()
-    stacks = sorted({p.name for root in (base_root, head_root) if root.is_dir() for p in root.iterdir() if p.is_dir()})
-    sections = []
-    for stack in stacks:
-        try:
-            base = estimate_if_rendered(base_root / stack, prices)
-            head = estimate_if_rendered(head_root / stack, prices)
-        except CostError as error:
-            sections.append(f"#### `{stack}`: cost not estimated: {error}\n")
-            continue
-        sections.append(comparison_markdown(stack, base, head))
-    return "\n".join(sections)
+    prices = load_prices()
+    try:
+        base = estimate_if_rendered(base_dir, prices)
+        head = estimate_if_rendered(head_dir, prices)
+    except CostError as error:
+        return Section(title=COST_TITLE, markdown=f"Not estimated: {error}")
+    if base is None and head is None:
+        return None
+    return Section(title=COST_TITLE, markdown=comparison_markdown(base, head))
 
 
 def _print(text: str) -> None:

@@ -1,0 +1,200 @@
+"""The sticky preview comment: finding our comment, create vs update, the checks on the artifact's
+data, truncation to GitHub's limit, and the exact requests sent (against a fake transport: the
+GitHub API is the cloud boundary)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.rendering import PROJECT_ROOT
+from tools import pr_comment
+from tools.pr_comment import BOT_LOGIN, COMMENT_LIMIT, MARKER, GitHub, Request, Response
+
+HEAD_SHA = "a" * 40
+GOLDEN = Path(__file__).parent / "golden" / "pr_comment"
+
+
+class FakeGitHub:
+    """Answers the REST calls from an in-memory PR and its comments, and records every request."""
+
+    def __init__(self, head_sha: str = HEAD_SHA, comments: list[dict[str, Any]] | None = None, fail: int = 0):
+        self.head_sha = head_sha
+        self.comments = comments or []
+        self.requests: list[Request] = []
+        self.fail = fail
+
+    def __call__(self, request: Request) -> Response:
+        self.requests.append(request)
+        if self.fail:
+            return Response(self.fail, b'{"message": "nope"}')
+        path = request.url.removeprefix("https://api.github.com/repos/o/r")
+        if request.method == "GET" and path == "/pulls/7":
+            return Response(200, json.dumps({"number": 7, "head": {"sha": self.head_sha}}).encode())
+        if request.method == "GET" and path.startswith("/issues/7/comments?"):
+            page = int(path.rsplit("page=", 1)[1])
+            batch = self.comments[(page - 1) * 100 : page * 100]
+            return Response(200, json.dumps(batch).encode())
+        if request.method == "POST" and path == "/issues/7/comments":
+            body = json.loads(request.body or b"{}")["body"]
+            self.comments.append({"id": 999, "body": body, "user": {"login": BOT_LOGIN}})
+            return Response(201, json.dumps(self.comments[-1]).encode())
+        if request.method == "PATCH" and path.startswith("/issues/comments/"):
+            return Response(200, b"{}")
+        return Response(404, b'{"message": "Not Found"}')
+
+
+def _comment(comment_id: int, body: str, login: str = BOT_LOGIN) -> dict[str, Any]:
+    return {"id": comment_id, "body": body, "user": {"login": login}}
+
+
+def test_creates_the_comment_when_there_is_none():
+    fake = FakeGitHub(comments=[_comment(1, "LGTM", "alice")])
+    outcome = pr_comment.post(GitHub("t0ken", "o/r", fake), 7, HEAD_SHA, "## Offline preview\n")
+    assert outcome == "created the preview comment on PR #7"
+    post = fake.requests[-1]
+    assert (post.method, post.url) == ("POST", "https://api.github.com/repos/o/r/issues/7/comments")
+    assert json.loads(post.body or b"{}") == {"body": f"{MARKER}\n## Offline preview\n"}
+
+
+def test_updates_our_comment_and_leaves_a_quoting_human_alone():
+    """Only the bot's comment carrying the marker is ours: a person who quotes the marker keeps theirs."""
+    fake = FakeGitHub(comments=[_comment(1, f"> {MARKER} old", "mallory"), _comment(2, f"{MARKER}\nold")])
+    outcome = pr_comment.post(GitHub("t0ken", "o/r", fake), 7, HEAD_SHA, "new\n")
+    assert outcome == "updated the preview comment on PR #7"
+    patch = fake.requests[-1]
+    assert (patch.method, patch.url) == ("PATCH", "https://api.github.com/repos/o/r/issues/comments/2")
+    assert json.loads(patch.body or b"{}")["body"] == f"{MARKER}\nnew\n"
+
+
+def test_finds_our_comment_on_a_later_page():
+    others = [_comment(index, f"comment {index}", "bob") for index in range(150)]
+    fake = FakeGitHub(comments=[*others, _comment(500, f"{MARKER}\nold")])
+    pr_comment.post(GitHub("t0ken", "o/r", fake), 7, HEAD_SHA, "new\n")
+    pages = [r.url for r in fake.requests if "/comments?" in r.url]
+    assert pages == [
+        "https://api.github.com/repos/o/r/issues/7/comments?per_page=100&page=1",
+        "https://api.github.com/repos/o/r/issues/7/comments?per_page=100&page=2",
+    ]
+    assert fake.requests[-1].url.endswith("/issues/comments/500")
+
+
+def test_an_unchanged_preview_is_not_edited_again():
+    fake = FakeGitHub(comments=[_comment(2, f"{MARKER}\nsame\n")])
+    outcome = pr_comment.post(GitHub("t0ken", "o/r", fake), 7, HEAD_SHA, "same\n")
+    assert "already up to date" in outcome
+    assert all(r.method == "GET" for r in fake.requests)
+
+
+def test_a_stale_or_forged_artifact_posts_nothing():
+    """The PR's head must be the commit the preview was rendered from: an older run finishing late,
+    or an artifact naming somebody else's PR, changes nothing."""
+    fake = FakeGitHub(head_sha="b" * 40)
+    outcome = pr_comment.post(GitHub("t0ken", "o/r", fake), 7, HEAD_SHA, "x\n")
+    assert outcome.startswith("skipped")
+    assert [r.method for r in fake.requests] == ["GET"]
+
+
+def test_requests_carry_the_token_and_api_version():
+    fake = FakeGitHub()
+    pr_comment.post(GitHub("t0ken", "o/r", fake), 7, HEAD_SHA, "x\n")
+    for request in fake.requests:
+        assert request.headers["Authorization"] == "Bearer t0ken"
+        assert request.headers["X-GitHub-Api-Version"] == "2022-11-28"
+        assert request.headers["Accept"] == "application/vnd.github+json"
+
+
+def test_api_errors_are_raised_not_ignored():
+    with pytest.raises(pr_comment.GitHubError, match="HTTP 403"):
+        pr_comment.post(GitHub("t0ken", "o/r", FakeGitHub(fail=403)), 7, HEAD_SHA, "x\n")
+
+
+@pytest.mark.parametrize("text", ["7\n", " 12 "])
+def test_pr_number_accepts_plain_numbers(text):
+    assert pr_comment.parse_pr_number(text) == int(text)
+
+
+@pytest.mark.parametrize("text", ["", "0", "-1", "7; rm -rf /", "1e3", "12345678901", "../7"])
+def test_pr_number_refuses_anything_else(text):
+    with pytest.raises(ValueError, match="not a pull request number"):
+        pr_comment.parse_pr_number(text)
+
+
+def test_repository_names_are_checked_before_building_urls():
+    with pytest.raises(ValueError, match="not a repository name"):
+        GitHub("t", "o/r/../../users", FakeGitHub())
+
+
+def test_the_real_transport_only_calls_the_github_api():
+    with pytest.raises(ValueError, match=re.escape("only https://api.github.com")):
+        pr_comment.urllib_transport(Request("GET", "http://example.com/x", {}))
+
+
+def test_a_short_preview_is_not_cut():
+    assert pr_comment.truncate("a\nb\n", 100) == "a\nb\n"
+
+
+def test_comment_fits_githubs_limit_with_the_marker():
+    markdown = "".join(f"| row {index} | {'x' * 80} |\n" for index in range(2000))
+    body = pr_comment.comment_body(markdown, "https://github.com/o/r/actions/runs/1")
+    assert len(body) <= COMMENT_LIMIT
+    assert body.startswith(MARKER + "\n")
+    assert "**Preview cut**" in body and "actions/runs/1" in body
+
+
+def test_truncation_golden():
+    """Cut inside a diff inside <details>: whole lines kept, fence and details closed, note last."""
+    markdown = (
+        "## Offline preview\n\n### `s`: 1 to update\n\n<details><summary>manifests</summary>\n\n```diff\n"
+        + "".join(f"-  key{index}: old\n+  key{index}: new\n" for index in range(40))
+        + "```\n\n</details>\n"
+    )
+    cut = pr_comment.truncate(markdown, 600, "https://run")
+    assert len(cut) <= 600
+    expected = GOLDEN / "truncated.md"
+    if os.environ.get("UPDATE_GOLDEN"):  # regenerate, then review the diff like any golden file
+        expected.parent.mkdir(parents=True, exist_ok=True)
+        expected.write_text(cut)
+    assert cut == expected.read_text()
+
+
+def test_cli_refuses_a_bad_sha_and_a_missing_token(tmp_path):
+    (tmp_path / "n").write_text("7")
+    (tmp_path / "b").write_text("x")
+    common = ["--repo", "o/r", "--pr-number-file", str(tmp_path / "n"), "--body-file", str(tmp_path / "b")]
+    script = str(PROJECT_ROOT / "tools" / "pr_comment.py")
+    no_token = subprocess.run(
+        [sys.executable, script, "post", *common, "--head-sha", HEAD_SHA],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin"},
+        check=False,
+    )
+    assert no_token.returncode == 2 and "GITHUB_TOKEN" in no_token.stderr
+    bad_sha = subprocess.run(
+        [sys.executable, script, "post", *common, "--head-sha", "main; echo"],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "GITHUB_TOKEN": "t"},
+        check=False,
+    )
+    assert bad_sha.returncode == 2 and "not a commit SHA" in bad_sha.stderr
+
+
+def test_script_uses_only_the_standard_library():
+    """It runs in the privileged workflow from a bare checkout, with nothing installed."""
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", "import runpy; runpy.run_path('tools/pr_comment.py', run_name='x')"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr

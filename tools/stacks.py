@@ -1,0 +1,105 @@
+"""The stacks and what CI needs to know about each, read from the stack files.
+
+    python -m tools.stacks            # every stack, one name a line
+    python -m tools.stacks --cloud    # the cloud stacks (clusterBackend other than kind)
+    python -m tools.stacks --matrix   # the cloud stacks as the GitHub workflows' matrix entries (JSON)
+
+The stack list has one source, `tools.render.known_stacks()` (the files `stacks/Pulumi.*.yaml`);
+this module adds each stack's cluster backend (its `clusterBackend`, or the project default from
+`Pulumi.yaml`), the cloud whose credentials CI needs for it (the provider namespace its row in the
+backend table declares, e.g. `aws`), and its region (`<cloud>:region`). No Pulumi SDK is imported,
+so scripts and the workflows' tests can call it cheaply.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from components import backends
+from components.config import PROJECT_ROOT
+from tools.render import STACKS_DIR, known_stacks, project_name
+
+
+@dataclass(frozen=True, kw_only=True)
+class Stack:
+    name: str
+    cluster_backend: str
+    cloud: str | None
+    """`aws`, `gcp`, or None for the local (kind) backend."""
+    region: str
+    """The provider's region from the stack file; empty when the stack sets none."""
+
+    @property
+    def var_suffix(self) -> str:
+        """Suffix of the stack's repository variables: `prod-eks` -> `PROD_EKS` (docs/ci.md)."""
+        return self.name.upper().replace("-", "_").replace(".", "_")
+
+    def matrix_entry(self) -> dict[str, str]:
+        return {"stack": self.name, "cloud": self.cloud or "", "region": self.region, "var_suffix": self.var_suffix}
+
+
+def default_cluster_backend(project_file: Path = PROJECT_ROOT / "Pulumi.yaml") -> str:
+    """`clusterBackend`'s default as Pulumi.yaml declares it (what a stack that omits it gets)."""
+    document = yaml.safe_load(project_file.read_text())
+    return str(document["config"]["clusterBackend"]["default"])
+
+
+def _config(stack: str, stacks_dir: Path) -> dict[str, Any]:
+    document = yaml.safe_load((stacks_dir / f"Pulumi.{stack}.yaml").read_text()) or {}
+    config = document.get("config") or {}
+    project = project_name()
+    return {key if ":" in key else f"{project}:{key}": value for key, value in config.items()}
+
+
+def stack_info(stack: str, stacks_dir: Path = STACKS_DIR) -> Stack:
+    config = _config(stack, stacks_dir)
+    backend = str(config.get(f"{project_name()}:clusterBackend", default_cluster_backend()))
+    if backend not in backends.CLUSTERS:
+        raise ValueError(f"stack {stack}: unknown cluster backend {backend!r} (known: {', '.join(backends.CLUSTERS)})")
+    provider = backends.CLUSTERS[backend].provider
+    if provider is None:
+        # No cloud provider: the cluster is local (kind) or reached by a kubeconfig, not by CI's OIDC.
+        return Stack(name=stack, cluster_backend=backend, cloud=None, region="")
+    region = config.get(f"{provider.namespace}:region", "")
+    return Stack(name=stack, cluster_backend=backend, cloud=provider.namespace, region=str(region))
+
+
+def all_stacks(stacks_dir: Path = STACKS_DIR) -> list[Stack]:
+    return [stack_info(name, stacks_dir) for name in known_stacks(stacks_dir)]
+
+
+def cloud_stacks(stacks_dir: Path = STACKS_DIR) -> list[Stack]:
+    """The stacks CI previews with credentials, deploys from main and checks for drift."""
+    return [stack for stack in all_stacks(stacks_dir) if stack.cloud is not None]
+
+
+def ci_matrix(stacks_dir: Path = STACKS_DIR) -> list[dict[str, str]]:
+    """The `strategy.matrix.include` list of the preview, deploy and drift workflows."""
+    return [stack.matrix_entry() for stack in cloud_stacks(stacks_dir)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.stacks", description=__doc__.split("\n\n")[0])
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--cloud", action="store_true", help="only the stacks on a cloud backend")
+    group.add_argument("--matrix", action="store_true", help="the cloud stacks as workflow matrix entries (JSON)")
+    parser.add_argument("--stacks-dir", type=Path, default=STACKS_DIR, help="where stack files live (default: stacks/)")
+    args = parser.parse_args(argv)
+    if args.matrix:
+        print(json.dumps(ci_matrix(args.stacks_dir), indent=2))
+        return 0
+    names = [stack.name for stack in cloud_stacks(args.stacks_dir)] if args.cloud else known_stacks(args.stacks_dir)
+    for name in names:
+        print(name)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
