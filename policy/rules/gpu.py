@@ -31,7 +31,8 @@ GPU_TAINT = Setting(
 
 def _hint(pools: list[GpuPool]) -> str:
     pool = pools[0]
-    labels = ", ".join(f"{key}: {value}" for key, value in pool.declared_labels.items())
+    # Sorted: mappings reach the pack over gRPC in no fixed order.
+    labels = ", ".join(f"{key}: {value}" for key, value in sorted(pool.declared_labels.items()))
     taints = ", ".join(f"{t.key} ({t.effect})" for t in pool.repelling_taints) or "none"
     return f"nodeSelector {{{labels}}} and tolerations for {taints} (pool {pool.name})"
 
@@ -66,7 +67,7 @@ def _check_against_contract(
     selector = mapping(template.spec.get("nodeSelector"))
     if selector and selects(template.spec, labels) and tolerates(template.spec.get("tolerations") or (), node_taint):
         return
-    wanted = ", ".join(f"{key}: {value}" for key, value in labels.items())
+    wanted = ", ".join(f"{key}: {value}" for key, value in sorted(labels.items()))
     report(
         violation(
             "asks for GPUs but does not select and tolerate the cluster's GPU nodes",

@@ -59,8 +59,17 @@ ALLOWED_REGISTRIES = Setting(
 )
 
 
+def _docker_hub(repository: str) -> str:
+    """`nginx` -> `docker.io/library/nginx`: how Docker reads a repository without a registry host."""
+    first, _, rest = repository.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        return repository
+    return f"docker.io/{repository}" if rest else f"docker.io/library/{repository}"
+
+
 def _allowed(repository: str, prefixes: list[str]) -> bool:
-    return any(repository == prefix or repository.startswith(prefix + "/") for prefix in prefixes)
+    names = {repository, _docker_hub(repository)}
+    return any(name == prefix or name.startswith(prefix + "/") for name in names for prefix in prefixes)
 
 
 def image_from_stack_registry(args: StackValidationArgs, report: ReportViolation) -> None:

@@ -40,7 +40,7 @@ def _pod_problems(spec: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
         if spec.get(field) is True:
             yield f"the pod sets {field}: true", f"remove {field} (the pod must not share the node's namespaces)"
     for volume in map(mapping, sequence(spec.get("volumes"))):
-        kinds = [key for key in volume if key != "name"]
+        kinds = sorted(key for key in volume if key != "name")
         disallowed = [kind for kind in kinds if kind not in RESTRICTED_VOLUME_TYPES]
         if disallowed:
             yield (
