@@ -71,6 +71,17 @@ def _add_gpu(render: Render) -> None:
     render.container(JOB)["resources"]["requests"]["nvidia.com/gpu"] = "1"
 
 
+def _affinity_instead_of_selector(pod: dict[str, Any]) -> None:
+    """The same placement as the nodeSelector, said as a required node affinity."""
+    selector = pod.pop("nodeSelector")
+    expressions = [{"key": key, "operator": "In", "values": [value]} for key, value in selector.items()]
+    pod["affinity"] = {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{"matchExpressions": expressions}]}
+        }
+    }
+
+
 def _contract_placement(render: Render) -> None:
     _add_gpu(render)
     render.pod(JOB)["nodeSelector"] = {"ml-platform/accelerator": "nvidia"}
@@ -165,7 +176,8 @@ CASES = [
     # GPUs
     Case("gpu-pod-placement", "prod-eks", None, None),
     Case("gpu-pod-placement", "prod-eks", _pod(lambda pod: pod.pop("tolerations")), "admit no GPU node pool"),
-    Case("gpu-pod-placement", "prod-eks", _pod(lambda pod: pod.pop("nodeSelector")), "no nodeSelector", id="selector"),
+    Case("gpu-pod-placement", "prod-eks", _pod(lambda pod: pod.pop("nodeSelector")), "selects no nodes", id="selector"),
+    Case("gpu-pod-placement", "prod-eks", _pod(lambda pod: _affinity_instead_of_selector(pod)), None, id="affinity"),
     Case(
         "gpu-pod-placement",
         "prod-eks",

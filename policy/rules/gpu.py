@@ -10,7 +10,17 @@ from pulumi_policy import PolicyResource, ReportViolation, ResourceValidationArg
 
 from policy.clouds import node_pool_type
 from policy.framework import ADVISORY, MANDATORY, Rule, Setting, violation
-from policy.kubernetes import BATCH_TYPES, PodTemplate, mapping, quantity, requests_gpus, selects, taint, tolerates
+from policy.kubernetes import (
+    BATCH_TYPES,
+    PodTemplate,
+    mapping,
+    node_selection,
+    quantity,
+    requests_gpus,
+    selects,
+    taint,
+    tolerates,
+)
 from policy.rules.common import EXCLUDED_NAMESPACES, GpuPool, gpu_pools, workloads
 
 # The platform's GPU scheduling contract (components/cluster/contract.py; a test keeps them equal):
@@ -42,18 +52,18 @@ def gpu_pod_placement(args: StackValidationArgs, report: ReportViolation) -> Non
     for resource, template in workloads(args.resources, args):
         if not requests_gpus(template.spec):
             continue
-        selector = mapping(template.spec.get("nodeSelector"))
-        if pools:
-            landing = [pool for pool in pools if pool.admits(template)]
-            if landing and selector:
-                continue
-            if not selector:
-                problem = "asks for GPUs but has no nodeSelector for the GPU nodes"
-            else:
-                problem = "asks for GPUs but its nodeSelector and tolerations admit no GPU node pool of this stack"
-            report(violation(problem, f"give the pod {_hint(pools)}"), resource.urn)
-        else:
+        selector, affinity = node_selection(template.spec)
+        if not pools:
             _check_against_contract(args, resource, template, report)
+            continue
+        landing = [pool for pool in pools if pool.admits(template)]
+        if landing and (selector or affinity):
+            continue
+        if not (selector or affinity):
+            problem = "asks for GPUs but selects no nodes (no nodeSelector or required node affinity)"
+        else:
+            problem = "asks for GPUs but its node selection and tolerations admit no GPU node pool of this stack"
+        report(violation(problem, f"give the pod {_hint(pools)}"), resource.urn)
 
 
 def _check_against_contract(
@@ -64,8 +74,9 @@ def _check_against_contract(
     gpu_taint = mapping(GPU_TAINT.value(args))
     node_taint = taint(gpu_taint.get("key"), gpu_taint.get("value"), "NoSchedule")
     labels = {str(key): str(value) for key, value in expected.items()}
-    selector = mapping(template.spec.get("nodeSelector"))
-    if selector and selects(template.spec, labels) and tolerates(template.spec.get("tolerations") or (), node_taint):
+    selector, affinity = node_selection(template.spec)
+    tolerations = template.spec.get("tolerations") or ()
+    if (selector or affinity) and selects(template.spec, labels) and tolerates(tolerations, node_taint):
         return
     wanted = ", ".join(f"{key}: {value}" for key, value in sorted(labels.items()))
     report(
