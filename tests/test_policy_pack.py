@@ -163,3 +163,12 @@ def test_rule_config_reaches_the_rule(rendered_stack):
         "image-from-stack-registry": RuleConfig(level=None, settings={"allowedRegistries": ["docker.io/library"]})
     }
     assert "image-from-stack-registry" not in {v.rule for v in check_document(render.document, config)}
+
+
+def test_readme_lists_every_rule_at_its_levels():
+    rows = []
+    for line in (PROJECT_ROOT / "policy" / "README.md").read_text().splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and cells[0].startswith("`"):
+            rows.append((cells[0].strip("`"), cells[1], cells[2]))
+    assert rows == [(rule.name, rule.level.value, rule.production_level.value) for rule in ALL_RULES]

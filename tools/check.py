@@ -365,7 +365,9 @@ def _render(stack: str, stacks_dir: Path | None) -> dict[str, Any]:
         out = Path(temporary) / "render"
         extra = ["--stacks-dir", str(stacks_dir)] if stacks_dir else []
         command = [sys.executable, "-m", "tools.render", stack, "--out", str(out), *extra]
-        if subprocess.run(command, cwd=PROJECT_ROOT, check=False).returncode != 0:  # noqa: S603 - our own tool
+        # Its summary names a directory that is gone when this returns; its errors go to stderr.
+        result = subprocess.run(command, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, check=False)  # noqa: S603
+        if result.returncode != 0:
             raise CheckError(f"stack {stack} did not render (see above)")
         return load_render(out)
 
