@@ -115,19 +115,23 @@ def containers(spec: Mapping[str, Any]) -> Iterator[Container]:
 
 
 def gpu_count(container: Container) -> float:
-    """GPUs a container asks for (its limits; requests must equal limits for extended resources)."""
+    """GPUs a container asks for, in its limits or requests (extended resources need both equal)."""
     resources = mapping(container.body.get("resources"))
     total = 0.0
     for section in ("limits", "requests"):
         for name, amount in mapping(resources.get(section)).items():
             if name.startswith(GPU_RESOURCE_PREFIXES):
-                total = max(total, number(amount) or _int_or_zero(amount))
+                total = max(total, _count(amount))
     return total
 
 
-def _int_or_zero(value: Any) -> float:
+def _count(amount: Any) -> float:
+    """A whole-device quantity: a number, or a string such as "1"."""
+    value = number(amount)
+    if value is not None:
+        return value
     try:
-        return float(str(value))
+        return float(str(amount))
     except ValueError:
         return 0.0
 

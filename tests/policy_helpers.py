@@ -78,6 +78,18 @@ class Render:
         self.resources.append(resource)
 
 
+def add_policy_statement(statement: dict[str, Any]) -> Callable[[Render], None]:
+    """A mutation: one more statement in prod-eks's training policy (an IAM policy document)."""
+
+    def mutate(render: Render) -> None:
+        inputs = render.inputs("aws:iam/policy:Policy", "digits-training-policy")
+        document = json.loads(inputs["policy"])
+        document["Statement"].append(statement)
+        inputs["policy"] = json.dumps(document)
+
+    return mutate
+
+
 def run_rule(render: Render, rule: Rule, settings: dict[str, Any] | None = None) -> list[Violation]:
     """The rule's violations, whatever its level on the render's stack (levels are tested apart)."""
     config = {rule.name: RuleConfig(level=EnforcementLevel.MANDATORY, settings=settings or {})}

@@ -17,8 +17,7 @@ import pytest
 from policy.framework import ADVISORY, DISABLED, MANDATORY, Rule, is_production
 from policy.rules import ALL_RULES, PACK_NAME
 from tests.policy_engine import Diagnostic, running_pack
-from tests.policy_helpers import Render
-from tests.test_policy_rules import _policy_statement
+from tests.policy_helpers import Render, add_policy_statement
 from tools.check import RuleConfig, check_document, parse_config
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -112,7 +111,7 @@ def _break_prod_eks(render: Render) -> None:
     render.gpu_pool()["scalingConfig"]["minSize"] = 1
     render.one("aws:s3/bucketVersioning:BucketVersioning")["inputs"]["versioningConfiguration"]["status"] = "Suspended"
     render.one("eks:index:Cluster")["options"]["protect"] = False
-    _policy_statement({"Effect": "Allow", "Action": "s3:PutObject", "Resource": "*"})(render)
+    add_policy_statement({"Effect": "Allow", "Action": "s3:PutObject", "Resource": "*"})(render)
 
 
 @pytest.mark.parametrize(

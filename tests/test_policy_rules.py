@@ -4,13 +4,12 @@ cases cannot drift from what the program emits. The shipped stacks pass every ma
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 
 from policy.rules import ALL_RULES
-from tests.policy_helpers import RULES, Case, Render, messages, run_rule
+from tests.policy_helpers import RULES, Case, Render, add_policy_statement, messages, run_rule
 from tools.check import check_document
 from tools.render import known_stacks
 
@@ -86,16 +85,6 @@ def _contract_placement(render: Render) -> None:
     _add_gpu(render)
     render.pod(JOB)["nodeSelector"] = {"ml-platform/accelerator": "nvidia"}
     render.pod(JOB)["tolerations"] = [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
-
-
-def _policy_statement(statement: dict[str, Any]) -> Any:
-    def mutate(render: Render) -> None:
-        inputs = render.inputs("aws:iam/policy:Policy", "digits-training-policy")
-        document = json.loads(inputs["policy"])
-        document["Statement"].append(statement)
-        inputs["policy"] = json.dumps(document)
-
-    return mutate
 
 
 def _unlink_public_access_block(render: Render) -> None:
@@ -460,27 +449,27 @@ CASES = [
     Case(
         "iam-no-write-on-all-resources",
         "prod-eks",
-        _policy_statement({"Effect": "Allow", "Action": ["s3:PutObject", "ec2:Describe*"], "Resource": "*"}),
+        add_policy_statement({"Effect": "Allow", "Action": ["s3:PutObject", "ec2:Describe*"], "Resource": "*"}),
         "allows s3:PutObject on every resource",
     ),
     Case(
         "iam-no-write-on-all-resources",
         "prod-eks",
-        _policy_statement({"Effect": "Allow", "Action": "*", "Resource": ["*"]}),
+        add_policy_statement({"Effect": "Allow", "Action": "*", "Resource": ["*"]}),
         "allows * on every resource",
         id="star",
     ),
     Case(
         "iam-no-write-on-all-resources",
         "prod-eks",
-        _policy_statement({"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}),
+        add_policy_statement({"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}),
         "NotAction",
         id="not-action",
     ),
     Case(
         "iam-no-write-on-all-resources",
         "prod-eks",
-        _policy_statement({"Effect": "Allow", "Action": "ec2:CreateTags", "Resource": "*"}),
+        add_policy_statement({"Effect": "Allow", "Action": "ec2:CreateTags", "Resource": "*"}),
         None,
         settings={"allowedActions": ["ec2:CreateTags"]},
         id="allowed",
