@@ -1,0 +1,547 @@
+"""Cloud resource types the rules understand, as tables: a new cloud is a row here, not a new rule.
+
+Each row names the Pulumi type tokens it covers and reads its facts from the resource's
+properties (camelCase, as the engine passes them). Field names are those of pulumi-aws 7.x,
+pulumi-eks 4.x and pulumi-gcp 10.2.0 (checked against each SDK's `@pulumi.getter` names and type
+tokens). A missing property means the provider's default, which each row states.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from policy.kubernetes import Taint, dig, mapping, number, sequence, taint
+
+Props = Mapping[str, Any]
+OPEN_CIDRS = ("0.0.0.0/0", "::/0")
+
+
+def is_open(cidr: Any) -> bool:
+    """0.0.0.0/0 or ::/0 (in any spelling, e.g. `0.0.0.0/00`)."""
+    try:
+        return ipaddress.ip_network(str(cidr), strict=False).prefixlen == 0
+    except ValueError:
+        return str(cidr) in OPEN_CIDRS
+
+
+# --- Node pools --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class NodePoolType:
+    type_tokens: frozenset[str]
+    is_gpu: Callable[[Props], bool]
+    taints: Callable[[Props], list[Taint]]
+    labels: Callable[[Props], dict[str, str]]
+    """Node labels the pool declares."""
+    cloud_labels: Callable[[Props], dict[str, str]]
+    """Node labels the cloud adds itself (capacity type, accelerator, pool name)."""
+    min_nodes: Callable[[Props], float | None]
+    """Fewest nodes while idle; None when the pool is not autoscaled (fixed size)."""
+    spot: Callable[[Props], bool]
+    taint_fix: str
+    scale_fix: str
+    spot_fix: str
+
+
+# EKS managed node groups (`aws.eks.NodeGroup`, and pulumi-eks's ManagedNodeGroup with the same inputs).
+_EKS_GPU_AMI = re.compile(r"NVIDIA|GPU", re.IGNORECASE)
+# GPU instance families: p3, p4d, p5, g4dn, g5, g5g, g6, g6e, gr6 ...
+_EKS_GPU_INSTANCE = re.compile(r"^(p\d|g\d|gr\d)[a-z0-9-]*\.")
+
+
+def _eks_is_gpu(props: Props) -> bool:
+    return bool(_EKS_GPU_AMI.search(str(props.get("amiType") or ""))) or any(
+        _EKS_GPU_INSTANCE.match(str(instance)) for instance in sequence(props.get("instanceTypes"))
+    )
+
+
+def _eks_taints(props: Props) -> list[Taint]:
+    return [taint(t.get("key"), t.get("value"), t.get("effect")) for t in map(mapping, sequence(props.get("taints")))]
+
+
+def _eks_labels(props: Props) -> dict[str, str]:
+    return {str(key): str(value) for key, value in mapping(props.get("labels")).items()}
+
+
+def _eks_cloud_labels(props: Props) -> dict[str, str]:
+    # EKS labels every node of a managed group with its capacity type (ON_DEMAND unless set).
+    return {"eks.amazonaws.com/capacityType": str(props.get("capacityType") or "ON_DEMAND")}
+
+
+def _eks_min_nodes(props: Props) -> float | None:
+    return number(dig(props, "scalingConfig", "minSize"))
+
+
+EKS_NODE_GROUP = NodePoolType(
+    type_tokens=frozenset({"aws:eks/nodeGroup:NodeGroup", "eks:index:ManagedNodeGroup"}),
+    is_gpu=_eks_is_gpu,
+    taints=_eks_taints,
+    labels=_eks_labels,
+    cloud_labels=_eks_cloud_labels,
+    min_nodes=_eks_min_nodes,
+    spot=lambda props: props.get("capacityType") == "SPOT",
+    taint_fix="add a NO_SCHEDULE taint (taints: [{key: nvidia.com/gpu, value: 'true', effect: NO_SCHEDULE}])",
+    scale_fix="set scalingConfig.minSize to 0 (ml-platform:eks gpuNodePools[].minSize: 0)",
+    spot_fix="set capacityType SPOT (ml-platform:eks gpuNodePools[].capacityType: SPOT)",
+)
+
+
+# GKE node pools. GPUs come from guestAccelerators, or with the machine type (a2, a3, g2 families).
+_GKE_GPU_MACHINE = re.compile(r"^(a2|a3|a4|g2|g4)-")
+
+
+def _gke_accelerators(props: Props) -> Sequence[Any]:
+    return sequence(dig(props, "nodeConfig", "guestAccelerators"))
+
+
+def _gke_is_gpu(props: Props) -> bool:
+    machine = str(dig(props, "nodeConfig", "machineType") or "")
+    return bool(_gke_accelerators(props)) or bool(_GKE_GPU_MACHINE.match(machine))
+
+
+def _gke_taints(props: Props) -> list[Taint]:
+    taints = map(mapping, sequence(dig(props, "nodeConfig", "taints")))
+    return [taint(t.get("key"), t.get("value"), t.get("effect")) for t in taints]
+
+
+def _gke_spot(props: Props) -> bool:
+    return dig(props, "nodeConfig", "spot") is True or dig(props, "nodeConfig", "preemptible") is True
+
+
+def _gke_labels(props: Props) -> dict[str, str]:
+    return {str(key): str(value) for key, value in mapping(dig(props, "nodeConfig", "labels")).items()}
+
+
+def _gke_cloud_labels(props: Props) -> dict[str, str]:
+    labels = {}
+    if props.get("name"):
+        labels["cloud.google.com/gke-nodepool"] = str(props["name"])
+    for accelerator in map(mapping, _gke_accelerators(props)):
+        if accelerator.get("type"):
+            labels["cloud.google.com/gke-accelerator"] = str(accelerator["type"])
+    if dig(props, "nodeConfig", "spot") is True:
+        labels["cloud.google.com/gke-spot"] = "true"
+    if dig(props, "nodeConfig", "preemptible") is True:
+        labels["cloud.google.com/gke-preemptible"] = "true"
+    return labels
+
+
+def _gke_min_nodes(props: Props) -> float | None:
+    autoscaling = mapping(props.get("autoscaling"))
+    if not autoscaling:
+        return None
+    # totalMinNodeCount counts the whole pool; minNodeCount counts per zone (0 either way scales from zero).
+    for key in ("totalMinNodeCount", "minNodeCount"):
+        value = number(autoscaling.get(key))
+        if value is not None:
+            return value
+    return 0.0
+
+
+GKE_NODE_POOL = NodePoolType(
+    type_tokens=frozenset({"gcp:container/nodePool:NodePool"}),
+    is_gpu=_gke_is_gpu,
+    taints=_gke_taints,
+    labels=_gke_labels,
+    cloud_labels=_gke_cloud_labels,
+    min_nodes=_gke_min_nodes,
+    spot=_gke_spot,
+    taint_fix="add nodeConfig.taints [{key: nvidia.com/gpu, value: present, effect: NO_SCHEDULE}]",
+    scale_fix="set autoscaling.totalMinNodeCount to 0",
+    spot_fix="set nodeConfig.spot true (with autoscaling.locationPolicy ANY)",
+)
+
+NODE_POOLS: tuple[NodePoolType, ...] = (EKS_NODE_GROUP, GKE_NODE_POOL)
+
+
+def node_pool_type(resource_type: str) -> NodePoolType | None:
+    return next((row for row in NODE_POOLS if resource_type in row.type_tokens), None)
+
+
+# --- Clusters ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClusterType:
+    type_tokens: frozenset[str]
+    endpoint_exposure: Callable[[Props], str | None]
+    """What is open about the Kubernetes API endpoint, or None when it is restricted."""
+    endpoint_fix: str
+    deletion_protection: str | None
+    """The input that turns on the cloud's own deletion protection, where the cloud has one."""
+
+
+def _eks_exposure(public: Any, cidrs: Any, default_cidrs: Sequence[str]) -> str | None:
+    if public is False:
+        return None
+    allowed = [str(cidr) for cidr in sequence(cidrs)] or list(default_cidrs)
+    open_cidrs = [cidr for cidr in allowed if is_open(cidr)]
+    if open_cidrs:
+        return f"the public API endpoint admits {', '.join(open_cidrs)}"
+    return None
+
+
+EKS_COMPONENT_CLUSTER = ClusterType(
+    # pulumi-eks: endpointPublicAccess defaults to true, publicAccessCidrs to AWS's 0.0.0.0/0.
+    type_tokens=frozenset({"eks:index:Cluster"}),
+    endpoint_exposure=lambda props: _eks_exposure(
+        props.get("endpointPublicAccess"), props.get("publicAccessCidrs"), OPEN_CIDRS[:1]
+    ),
+    endpoint_fix=(
+        "list your operators' and CI's CIDRs in publicAccessCidrs (ml-platform:eks endpoint.publicCidrs) "
+        "or make the endpoint private (endpointPublicAccess false)"
+    ),
+    deletion_protection="deletionProtection",
+)
+EKS_CLUSTER = ClusterType(
+    type_tokens=frozenset({"aws:eks/cluster:Cluster"}),
+    endpoint_exposure=lambda props: _eks_exposure(
+        dig(props, "vpcConfig", "endpointPublicAccess"), dig(props, "vpcConfig", "publicAccessCidrs"), OPEN_CIDRS[:1]
+    ),
+    endpoint_fix="set vpcConfig.publicAccessCidrs to your CIDRs, or vpcConfig.endpointPublicAccess false",
+    deletion_protection="deletionProtection",
+)
+
+
+def _gke_exposure(props: Props) -> str | None:
+    if dig(props, "privateClusterConfig", "enablePrivateEndpoint") is True:
+        return None
+    if dig(props, "controlPlaneEndpointsConfig", "ipEndpointsConfig", "enabled") is False:
+        return None  # DNS endpoint only, which IAM guards
+    networks = props.get("masterAuthorizedNetworksConfig")
+    if not isinstance(networks, Mapping):
+        return "the public API endpoint admits any address (no masterAuthorizedNetworksConfig)"
+    if networks.get("gcpPublicCidrsAccessEnabled") is True:
+        return "the API endpoint admits every Google Cloud public IP (gcpPublicCidrsAccessEnabled)"
+    blocks = [str(dig(block, "cidrBlock")) for block in sequence(networks.get("cidrBlocks"))]
+    open_blocks = [block for block in blocks if is_open(block)]
+    if open_blocks:
+        return f"masterAuthorizedNetworksConfig admits {', '.join(open_blocks)}"
+    return None
+
+
+GKE_CLUSTER = ClusterType(
+    type_tokens=frozenset({"gcp:container/cluster:Cluster"}),
+    endpoint_exposure=_gke_exposure,
+    endpoint_fix=(
+        "set masterAuthorizedNetworksConfig.cidrBlocks to your operators' and CI's CIDRs, "
+        "or privateClusterConfig.enablePrivateEndpoint true"
+    ),
+    deletion_protection="deletionProtection",
+)
+
+CLUSTERS: tuple[ClusterType, ...] = (EKS_COMPONENT_CLUSTER, EKS_CLUSTER, GKE_CLUSTER)
+
+
+def cluster_type(resource_type: str) -> ClusterType | None:
+    return next((row for row in CLUSTERS if resource_type in row.type_tokens), None)
+
+
+# --- Object stores -----------------------------------------------------------------------------
+
+Companion = tuple[str, Props]
+"""(type token, properties) of a resource that configures a bucket."""
+Check = Callable[[Props, Sequence[Companion]], str | None]
+"""(bucket properties, the resources that configure this bucket) -> what is wrong, or None."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ObjectStoreType:
+    type_tokens: frozenset[str]
+    companion_types: frozenset[str]
+    """Separate resources that configure a bucket (AWS splits settings out of the bucket)."""
+    account_types: frozenset[str]
+    """Resources that configure every bucket of the account (S3's account-wide public access block)."""
+    public_access: Check
+    versioning: Check
+    encryption: Check
+    public_access_fix: str
+    versioning_fix: str
+    encryption_fix: str
+
+
+_PUBLIC_ACCESS_FLAGS = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+_S3_PUBLIC_ACCESS_BLOCKS = frozenset({"aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"})
+_S3_VERSIONING = frozenset({"aws:s3/bucketVersioning:BucketVersioning", "aws:s3/bucketVersioningV2:BucketVersioningV2"})
+_S3_ENCRYPTION = frozenset(
+    {
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+        "aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2",
+    }
+)
+S3_ACCOUNT_PUBLIC_ACCESS_BLOCK = "aws:s3/accountPublicAccessBlock:AccountPublicAccessBlock"
+
+
+def blocks_public_access(props: Props) -> bool:
+    """An S3 public access block (bucket or account) with all four settings on."""
+    return all(props.get(flag) is True for flag in _PUBLIC_ACCESS_FLAGS)
+
+
+def _s3_public_access(_bucket: Props, companions: Sequence[Companion]) -> str | None:
+    if any(kind == S3_ACCOUNT_PUBLIC_ACCESS_BLOCK and blocks_public_access(props) for kind, props in companions):
+        return None
+    blocks = [props for kind, props in companions if kind in _S3_PUBLIC_ACCESS_BLOCKS]
+    if not blocks:
+        return "no BucketPublicAccessBlock for this bucket"
+    if not any(blocks_public_access(props) for props in blocks):
+        off = [flag for flag in _PUBLIC_ACCESS_FLAGS if not all(props.get(flag) is True for props in blocks)]
+        return f"its BucketPublicAccessBlock leaves {', '.join(off)} off"
+    return None
+
+
+def _s3_versioning(bucket: Props, companions: Sequence[Companion]) -> str | None:
+    if dig(bucket, "versioning", "enabled") is True:
+        return None
+    statuses = [dig(props, "versioningConfiguration", "status") for kind, props in companions if kind in _S3_VERSIONING]
+    if "Enabled" in statuses:
+        return None
+    if statuses:
+        return f"versioning is {', '.join(str(status) for status in statuses)}"
+    return "no BucketVersioning for this bucket"
+
+
+def _s3_encryption(bucket: Props, companions: Sequence[Companion]) -> str | None:
+    inline = dig(bucket, "serverSideEncryptionConfiguration", "rule", "applyServerSideEncryptionByDefault")
+    if mapping(inline).get("sseAlgorithm"):
+        return None
+    for kind, props in companions:
+        if kind in _S3_ENCRYPTION:
+            for rule in map(mapping, sequence(props.get("rules"))):
+                if dig(rule, "applyServerSideEncryptionByDefault", "sseAlgorithm"):
+                    return None
+    return "no default server-side encryption (BucketServerSideEncryptionConfiguration) for this bucket"
+
+
+S3_BUCKET = ObjectStoreType(
+    type_tokens=frozenset({"aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2"}),
+    companion_types=_S3_PUBLIC_ACCESS_BLOCKS | _S3_VERSIONING | _S3_ENCRYPTION,
+    account_types=frozenset({S3_ACCOUNT_PUBLIC_ACCESS_BLOCK}),
+    public_access=_s3_public_access,
+    versioning=_s3_versioning,
+    encryption=_s3_encryption,
+    public_access_fix="add an aws.s3.BucketPublicAccessBlock with all four block/ignore/restrict settings true",
+    versioning_fix="add an aws.s3.BucketVersioning with versioningConfiguration.status Enabled",
+    encryption_fix="add an aws.s3.BucketServerSideEncryptionConfiguration (sseAlgorithm aws:kms with a key)",
+)
+
+
+def _gcs_public_access(bucket: Props, _companions: Sequence[Companion]) -> str | None:
+    problems = []
+    if bucket.get("publicAccessPrevention") != "enforced":
+        problems.append(f"publicAccessPrevention is {bucket.get('publicAccessPrevention') or 'inherited (default)'}")
+    if bucket.get("uniformBucketLevelAccess") is not True:
+        problems.append("uniformBucketLevelAccess is off (object ACLs can make objects public)")
+    return "; ".join(problems) or None
+
+
+GCS_BUCKET = ObjectStoreType(
+    type_tokens=frozenset({"gcp:storage/bucket:Bucket"}),
+    companion_types=frozenset(),
+    account_types=frozenset(),
+    public_access=_gcs_public_access,
+    versioning=lambda bucket, _companions: (
+        None if dig(bucket, "versioning", "enabled") is True else "versioning.enabled is not true"
+    ),
+    # Cloud Storage encrypts every object at rest (Google-managed keys unless encryption.defaultKmsKeyName).
+    encryption=lambda _bucket, _companions: None,
+    public_access_fix='set publicAccessPrevention "enforced" and uniformBucketLevelAccess true',
+    versioning_fix="set versioning.enabled true",
+    encryption_fix="set encryption.defaultKmsKeyName for a customer-managed key",
+)
+
+OBJECT_STORES: tuple[ObjectStoreType, ...] = (S3_BUCKET, GCS_BUCKET)
+
+
+def object_store_type(resource_type: str) -> ObjectStoreType | None:
+    return next((row for row in OBJECT_STORES if resource_type in row.type_tokens), None)
+
+
+# --- Container registries ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class RegistryType:
+    type_tokens: frozenset[str]
+    holds_images: Callable[[Props], bool]
+    """Whether this repository holds container images (Artifact Registry also holds Maven, npm, ...)."""
+    immutable_tags: Callable[[Props], bool]
+    immutable_fix: str
+    scans_on_push: Callable[[Props], bool] | None
+    """None where scanning is not a repository setting (Artifact Registry: the project's Artifact Analysis)."""
+    scan_fix: str
+    registry_scanning_type: str | None
+    """A registry-wide scanning resource that overrides the repositories' own setting, where the cloud has one."""
+    repository_url: Callable[[Props], str | None]
+    """Where images of this repository live (`host/path`), when the properties say."""
+
+
+ECR_REGISTRY_SCANNING = "aws:ecr/registryScanningConfiguration:RegistryScanningConfiguration"
+
+
+def _ecr_url(props: Props) -> str | None:
+    url = props.get("repositoryUrl")
+    return str(url) if url else None
+
+
+ECR_REPOSITORY = RegistryType(
+    type_tokens=frozenset({"aws:ecr/repository:Repository"}),
+    holds_images=lambda _props: True,
+    # MUTABLE is the provider's default; *_WITH_EXCLUSION lets the excluded tags move.
+    immutable_tags=lambda props: props.get("imageTagMutability") == "IMMUTABLE",
+    immutable_fix='set imageTagMutability "IMMUTABLE"',
+    scans_on_push=lambda props: dig(props, "imageScanningConfiguration", "scanOnPush") is True,
+    scan_fix="set imageScanningConfiguration.scanOnPush true, or add an aws.ecr.RegistryScanningConfiguration",
+    registry_scanning_type=ECR_REGISTRY_SCANNING,
+    repository_url=_ecr_url,
+)
+
+
+def _artifact_registry_url(props: Props) -> str | None:
+    location, project, repository = props.get("location"), props.get("project"), props.get("repositoryId")
+    if location and project and repository:
+        return f"{location}-docker.pkg.dev/{project}/{repository}"
+    return None
+
+
+ARTIFACT_REGISTRY_REPOSITORY = RegistryType(
+    type_tokens=frozenset({"gcp:artifactregistry/repository:Repository"}),
+    holds_images=lambda props: str(props.get("format") or "").upper() == "DOCKER",
+    immutable_tags=lambda props: dig(props, "dockerConfig", "immutableTags") is True,
+    immutable_fix="set dockerConfig.immutableTags true",
+    scans_on_push=None,
+    scan_fix="",
+    registry_scanning_type=None,
+    repository_url=_artifact_registry_url,
+)
+
+REGISTRIES: tuple[RegistryType, ...] = (ECR_REPOSITORY, ARTIFACT_REGISTRY_REPOSITORY)
+
+
+def registry_type(resource_type: str) -> RegistryType | None:
+    return next((row for row in REGISTRIES if resource_type in row.type_tokens), None)
+
+
+def registry_scans_on_push(props: Props) -> bool:
+    """An ECR registry-wide scanning configuration that scans on push (it overrides repository settings)."""
+    return any(
+        dig(rule, "scanFrequency") in ("SCAN_ON_PUSH", "CONTINUOUS_SCAN") for rule in sequence(props.get("rules"))
+    )
+
+
+# Images the program builds and pushes: where they go tells which repositories belong to the stack.
+IMAGE_BUILDS: Mapping[str, Callable[[Props], list[str]]] = {
+    "docker:index/image:Image": lambda props: [str(props["imageName"])] if props.get("imageName") else [],
+    "docker-build:index:Image": lambda props: [str(tag) for tag in sequence(props.get("tags"))],
+}
+IMAGE_PULLS: Mapping[str, Callable[[Props], list[str]]] = {
+    "docker:index/remoteImage:RemoteImage": lambda props: [str(props["name"])] if props.get("name") else [],
+}
+
+
+# --- Production resources ----------------------------------------------------------------------
+
+PROTECTED_KINDS: tuple[tuple[str, frozenset[str]], ...] = (
+    ("cluster", frozenset().union(*(row.type_tokens for row in CLUSTERS))),
+    ("registry", frozenset().union(*(row.type_tokens for row in REGISTRIES))),
+    ("artifact store", frozenset().union(*(row.type_tokens for row in OBJECT_STORES))),
+)
+"""What production stacks must protect from `pulumi destroy`: losing it loses state or data."""
+
+
+def deletion_protection_field(resource_type: str) -> str | None:
+    row = cluster_type(resource_type)
+    return row.deletion_protection if row else None
+
+
+# Inputs that let a destroy delete a store's contents along with it (provider default: false).
+FORCE_DELETE_FIELDS: Mapping[str, str] = {
+    "aws:s3/bucket:Bucket": "forceDestroy",
+    "aws:s3/bucketV2:BucketV2": "forceDestroy",
+    "gcp:storage/bucket:Bucket": "forceDestroy",
+    "aws:ecr/repository:Repository": "forceDelete",
+}
+
+
+# --- Identity ----------------------------------------------------------------------------------
+
+
+def _documents(value: Any) -> list[Any]:
+    return [value] if value else []
+
+
+# Where each IAM resource keeps its policy documents (a JSON string, or an object).
+AWS_POLICY_DOCUMENTS: Mapping[str, Callable[[Props], list[Any]]] = {
+    "aws:iam/policy:Policy": lambda props: _documents(props.get("policy")),
+    "aws:iam/rolePolicy:RolePolicy": lambda props: _documents(props.get("policy")),
+    "aws:iam/userPolicy:UserPolicy": lambda props: _documents(props.get("policy")),
+    "aws:iam/groupPolicy:GroupPolicy": lambda props: _documents(props.get("policy")),
+    "aws:iam/role:Role": lambda props: [
+        mapping(inline).get("policy") for inline in sequence(props.get("inlinePolicies")) if mapping(inline)
+    ],
+}
+# Read-only API verbs; every other action (and every wildcard that is not one of these) can write.
+READ_ONLY_VERBS = ("Describe", "Get", "List", "BatchGet", "Head", "View", "Search", "Lookup", "Query", "Scan")
+# GCP's basic roles: write access to everything in the project.
+GCP_PROJECT_MEMBERS = frozenset({"gcp:projects/iAMMember:IAMMember", "gcp:projects/iAMBinding:IAMBinding"})
+GCP_WRITE_ALL_ROLES = frozenset({"roles/owner", "roles/editor"})
+
+
+def parse_document(document: Any) -> Mapping[str, Any]:
+    if isinstance(document, Mapping):
+        return document
+    try:
+        return mapping(json.loads(str(document)))
+    except ValueError:
+        return {}
+
+
+def is_write_action(action: str) -> bool:
+    if action == "*":
+        return True
+    verb = action.split(":", 1)[-1]
+    return not verb.startswith(READ_ONLY_VERBS)
+
+
+def write_actions_on_everything(document: Any) -> list[str]:
+    """Actions an Allow statement grants on `*` (or on everything but a NotResource list) that can write."""
+    found: list[str] = []
+    for statement in map(mapping, _statements(parse_document(document))):
+        if statement.get("Effect") != "Allow":
+            continue
+        resources = [str(resource) for resource in _as_list(statement.get("Resource"))]
+        if "*" not in resources and statement.get("NotResource") is None:
+            continue
+        if statement.get("NotAction") is not None:
+            found.append("NotAction (every action but those listed)")
+        found += [str(action) for action in _as_list(statement.get("Action")) if is_write_action(str(action))]
+    return found
+
+
+def _statements(document: Mapping[str, Any]) -> Sequence[Any]:
+    statement = document.get("Statement")
+    return [statement] if isinstance(statement, Mapping) else sequence(statement)
+
+
+def _as_list(value: Any) -> Sequence[Any]:
+    if value is None:
+        return ()
+    return [value] if isinstance(value, str) else sequence(value)
+
+
+# --- Load balancers ----------------------------------------------------------------------------
+
+# Service annotations that make a cloud's load balancer internal (reachable from the network only).
+INTERNAL_LOAD_BALANCER_ANNOTATIONS: Mapping[str, str] = {
+    "service.beta.kubernetes.io/aws-load-balancer-internal": "true",
+    "service.beta.kubernetes.io/aws-load-balancer-scheme": "internal",
+    "networking.gke.io/load-balancer-type": "internal",
+    "cloud.google.com/load-balancer-type": "internal",
+    "service.beta.kubernetes.io/azure-load-balancer-internal": "true",
+}
+SOURCE_RANGES_ANNOTATION = "service.beta.kubernetes.io/load-balancer-source-ranges"

@@ -1,0 +1,128 @@
+"""`python -m tools.check`: a stack file or a render edited to break a rule fails with the rule's
+name and exit status 1; advisories alone pass; bad input exits 2."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import yaml
+
+from tests.policy_helpers import Render
+from tests.rendering import STACKS_DIR
+from tools.check import Violation, format_markdown, main
+
+
+def _write_render(tmp_path, render: Render):
+    out = tmp_path / "render"
+    out.mkdir()
+    (out / "resources.json").write_text(json.dumps(render.document))
+    return out
+
+
+def test_a_mutated_stack_file_fails_with_the_rule_name(tmp_path, capsys):
+    """prod-eks without loadBalancer.sourceCidrs gets the schema's default, 0.0.0.0/0."""
+    stacks = tmp_path / "stacks"
+    shutil.copytree(STACKS_DIR, stacks)
+    path = stacks / "Pulumi.prod-eks.yaml"
+    document = yaml.safe_load(path.read_text())
+    del document["config"]["ml-platform:eks"]["loadBalancer"]["sourceCidrs"]
+    path.write_text(yaml.safe_dump(document))
+    assert main(["prod-eks", "--stacks-dir", str(stacks)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert any(
+        line.startswith("load-balancer-restricted: digits-serving-service (kubernetes:core/v1:Service): ")
+        and "admits 0.0.0.0/0" in line
+        for line in lines
+    ), lines
+
+
+def test_a_shipped_stack_passes(capsys):
+    assert main(["dev-kind"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "dev-kind passes: 0 mandatory, 0 advisory violation(s)"
+
+
+def test_advisories_alone_pass_and_are_printed(rendered_stack, tmp_path, capsys):
+    render_dir = _write_render(tmp_path, Render(rendered_stack("prod-eks")))
+    assert main(["--render", str(render_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "advisory (1):\ntraining-on-spot: cluster-gpu-gpu (aws:eks/nodeGroup:NodeGroup): " in out
+
+
+def test_an_edited_render_fails_and_mandatory_comes_first(rendered_stack, tmp_path, capsys):
+    render = Render(rendered_stack("prod-eks"))
+    render.pod("kubernetes:apps/v1:Deployment").pop("automountServiceAccountToken")
+    assert main(["--render", str(_write_render(tmp_path, render))]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "mandatory (1):"
+    assert lines[1].startswith("service-account-token-not-mounted: digits-serving-deployment (kubernetes:apps/v1:")
+    assert lines[-1] == "prod-eks FAILS: 1 mandatory, 1 advisory violation(s)"
+
+
+def test_config_file_levels_apply(rendered_stack, tmp_path, capsys):
+    config = tmp_path / "policy-config.json"
+    config.write_text(json.dumps({"training-on-spot": "mandatory"}))
+    render_dir = _write_render(tmp_path, Render(rendered_stack("prod-eks")))
+    assert main(["--render", str(render_dir), "--config", str(config)]) == 1
+    assert "mandatory (1):\ntraining-on-spot: " in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("setup", "error"),
+    [
+        (lambda tmp: tmp, "is not a render: no resources.json"),
+        (lambda tmp: (tmp / "resources.json").write_text("{") and tmp, "resources.json"),
+        (lambda tmp: (tmp / "resources.json").write_text('{"resources": {}}') and tmp, "'resources' list"),
+    ],
+    ids=["empty-dir", "bad-json", "wrong-shape"],
+)
+def test_a_directory_that_is_not_a_render_exits_2(tmp_path, capsys, setup, error):
+    assert main(["--render", str(setup(tmp_path))]) == 2
+    assert error in capsys.readouterr().err
+
+
+def test_an_unknown_stack_exits_2(capfd):
+    assert main(["no-such-stack"]) == 2
+    err = capfd.readouterr().err  # the render runs in a child process: its stderr is the file descriptor's
+    assert "unknown stack 'no-such-stack'" in err and "check: stack no-such-stack did not render" in err
+
+
+def test_a_bad_config_file_exits_2(rendered_stack, tmp_path, capsys):
+    config = tmp_path / "policy-config.json"
+    config.write_text(json.dumps({"image-not-latest": "sometimes"}))
+    assert main(["--render", str(rendered_stack("dev-kind").directory), "--config", str(config)]) == 2
+    assert "image-not-latest.enforcementLevel = 'sometimes'" in capsys.readouterr().err
+
+
+def test_markdown_for_the_pull_request_preview():
+    violation = Violation(
+        rule="load-balancer-restricted", level="mandatory", urn="urn:x", resource="svc (kubernetes:core/v1:Service)",
+        message="admits a|b: fix it",
+    )  # fmt: skip
+    markdown = format_markdown([violation], "prod-eks")
+    assert markdown.startswith("#### Policy: `prod-eks` fails (1 mandatory violation(s))\n")
+    assert (
+        "| mandatory | `load-balancer-restricted` | svc (kubernetes:core/v1:Service) | admits a\\|b: fix it |"
+        in markdown
+    )
+    assert format_markdown([], "dev-kind") == "#### Policy: `dev-kind` passes every mandatory rule\n"
+
+
+def test_the_preview_section_marks_violations_the_change_brings(rendered_stack, tmp_path):
+    from tools.check import preview_section
+
+    base = Render(rendered_stack("prod-eks"))
+    head = Render(rendered_stack("prod-eks"))
+    head.pod("kubernetes:apps/v1:Deployment").pop("automountServiceAccountToken")
+    (tmp_path / "base").mkdir()
+    (tmp_path / "head").mkdir()
+    for side, render in (("base", base), ("head", head)):
+        (tmp_path / side / "render").mkdir()
+        (tmp_path / side / "render" / "resources.json").write_text(json.dumps(render.document))
+    section = preview_section("prod-eks", tmp_path / "base" / "render", tmp_path / "head" / "render")
+    assert section is not None and section.title == "Policy: fails (1 mandatory violation(s))"
+    rows = section.markdown.splitlines()[2:]
+    assert any(row.startswith("| mandatory (new) | `service-account-token-not-mounted` |") for row in rows), rows
+    assert any(row.startswith("| advisory | `training-on-spot` |") for row in rows), "present at the base: not new"
+    assert preview_section("prod-eks", tmp_path / "base" / "render", tmp_path / "absent") is None

@@ -1,0 +1,173 @@
+"""The policy pack as the Pulumi CLI runs it, and its enforcement levels.
+
+`policy/__main__.py` only assembles `ALL_RULES`; the pack, started by Pulumi's own policy runtime
+and driven over gRPC as the engine drives it, reports exactly what `tools.check` reports for the
+same render; levels are stricter on `prod-*` stacks and the pack's config overrides them.
+"""
+
+from __future__ import annotations
+
+import runpy
+from importlib.metadata import version
+from pathlib import Path
+
+import pulumi_policy
+import pytest
+
+from policy.framework import ADVISORY, DISABLED, MANDATORY, Rule, is_production
+from policy.rules import ALL_RULES, PACK_NAME
+from tests.policy_engine import Diagnostic, running_pack
+from tests.policy_helpers import Render, add_policy_statement
+from tools.check import RuleConfig, check_document, parse_config
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PACK_MAIN = PROJECT_ROOT / "policy" / "__main__.py"
+_STRENGTH = {DISABLED: 0, ADVISORY: 1, MANDATORY: 2}
+
+
+def _pins(path: Path) -> dict[str, str]:
+    pins = {}
+    for line in path.read_text().splitlines():
+        if "==" in line and not line.startswith("#"):
+            name, _, pinned = line.partition("==")
+            pins[name.strip()] = pinned.strip()
+    return pins
+
+
+@pytest.mark.parametrize(("stack", "production"), [("dev-kind", False), ("prod-eks", True)])
+def test_main_assembles_exactly_the_tested_rules(monkeypatch, stack, production):
+    """Run the pack's entry point with PolicyPack replaced (the real one starts a server and blocks)."""
+    packs = []
+    monkeypatch.setattr(pulumi_policy, "PolicyPack", lambda **kwargs: packs.append(kwargs))
+    monkeypatch.setenv("PULUMI_STACK", stack)
+    runpy.run_path(str(PACK_MAIN), run_name="__main__")
+    assert len(packs) == 1
+    assert packs[0]["name"] == PACK_NAME
+    policies = packs[0]["policies"]
+    assert [policy.name for policy in policies] == [rule.name for rule in ALL_RULES]
+    expected = [rule.production_level if production else rule.level for rule in ALL_RULES]
+    assert [policy.enforcement_level for policy in policies] == expected
+
+
+def test_production_levels_are_never_weaker_and_some_are_stricter():
+    assert all(_STRENGTH[rule.production_level] >= _STRENGTH[rule.level] for rule in ALL_RULES)
+    assert any(_STRENGTH[rule.production_level] > _STRENGTH[rule.level] for rule in ALL_RULES)
+    with pytest.raises(ValueError, match="may not be weaker"):
+        Rule(name="x", description="x", level=MANDATORY, production_level=ADVISORY, validate_resource=lambda a, r: None)
+    with pytest.raises(ValueError, match="exactly one"):
+        Rule(name="x", description="x", level=ADVISORY, production_level=ADVISORY)
+
+
+def test_production_is_the_prod_prefix_of_the_stack_name():
+    assert is_production("prod-eks") and is_production("acme/ml-platform/prod-gke")
+    assert not is_production("dev-kind") and not is_production("staging-prod")
+
+
+def test_config_all_sets_every_level_and_a_rule_entry_wins():
+    config = parse_config({"all": "advisory", "pod-security-restricted": {"enforcementLevel": "disabled"}})
+    from tools.check import effective_level
+
+    levels = {rule.name: effective_level(rule, "prod-eks", config) for rule in ALL_RULES}
+    assert levels["pod-security-restricted"] == DISABLED
+    assert {level for name, level in levels.items() if name != "pod-security-restricted"} == {ADVISORY}
+
+
+@pytest.mark.parametrize(
+    ("raw", "error"),
+    [
+        ({"no-such-rule": "advisory"}, "no such rule"),
+        ({"image-not-latest": "blocking"}, "must be one of advisory, mandatory, disabled"),
+        ({"image-from-stack-registry": {"allowedRegistry": ["x"]}}, "no such setting"),
+        ({"image-from-stack-registry": {"allowedRegistries": "ghcr.io"}}, "must be a JSON array"),
+        ([], "expected a JSON object"),
+    ],
+)
+def test_bad_config_is_refused_with_what_is_wrong(raw, error):
+    from tools.check import CheckError
+
+    with pytest.raises(CheckError, match=error):
+        parse_config(raw)
+
+
+def test_pack_pins_the_program_s_pulumi_and_the_installed_policy_sdk():
+    pack = _pins(PROJECT_ROOT / "policy" / "requirements.txt")
+    program = _pins(PROJECT_ROOT / "requirements.txt")
+    assert pack["pulumi"] == program["pulumi"]
+    assert version("pulumi-policy") == pack["pulumi-policy"]
+
+
+def _check(document, config=None):
+    return sorted(
+        Diagnostic(rule=v.rule, level=v.level, urn=v.urn, message=v.message)
+        for v in check_document(document, parse_config(config or {}))
+    )
+
+
+def _break_prod_eks(render: Render) -> None:
+    """Several rules at once: one resource rule and one stack rule per group, at least."""
+    job = render.pod("kubernetes:batch/v1:Job")
+    job.pop("tolerations")
+    job["containers"][0]["image"] = "nginx:latest"
+    render.gpu_pool()["scalingConfig"]["minSize"] = 1
+    render.one("aws:s3/bucketVersioning:BucketVersioning")["inputs"]["versioningConfiguration"]["status"] = "Suspended"
+    render.one("eks:index:Cluster")["options"]["protect"] = False
+    add_policy_statement({"Effect": "Allow", "Action": "s3:PutObject", "Resource": "*"})(render)
+
+
+@pytest.mark.parametrize(
+    ("stack", "mutate", "config"),
+    [
+        ("dev-kind", None, None),
+        ("prod-eks", None, None),
+        ("prod-eks", _break_prod_eks, None),
+        (
+            "prod-eks",
+            _break_prod_eks,
+            {
+                "gpu-pool-scales-from-zero": "mandatory",
+                "image-from-stack-registry": {"allowedRegistries": ["docker.io"]},
+            },
+        ),
+    ],
+    ids=["dev-kind", "prod-eks", "prod-eks-broken", "prod-eks-broken-configured"],
+)
+def test_the_running_pack_reports_what_tools_check_reports(rendered_stack, stack, mutate, config):
+    render = Render(rendered_stack(stack))
+    if mutate is not None:
+        mutate(render)
+    with running_pack(stack) as engine:
+        assert [policy.name for policy in engine.info.policies] == [rule.name for rule in ALL_RULES]
+        if config:
+            engine.configure(config)
+        served = engine.analyze(render.resources)
+    checked = _check(render.document, config)
+    assert served == checked
+    if mutate is not None:
+        assert {d.rule for d in served if d.level == "mandatory"} >= {
+            "gpu-pod-placement",
+            "image-not-latest",
+            "object-store-versioned",
+            "production-resources-protected",
+            "iam-no-write-on-all-resources",
+        }
+
+
+def test_rule_config_reaches_the_rule(rendered_stack):
+    """A setting in the config file changes what the rule reports (here: an allowed registry)."""
+    render = Render(rendered_stack("prod-eks"))
+    render.container("kubernetes:apps/v1:Deployment")["image"] = "nginx@sha256:" + "0" * 64
+    names = {v.rule for v in check_document(render.document)}
+    assert "image-from-stack-registry" in names
+    config = {
+        "image-from-stack-registry": RuleConfig(level=None, settings={"allowedRegistries": ["docker.io/library"]})
+    }
+    assert "image-from-stack-registry" not in {v.rule for v in check_document(render.document, config)}
+
+
+def test_readme_lists_every_rule_at_its_levels():
+    rows = []
+    for line in (PROJECT_ROOT / "policy" / "README.md").read_text().splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and cells[0].startswith("`"):
+            rows.append((cells[0].strip("`"), cells[1], cells[2]))
+    assert rows == [(rule.name, rule.level.value, rule.production_level.value) for rule in ALL_RULES]

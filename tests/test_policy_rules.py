@@ -1,0 +1,580 @@
+"""Tier 3: every rule of the policy pack on the real renders of the shipped stacks. Each rule has a
+case it meets and a case it reports, made by editing a deep copy of a real resources.json, so the
+cases cannot drift from what the program emits. The shipped stacks pass every mandatory rule."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from policy.rules import ALL_RULES
+from tests.policy_helpers import RULES, Case, Render, add_policy_statement, messages, run_rule
+from tools.check import check_document
+from tools.render import known_stacks
+
+STACKS = known_stacks()
+JOB = "kubernetes:batch/v1:Job"
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+SERVICE = "kubernetes:core/v1:Service"
+NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+EKS = "eks:index:Cluster"
+BUCKET = "aws:s3/bucket:Bucket"
+ECR = "aws:ecr/repository:Repository"
+PUBLIC_ACCESS_BLOCK = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
+SOURCE_RANGES = "service.beta.kubernetes.io/load-balancer-source-ranges"
+
+
+def _set(target: str, path: list[str], value: Any) -> Any:
+    """A mutation that sets `value` (or deletes, with DELETE) at `path` in the inputs of `TYPE[#name]`."""
+
+    def mutate(render: Render) -> None:
+        type_token, _, name = target.partition("#")
+        node = render.inputs(type_token, name or None)
+        *parents, last = path
+        for key in parents:
+            node = node.setdefault(key, {})
+        if value is DELETE:
+            del node[last]
+        else:
+            node[last] = value
+
+    return mutate
+
+
+DELETE = object()
+
+
+def _pod(edit: Any, workload: str = JOB) -> Any:
+    return lambda render: edit(render.pod(workload))
+
+
+def _container(edit: Any, workload: str = JOB) -> Any:
+    return lambda render: edit(render.container(workload))
+
+
+def _both(*edits: Any) -> Any:
+    def mutate(render: Render) -> None:
+        for edit in edits:
+            edit(render)
+
+    return mutate
+
+
+def _image(render: Render, workload: str, image: str) -> None:
+    render.container(workload)["image"] = image
+
+
+def _add_gpu(render: Render) -> None:
+    render.container(JOB)["resources"]["limits"]["nvidia.com/gpu"] = "1"
+    render.container(JOB)["resources"]["requests"]["nvidia.com/gpu"] = "1"
+
+
+def _affinity_instead_of_selector(pod: dict[str, Any]) -> None:
+    """The same placement as the nodeSelector, said as a required node affinity."""
+    selector = pod.pop("nodeSelector")
+    expressions = [{"key": key, "operator": "In", "values": [value]} for key, value in selector.items()]
+    pod["affinity"] = {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{"matchExpressions": expressions}]}
+        }
+    }
+
+
+def _contract_placement(render: Render) -> None:
+    _add_gpu(render)
+    render.pod(JOB)["nodeSelector"] = {"ml-platform/accelerator": "nvidia"}
+    render.pod(JOB)["tolerations"] = [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+
+
+def _unlink_public_access_block(render: Render) -> None:
+    render.one(PUBLIC_ACCESS_BLOCK)["dependencies"] = []
+
+
+def _account_public_access_block(render: Render) -> None:
+    block = render.remove(PUBLIC_ACCESS_BLOCK)
+    block["type"] = "aws:s3/accountPublicAccessBlock:AccountPublicAccessBlock"
+    block["dependencies"] = []
+    del block["inputs"]["bucket"]
+    render.add(block)
+
+
+def _registry_scanning(render: Render) -> None:
+    render.inputs(ECR, "registry-server")["imageScanningConfiguration"]["scanOnPush"] = False
+    repository = render.one(ECR, "registry-server")
+    render.add(
+        {
+            **repository,
+            "urn": repository["urn"].replace("registry-server", "registry-scanning"),
+            "type": "aws:ecr/registryScanningConfiguration:RegistryScanningConfiguration",
+            "name": "registry-scanning",
+            "inputs": {"scanType": "BASIC", "rules": [{"scanFrequency": "SCAN_ON_PUSH"}]},
+        }
+    )
+
+
+CASES = [
+    # images
+    Case("image-pinned-by-digest", "prod-eks", None, None),
+    Case("image-pinned-by-digest", "dev-kind", None, None),
+    Case(
+        "image-pinned-by-digest",
+        "prod-eks",
+        lambda r: _image(r, DEPLOYMENT, r.container(DEPLOYMENT)["image"].split("@")[0] + ":3566540cb036c317"),
+        "not pinned by digest",
+    ),
+    Case("image-not-latest", "dev-kind", None, None),
+    Case(
+        "image-not-latest",
+        "dev-kind",
+        _set("docker:index/image:Image#trainer-build", ["imageName"], "localhost:5001/trainer:latest"),
+        "the build pushes 'localhost:5001/trainer:latest'",
+        id="build",
+    ),
+    Case(
+        "image-not-latest",
+        "prod-eks",
+        lambda r: _image(r, JOB, r.container(JOB)["image"].split("@")[0]),
+        "no tag means :latest",
+        id="untagged",
+    ),
+    Case("image-from-stack-registry", "dev-kind", None, None),
+    Case("image-from-stack-registry", "prod-eks", None, None),
+    Case(
+        "image-from-stack-registry",
+        "prod-eks",
+        lambda r: _image(r, DEPLOYMENT, "ghcr.io/acme/server@sha256:" + "0" * 64),
+        "pulls 'ghcr.io/acme/server', which is not a repository of this stack",
+    ),
+    Case(
+        "image-from-stack-registry",
+        "prod-eks",
+        lambda r: _image(r, DEPLOYMENT, "ghcr.io/acme/server@sha256:" + "0" * 64),
+        None,
+        settings={"allowedRegistries": ["ghcr.io/acme"]},
+        id="allowed",
+    ),
+    Case(
+        "image-from-stack-registry",
+        "prod-eks",
+        lambda r: _image(r, DEPLOYMENT, "ghcr.io/acme-evil/server@sha256:" + "0" * 64),
+        "ghcr.io/acme-evil/server",
+        settings={"allowedRegistries": ["ghcr.io/acme"]},
+        id="prefix-is-a-path",
+    ),
+    # GPUs
+    Case("gpu-pod-placement", "prod-eks", None, None),
+    Case("gpu-pod-placement", "prod-eks", _pod(lambda pod: pod.pop("tolerations")), "admit no GPU node pool"),
+    Case("gpu-pod-placement", "prod-eks", _pod(lambda pod: pod.pop("nodeSelector")), "selects no nodes", id="selector"),
+    Case("gpu-pod-placement", "prod-eks", _pod(lambda pod: _affinity_instead_of_selector(pod)), None, id="affinity"),
+    Case(
+        "gpu-pod-placement",
+        "prod-eks",
+        _pod(lambda pod: pod.update(nodeSelector={"ml-platform/node-pool": "system"})),
+        "admit no GPU node pool",
+        id="cpu-pool",
+    ),
+    Case("gpu-pod-placement", "dev-kind", _contract_placement, None, id="contract"),
+    Case("gpu-pod-placement", "dev-kind", _add_gpu, "does not select and tolerate the cluster's GPU nodes"),
+    Case("gpu-pool-tainted", "prod-eks", None, None),
+    Case("gpu-pool-tainted", "prod-eks", lambda r: r.gpu_pool().pop("taints"), "has no NoSchedule or NoExecute taint"),
+    Case(
+        "gpu-pool-tainted",
+        "prod-eks",
+        lambda r: r.gpu_pool()["taints"][0].update(effect="PREFER_NO_SCHEDULE"),
+        "has no NoSchedule or NoExecute taint",
+        id="prefer",
+    ),
+    Case("gpu-pool-scales-from-zero", "prod-eks", None, None),
+    Case(
+        "gpu-pool-scales-from-zero",
+        "prod-eks",
+        lambda r: r.gpu_pool()["scalingConfig"].update(minSize=1),
+        "keeps 1 node(s) running",
+    ),
+    Case("training-on-spot", "prod-eks", lambda r: r.gpu_pool().update(capacityType="SPOT"), None),
+    Case("training-on-spot", "prod-eks", None, "runs training (digits-training-job) on on-demand capacity"),
+    # pods
+    Case("pod-security-restricted", "prod-eks", None, None),
+    Case("pod-security-restricted", "dev-kind", None, None),
+    Case(
+        "pod-security-restricted",
+        "prod-eks",
+        _container(lambda c: c["securityContext"].pop("runAsNonRoot")),
+        None,
+        id="pod-level-non-root",
+    ),
+    Case(
+        "pod-security-restricted",
+        "prod-eks",
+        _container(lambda c: c["securityContext"].update(privileged=True)),
+        'container "trainer" is privileged',
+    ),
+    Case(
+        "pod-security-restricted",
+        "prod-eks",
+        _container(lambda c: c["securityContext"].pop("allowPrivilegeEscalation")),
+        "may escalate privileges",
+        id="escalation",
+    ),
+    Case(
+        "pod-security-restricted",
+        "prod-eks",
+        _container(lambda c: c["securityContext"].pop("capabilities")),
+        "keeps Linux capabilities",
+        id="capabilities",
+    ),
+    Case(
+        "pod-security-restricted",
+        "prod-eks",
+        _container(lambda c: c["securityContext"]["capabilities"].update(add=["NET_ADMIN"])),
+        "adds capabilities NET_ADMIN",
+        id="added-capability",
+    ),
+    Case(
+        "pod-security-restricted",
+        "prod-eks",
+        _both(
+            _container(lambda c: c["securityContext"].pop("runAsNonRoot")),
+            _pod(lambda pod: pod["securityContext"].pop("runAsNonRoot")),
+        ),
+        "may run as root",
+        id="root",
+    ),
+    Case(
+        "pod-security-restricted",
+        "prod-eks",
+        _both(
+            _container(lambda c: c["securityContext"].pop("seccompProfile")),
+            _pod(lambda pod: pod["securityContext"].pop("seccompProfile")),
+        ),
+        "seccomp profile unset",
+        id="seccomp",
+    ),
+    Case(
+        "pod-security-restricted",
+        "dev-kind",
+        _pod(lambda pod: pod["volumes"].append({"name": "host", "hostPath": {"path": "/"}})),
+        "volume 'host' is of type hostPath",
+        id="host-path",
+    ),
+    Case(
+        "pod-security-restricted",
+        "dev-kind",
+        _pod(lambda pod: pod.update(hostNetwork=True), DEPLOYMENT),
+        "hostNetwork: true",
+        id="host-network",
+    ),
+    Case(
+        "pod-security-restricted",
+        "dev-kind",
+        _container(lambda c: c["ports"][0].update(hostPort=8080), DEPLOYMENT),
+        "binds host port 8080",
+        id="host-port",
+    ),
+    Case(
+        "pod-security-restricted",
+        "dev-kind",
+        _pod(lambda pod: pod["securityContext"].update(runAsUser=0), DEPLOYMENT),
+        "the pod runs as user 0",
+        id="uid-0",
+    ),
+    Case("container-resources", "prod-eks", None, None),
+    Case("container-resources", "dev-kind", None, None),
+    Case(
+        "container-resources",
+        "dev-kind",
+        _container(lambda c: c["resources"]["limits"].pop("cpu"), DEPLOYMENT),
+        'container "server" has no limits.cpu',
+    ),
+    Case(
+        "container-resources",
+        "prod-eks",
+        _container(lambda c: c.pop("resources")),
+        "requests.cpu, requests.memory, limits.cpu, limits.memory",
+        id="none",
+    ),
+    Case("service-account-token-not-mounted", "dev-kind", None, None),
+    Case(
+        "service-account-token-not-mounted",
+        "dev-kind",
+        _pod(lambda pod: pod.update(automountServiceAccountToken=True)),
+        None,
+        id="declared",
+    ),
+    Case(
+        "service-account-token-not-mounted",
+        "dev-kind",
+        _pod(lambda pod: pod.pop("automountServiceAccountToken")),
+        "so Kubernetes mounts one",
+    ),
+    # network
+    Case("load-balancer-restricted", "prod-eks", None, None),
+    Case("load-balancer-restricted", "dev-kind", None, None),
+    Case(
+        "load-balancer-restricted",
+        "prod-eks",
+        _set(SERVICE, ["metadata", "annotations", SOURCE_RANGES], "10.0.0.0/8, 0.0.0.0/0"),
+        "admits 0.0.0.0/0",
+    ),
+    Case(
+        "load-balancer-restricted",
+        "prod-eks",
+        _set(SERVICE, ["metadata", "annotations", SOURCE_RANGES], DELETE),
+        "admits any source address",
+        id="no-ranges",
+    ),
+    Case(
+        "load-balancer-restricted",
+        "prod-eks",
+        _both(
+            _set(SERVICE, ["metadata", "annotations", SOURCE_RANGES], DELETE),
+            _set(SERVICE, ["metadata", "annotations", "service.beta.kubernetes.io/aws-load-balancer-internal"], "true"),
+        ),
+        None,
+        id="internal",
+    ),
+    Case("api-endpoint-restricted", "prod-eks", None, None),
+    Case("api-endpoint-restricted", "prod-eks", _set(EKS, ["publicAccessCidrs"], ["0.0.0.0/0"]), "admits 0.0.0.0/0"),
+    Case(
+        "api-endpoint-restricted",
+        "prod-eks",
+        _set(EKS, ["publicAccessCidrs"], DELETE),
+        "admits 0.0.0.0/0",
+        id="aws-default",
+    ),
+    Case(
+        "api-endpoint-restricted",
+        "prod-eks",
+        _both(_set(EKS, ["publicAccessCidrs"], DELETE), _set(EKS, ["endpointPublicAccess"], False)),
+        None,
+        id="private",
+    ),
+    # object stores and registries
+    Case("object-store-public-access-blocked", "prod-eks", None, None),
+    Case(
+        "object-store-public-access-blocked",
+        "prod-eks",
+        lambda r: r.remove(PUBLIC_ACCESS_BLOCK),
+        "no BucketPublicAccessBlock",
+    ),
+    Case(
+        "object-store-public-access-blocked",
+        "prod-eks",
+        _unlink_public_access_block,
+        "no BucketPublicAccessBlock",
+        id="another-bucket",
+    ),
+    Case(
+        "object-store-public-access-blocked",
+        "prod-eks",
+        _set(PUBLIC_ACCESS_BLOCK, ["restrictPublicBuckets"], False),
+        "leaves restrictPublicBuckets off",
+        id="flag",
+    ),
+    Case("object-store-public-access-blocked", "prod-eks", _account_public_access_block, None, id="account-wide"),
+    Case("object-store-versioned", "prod-eks", None, None),
+    Case(
+        "object-store-versioned",
+        "prod-eks",
+        _set("aws:s3/bucketVersioning:BucketVersioning", ["versioningConfiguration", "status"], "Suspended"),
+        "versioning is Suspended",
+    ),
+    Case(
+        "object-store-versioned",
+        "prod-eks",
+        lambda r: r.remove("aws:s3/bucketVersioning:BucketVersioning"),
+        "no BucketVersioning",
+        id="missing",
+    ),
+    Case("object-store-encrypted", "prod-eks", None, None),
+    Case(
+        "object-store-encrypted",
+        "prod-eks",
+        lambda r: r.remove("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"),
+        "no default server-side encryption",
+    ),
+    Case("registry-immutable-tags", "prod-eks", None, None),
+    Case(
+        "registry-immutable-tags",
+        "prod-eks",
+        _set(f"{ECR}#registry-server", ["imageTagMutability"], "MUTABLE"),
+        "lets a pushed tag be moved",
+    ),
+    Case(
+        "registry-immutable-tags",
+        "prod-eks",
+        _set(f"{ECR}#registry-trainer", ["imageTagMutability"], "IMMUTABLE_WITH_EXCLUSION"),
+        "lets a pushed tag be moved",
+        id="exclusions",
+    ),
+    Case("registry-scan-on-push", "prod-eks", None, None),
+    Case(
+        "registry-scan-on-push",
+        "prod-eks",
+        _set(f"{ECR}#registry-server", ["imageScanningConfiguration", "scanOnPush"], False),
+        "not scanned for vulnerabilities",
+    ),
+    Case("registry-scan-on-push", "prod-eks", _registry_scanning, None, id="registry-wide"),
+    # production
+    Case("production-resources-protected", "prod-eks", None, None),
+    Case(
+        "production-resources-protected",
+        "prod-eks",
+        lambda r: r.one(EKS)["options"].update(protect=False),
+        "the cluster is not protected",
+    ),
+    Case(
+        "production-resources-protected",
+        "prod-eks",
+        lambda r: r.one(BUCKET)["options"].update(protect=False),
+        "the artifact store is not protected",
+        id="bucket",
+    ),
+    Case(
+        "production-resources-protected",
+        "prod-eks",
+        _set(f"{ECR}#registry-server", ["forceDelete"], True),
+        "forceDelete deletes the registry's contents",
+        id="force-delete",
+    ),
+    Case(
+        "production-resources-protected",
+        "prod-eks",
+        _set(EKS, ["deletionProtection"], False),
+        "own deletion protection (deletionProtection) is off",
+        id="deletion-protection",
+    ),
+    Case("iam-no-write-on-all-resources", "prod-eks", None, None),
+    Case(
+        "iam-no-write-on-all-resources",
+        "prod-eks",
+        add_policy_statement({"Effect": "Allow", "Action": ["s3:PutObject", "ec2:Describe*"], "Resource": "*"}),
+        "allows s3:PutObject on every resource",
+    ),
+    Case(
+        "iam-no-write-on-all-resources",
+        "prod-eks",
+        add_policy_statement({"Effect": "Allow", "Action": "*", "Resource": ["*"]}),
+        "allows * on every resource",
+        id="star",
+    ),
+    Case(
+        "iam-no-write-on-all-resources",
+        "prod-eks",
+        add_policy_statement({"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}),
+        "NotAction",
+        id="not-action",
+    ),
+    Case(
+        "iam-no-write-on-all-resources",
+        "prod-eks",
+        add_policy_statement({"Effect": "Allow", "Action": "ec2:CreateTags", "Resource": "*"}),
+        None,
+        settings={"allowedActions": ["ec2:CreateTags"]},
+        id="allowed",
+    ),
+]
+
+# prod-gke (issue 7) renders later; its cases run once stacks/Pulumi.prod-gke.yaml exists. Field names
+# are pulumi-gcp 10.2.0's, as the GKE rows of policy/clouds.py read them.
+GKE_CLUSTER = "gcp:container/cluster:Cluster"
+GCS_BUCKET = "gcp:storage/bucket:Bucket"
+ARTIFACT_REGISTRY = "gcp:artifactregistry/repository:Repository"
+GKE_CASES = [
+    Case("gpu-pool-tainted", "prod-gke", lambda r: r.gpu_pool()["nodeConfig"].pop("taints"), "has no NoSchedule"),
+    Case(
+        "gpu-pool-scales-from-zero",
+        "prod-gke",
+        lambda r: r.gpu_pool()["autoscaling"].update(totalMinNodeCount=1),
+        "keeps 1 node(s) running",
+    ),
+    Case("gpu-pod-placement", "prod-gke", _pod(lambda pod: pod.pop("tolerations")), "admit no GPU node pool"),
+    Case(
+        "api-endpoint-restricted",
+        "prod-gke",
+        _both(
+            _set(GKE_CLUSTER, ["masterAuthorizedNetworksConfig"], DELETE),
+            _set(GKE_CLUSTER, ["privateClusterConfig", "enablePrivateEndpoint"], False),
+        ),
+        "admits any address",
+    ),
+    Case(
+        "object-store-public-access-blocked",
+        "prod-gke",
+        _set(GCS_BUCKET, ["publicAccessPrevention"], "inherited"),
+        "publicAccessPrevention is inherited",
+    ),
+    Case(
+        "object-store-versioned", "prod-gke", _set(GCS_BUCKET, ["versioning", "enabled"], False), "versioning.enabled"
+    ),
+    Case(
+        "registry-immutable-tags",
+        "prod-gke",
+        _set(ARTIFACT_REGISTRY, ["dockerConfig", "immutableTags"], False),
+        "lets a pushed tag be moved",
+    ),
+    Case(
+        "production-resources-protected",
+        "prod-gke",
+        _set(GKE_CLUSTER, ["deletionProtection"], False),
+        "deletion protection (deletionProtection) is off",
+    ),
+]
+NO_GKE = pytest.mark.skipif("prod-gke" not in STACKS, reason="prod-gke has no stack file yet (issue 7)")
+
+
+def _run(rendered_stack: Any, case: Case) -> list[str]:
+    render = Render(rendered_stack(case.stack))
+    if case.mutate is not None:
+        case.mutate(render)
+    return messages(run_rule(render, RULES[case.rule], case.settings))
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda case: case.name)
+def test_rule_on_a_real_render(rendered_stack, case):
+    found = _run(rendered_stack, case)
+    if case.expect is None:
+        assert found == [], f"{case.rule} should hold here"
+    else:
+        assert any(case.expect in message for message in found), f"{case.rule}: expected {case.expect!r} in {found}"
+
+
+@NO_GKE
+@pytest.mark.parametrize("case", GKE_CASES, ids=lambda case: case.name)
+def test_rule_on_the_gke_render(rendered_stack, case):
+    assert _run(rendered_stack, Case(case.rule, case.stack, None, None)) == [], f"prod-gke should meet {case.rule}"
+    found = _run(rendered_stack, case)
+    assert any(case.expect and case.expect in message for message in found), f"expected {case.expect!r} in {found}"
+
+
+def test_every_rule_has_a_compliant_and_a_violating_case():
+    for rule in ALL_RULES:
+        cases = [case for case in CASES if case.rule == rule.name]
+        assert any(case.expect is None for case in cases), f"{rule.name} has no case it meets"
+        assert any(case.expect is not None for case in cases), f"{rule.name} has no case it reports"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_shipped_stacks_pass_every_mandatory_rule(rendered_stack, stack):
+    render = Render(rendered_stack(stack))
+    mandatory = [v.line for v in check_document(render.document) if v.level == "mandatory"]
+    assert mandatory == []
+
+
+def test_prod_eks_advisories_are_the_known_ones(rendered_stack):
+    """The one advisory of prod-eks is a cost finding (its GPU pool is on-demand); a new advisory
+    here is news to whoever changed the stack."""
+    advisories = [(v.rule, v.resource) for v in check_document(Render(rendered_stack("prod-eks")).document)]
+    assert advisories == [("training-on-spot", "cluster-gpu-gpu (aws:eks/nodeGroup:NodeGroup)")]
+
+
+def test_default_gpu_contract_is_what_the_eks_backend_renders(rendered_stack):
+    """For stacks without a GPU pool the rule falls back to its config defaults: the platform's own
+    GPU label and taint, as the EKS backend really sets them."""
+    from policy.rules.gpu import GPU_NODE_SELECTOR, GPU_TAINT
+
+    pool = Render(rendered_stack("prod-eks")).gpu_pool()
+    assert GPU_NODE_SELECTOR.default.items() <= pool["labels"].items()
+    taint = pool["taints"][0]
+    assert (taint["key"], taint["value"], taint["effect"]) == (*GPU_TAINT.default.values(), "NO_SCHEDULE")
