@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from tools.mocks import RecordingMonitor
 
 from components.config import PROJECT_ROOT
+from tools import stack_file
 
 SECRET_PLACEHOLDER = "[secret]"  # noqa: S105 - the mask written in place of a secret
 SECURE_PLACEHOLDER = "[secure value: decrypted by the Pulumi CLI only]"
@@ -45,8 +46,20 @@ class RenderError(Exception):
     """A problem the user must fix (unknown stack, invalid config); exit code 2."""
 
 
+def _project() -> dict[str, Any]:
+    document: dict[str, Any] = yaml.safe_load((PROJECT_ROOT / "Pulumi.yaml").read_text())
+    return document
+
+
 def project_name() -> str:
-    return str(yaml.safe_load((PROJECT_ROOT / "Pulumi.yaml").read_text())["name"])
+    return str(_project()["name"])
+
+
+def declared_string_keys() -> set[str]:
+    """Full keys that `Pulumi.yaml` declares `type: string`: an unquoted number there is refused."""
+    project = _project()
+    declared = project.get("config") or {}
+    return {f"{project['name']}:{key}" for key, spec in declared.items() if spec.get("type") == "string"}
 
 
 STACKS_DIR = PROJECT_ROOT / "stacks"
@@ -62,12 +75,14 @@ def stack_config(stack: str, stacks_dir: Path = STACKS_DIR) -> tuple[dict[str, s
     path = stacks_dir / f"Pulumi.{stack}.yaml"
     if not path.is_file():
         raise RenderError(f"unknown stack {stack!r}: no {path}; known stacks: {', '.join(known_stacks(stacks_dir))}")
-    document = yaml.safe_load(path.read_text()) or {}
+    project = project_name()
+    try:
+        entries = stack_file.read_config(path, project, declared_string_keys())
+    except stack_file.StackFileError as error:
+        raise RenderError(str(error)) from None
     values: dict[str, str] = {}
     secret_keys: list[str] = []
-    project = project_name()
-    for key, value in (document.get("config") or {}).items():
-        full_key = key if ":" in key else f"{project}:{key}"
+    for full_key, value in entries.items():
         if isinstance(value, dict) and set(value) == {"secure"}:
             values[full_key] = SECURE_PLACEHOLDER
             secret_keys.append(full_key)
