@@ -111,3 +111,54 @@ def test_quoted_versions_and_yaml_12_booleans_are_read_as_written(tmp_path):
     values, _ = render.stack_config(stack, tmp_path)
     assert values["ml-platform:kubernetesVersion"] == "1.30"
     assert values["ml-platform:buildOnPreview"] == "true"
+
+
+def _previous_render(out):
+    (out / "manifests").mkdir(parents=True)
+    (out / "resources.json").write_text("{}\n")
+    (out / "outputs.json").write_text("{}\n")
+    (out / "manifests" / "job-ml-models-old.yaml").write_text("kind: Job\n")
+
+
+def _render_cli(stack, out, stacks_dir):
+    return subprocess.run(
+        [sys.executable, "-m", "tools.render", stack, "--out", str(out), "--stacks-dir", str(stacks_dir)],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_a_failed_render_removes_the_previous_render_and_says_so(tmp_path):
+    """An older render left in --out after a failure would pass for this stack's: it is removed."""
+    _previous_render(tmp_path / "out")
+    stack = _stack_file(tmp_path, "config: [not, a, mapping]\n")
+    result = _render_cli(stack, tmp_path / "out", tmp_path)
+    assert result.returncode == 2
+    assert not (tmp_path / "out").exists()
+    assert f"removed the previous render in {tmp_path / 'out'}" in result.stderr
+
+
+def test_an_out_directory_that_is_not_a_render_is_refused_and_left_alone(tmp_path):
+    """`--out .` or `--out ~` must never be deleted: only a previous render is replaced."""
+    out = tmp_path / "work"
+    _previous_render(out)
+    (out / "notes.txt").write_text("mine\n")
+    result = _render_cli("dev-kind", out, PROJECT_ROOT / "stacks")
+    assert result.returncode == 2
+    assert f"refusing to write {out}: it exists and is not a render (it holds notes.txt)" in result.stderr
+    assert (out / "notes.txt").read_text() == "mine\n" and (out / "resources.json").exists()
+
+
+def test_an_unexpected_failure_also_removes_the_previous_render(tmp_path, monkeypatch, capsys):
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("a bug")
+
+    _previous_render(tmp_path / "out")
+    monkeypatch.setattr(render, "run_program", broken)
+    with pytest.raises(RuntimeError, match="a bug"):
+        render.main(["dev-kind", "--out", str(tmp_path / "out")])
+    assert not (tmp_path / "out").exists()
+    assert "removed the previous render" in capsys.readouterr().err

@@ -10,8 +10,11 @@ Runs the real program (`__main__.py`) of STACK under Pulumi's mocks, fed from
 - `DIR/outputs.json`: the stack outputs, secrets masked;
 - `DIR/manifests/`: one kubectl-style YAML file per Kubernetes object.
 
-Two runs give byte-identical output. An unknown stack or an invalid config exits 2 with the
-message and writes nothing.
+Two runs give byte-identical output. An unknown stack, a stack file that does not parse or an
+invalid config exits 2 with the message (a stack file's problems as `FILE:LINE:COLUMN: ...`) and
+writes nothing. `DIR` must be new, empty or a previous render, which a successful run replaces and
+a failed run removes (saying so), so that an old render is never mistaken for a fresh one; any
+other existing `DIR` is refused untouched.
 """
 
 from __future__ import annotations
@@ -219,20 +222,75 @@ def write(out: Path, stack: str, monitor: RecordingMonitor, exported: dict[str, 
             shutil.rmtree(staging)
 
 
+RENDER_FILES = ("resources.json", "outputs.json", "manifests")
+"""What a render directory holds; `--out` replaces a directory only if it holds nothing else."""
+
+
+def foreign_entries(out: Path) -> list[str]:
+    """What in `out` this tool did not write: non-empty means `out` is not a render."""
+    if not out.is_dir():
+        return [out.name]
+    foreign = sorted(path.name for path in out.iterdir() if path.name not in RENDER_FILES)
+    manifests = out / "manifests"
+    if manifests.is_dir():
+        foreign += sorted(
+            f"manifests/{path.name}" for path in manifests.iterdir() if path.suffix != ".yaml" or not path.is_file()
+        )
+    elif manifests.exists():
+        foreign.append("manifests")
+    return foreign
+
+
+def check_out(out: Path) -> None:
+    """Refuses an `--out` that exists and is not a render (a typo of `--out .` must not delete the tree)."""
+    if out.exists() and (foreign := foreign_entries(out)):
+        shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
+        raise RenderError(
+            f"refusing to write {out}: it exists and is not a render (it holds {shown}); "
+            "give a new directory or a previous render's"
+        )
+
+
+def discard_stale_render(out: Path) -> str | None:
+    """After a failed render, removes the previous render in `out` so that nobody mistakes it for
+    this one; returns what it did, for the user. `check_out` has made sure `out` is a render."""
+    if out.is_dir() and not foreign_entries(out) and any(out.iterdir()):
+        shutil.rmtree(out)
+        return f"removed the previous render in {out}: it was not made from this stack file"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.render", description=__doc__.split("\n\n")[0])
     parser.add_argument("stack", help="stack name: stacks/Pulumi.<stack>.yaml")
-    parser.add_argument("--out", required=True, type=Path, help="directory to write (replaced if it exists)")
+    parser.add_argument(
+        "--out",
+        required=True,
+        type=Path,
+        help="directory to write: new, empty or a previous render (replaced; removed if this render fails)",
+    )
     parser.add_argument("--stacks-dir", type=Path, default=STACKS_DIR, help="where stack files live (default: stacks/)")
     args = parser.parse_args(argv)
     out = args.out.resolve()
+    try:
+        check_out(out)
+    except RenderError as error:
+        print(f"render {args.stack}: {error}", file=sys.stderr)
+        return 2
     try:
         monitor, exported = run_program(args.stack, args.stacks_dir.resolve())
         out.parent.mkdir(parents=True, exist_ok=True)
         objects = write(out, args.stack, monitor, exported)
     except RenderError as error:
         print(f"render {args.stack}: {error}", file=sys.stderr)
+        if removed := discard_stale_render(out):
+            print(f"render {args.stack}: {removed}", file=sys.stderr)
         return 2
+    except BaseException:
+        # An unexpected failure (a bug, Ctrl-C) must not leave the old render looking current either.
+        if removed := discard_stale_render(out):
+            print(f"render {args.stack}: {removed}", file=sys.stderr)
+        raise
     print(f"rendered {args.stack}: {len(monitor.registrations)} resources, {objects} Kubernetes objects -> {out}")
     return 0
 
