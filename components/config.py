@@ -18,7 +18,7 @@ import json
 import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -26,7 +26,7 @@ from typing import Annotated, Any, Literal, TypeVar
 import pydantic
 from pydantic import BaseModel, Field, StrictBool, StrictInt
 
-from components import backends
+from components import backends, config_keys
 from components.schema import (
     MISSING,
     NAMESPACE,
@@ -191,8 +191,16 @@ def scalar_keys() -> dict[str, pydantic.fields.FieldInfo]:
     return {field.alias or name: field for name, field in ScalarSettings.model_fields.items()}
 
 
-def parse(raw: Mapping[str, str]) -> StackConfig:
-    """Validates raw config values (`namespace:key` -> string, objects as JSON) into a StackConfig."""
+def parse(raw: Mapping[str, str], secret_keys: Collection[str] = ()) -> StackConfig:
+    """Validates raw config values (`namespace:key` -> string, objects as JSON) into a StackConfig.
+    The values of `secret_keys` never appear in a problem."""
+    try:
+        return _parse(raw)
+    except ConfigError as error:
+        raise ConfigError(config_keys.masked(error.problems, secret_keys)) from None
+
+
+def _parse(raw: Mapping[str, str]) -> StackConfig:
     problems: list[Problem] = []
     values: dict[str, Any] = {}
     provider_values: dict[str, dict[str, Any]] = {}
@@ -205,8 +213,11 @@ def parse(raw: Mapping[str, str]) -> StackConfig:
 
     known = set(scalar_keys()) | set(STRUCTURED_KEYS)
     for key in sorted(set(values) - known):
+        advice = config_keys.did_you_mean(key, known)
         problems.append(
-            Problem(f"{NAMESPACE}:{key}", values[key], "unknown key; allowed keys: " + ", ".join(sorted(known)))
+            Problem(
+                f"{NAMESPACE}:{key}", values[key], f"unknown key; {advice}allowed keys: " + ", ".join(sorted(known))
+            )
         )
     for key in REQUIRED_KEYS:
         if key not in values:
@@ -220,6 +231,7 @@ def parse(raw: Mapping[str, str]) -> StackConfig:
     backend = None
     if settings is not None:
         backend = _check_backends(settings, problems)
+    problems.extend(_check_namespaces(raw, backend))
     backend_settings = None
     provider_settings = None
     if backend is not None:
@@ -295,7 +307,8 @@ def _problem(schema: Any, path: tuple[str | int, ...], detail: Mapping[str, Any]
     key = _format_key(location)
     if detail["type"] == "extra_forbidden":
         allowed = _allowed_keys(schema, tuple(detail["loc"])[:-1])
-        return Problem(key, detail["input"], "unknown key; allowed keys: " + ", ".join(allowed))
+        advice = config_keys.did_you_mean(str(detail["loc"][-1]), allowed)
+        return Problem(key, detail["input"], f"unknown key; {advice}allowed keys: " + ", ".join(allowed))
     if detail["type"] == "missing":
         return Problem(key, MISSING, "required")
     message = detail["msg"].removeprefix("Value error, ")
@@ -413,6 +426,35 @@ def _validate_provider(
         return None
 
 
+def _check_namespaces(raw: Mapping[str, Any], selected: backends.ClusterBackend | None) -> list[Problem]:
+    """Keys in a namespace the program does not read (`ml-platfrom:`, `kubernetes:`, another
+    backend's provider) would do nothing: each is a problem naming the closest known key. With no
+    valid backend selected (already a problem), every backend's provider namespace is accepted."""
+    in_use = {NAMESPACE: "this project", **config_keys.ALWAYS_READ}
+    elsewhere: dict[str, list[str]] = {}
+    known_keys = {f"{NAMESPACE}:{key}" for key in (*scalar_keys(), *STRUCTURED_KEYS)}
+    for backend in backends.CLUSTERS.values():
+        if backend.provider is None:
+            continue
+        namespace = backend.provider.namespace
+        if selected is None or backend is selected:
+            in_use[namespace] = f"clusterBackend {backend.name}'s provider"
+            fields = backend.provider.schema.model_fields.items()
+            known_keys |= {f"{namespace}:{field.alias or name}" for name, field in fields}
+        else:
+            elsewhere.setdefault(namespace, []).append(backend.name)
+    return config_keys.namespace_problems(
+        raw,
+        in_use=in_use,
+        elsewhere={
+            namespace: "when clusterBackend is " + " or ".join(names)
+            for namespace, names in elsewhere.items()
+            if namespace not in in_use
+        },
+        known_keys=known_keys,
+    )
+
+
 def _check_references(
     models: list[tuple[int, ModelConfig]], images: Mapping[str, ImageConfig], problems: list[Problem]
 ) -> None:
@@ -482,4 +524,8 @@ def from_pulumi() -> StackConfig:
     """
     from pulumi.runtime import config as runtime_config
 
-    return parse({**runtime_config.get_config_env(), **runtime_config.CONFIG.get()})
+    raw = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    secret_keys = set(runtime_config.get_config_secret_keys_env()) | {
+        key for key in raw if runtime_config.is_config_secret(key)
+    }
+    return parse(raw, secret_keys)

@@ -194,3 +194,54 @@ def test_a_model_with_nothing_to_train_is_refused(dev_kind):
     dev_kind["config"][f"{NS}:models"][0] = {"name": "empty"}
     (problem,) = problems_of(dev_kind)
     assert problem.key == f"{NS}:models[0].training" and "model empty has no training source" in problem.allowed
+
+
+def test_a_key_in_an_unknown_namespace_is_an_error_naming_the_closest_known_key(dev_kind):
+    """`ml-platfrom:awaitTraining: false` was accepted and did nothing: the default stayed in force."""
+    dev_kind["config"]["ml-platfrom:awaitTraining"] = False
+    (problem,) = problems_of(dev_kind)
+    assert problem.key == "ml-platfrom:awaitTraining"
+    assert "unknown namespace 'ml-platfrom'" in problem.allowed
+    assert "did you mean ml-platform:awaitTraining?" in problem.allowed
+
+
+def test_a_misspelt_key_names_the_closest_known_key_at_every_level(dev_kind):
+    dev_kind["config"][f"{NS}:awaitTrainig"] = False
+    dev_kind["config"][f"{NS}:models"][0]["serving"]["replica"] = 3
+    problems = {p.key: p.allowed for p in problems_of(dev_kind)}
+    assert "did you mean awaitTraining?" in problems[f"{NS}:awaitTrainig"]
+    assert "did you mean replicas?" in problems[f"{NS}:models[0].serving.replica"]
+
+
+def test_kubernetes_provider_config_is_refused_because_it_would_do_nothing(dev_kind):
+    """Every Kubernetes resource has an explicit provider, which reads no `kubernetes:` config."""
+    dev_kind["config"]["kubernetes:kubeconfig"] = "~/.kube/config"
+    (problem,) = problems_of(dev_kind)
+    assert problem.key == "kubernetes:kubeconfig" and "has no effect" in problem.allowed
+
+
+def test_another_backends_provider_config_is_refused(dev_kind):
+    dev_kind["config"]["aws:region"] = "us-west-2"
+    (problem,) = problems_of(dev_kind)
+    assert problem.key == "aws:region" and "read only when clusterBackend is eks" in problem.allowed
+
+
+def test_pulumi_docker_and_the_backends_provider_namespaces_are_read(dev_kind):
+    """Pulumi's own keys and the Docker provider's apply to every stack; `aws:` keys the program
+    does not read itself (`aws:profile`) are the AWS provider's, on an EKS stack."""
+    dev_kind["config"]["pulumi:tags"] = {"team": "ml"}
+    dev_kind["config"]["docker:host"] = "ssh://builder"
+    config.parse(raw_config(dev_kind))
+    eks = copy.deepcopy(stack_document("prod-eks"))
+    eks["config"]["aws:profile"] = "prod"
+    config.parse(raw_config(eks))
+
+
+def test_a_secret_value_never_appears_in_a_problem(dev_kind):
+    """The CLI hands secrets to the program decrypted; a misplaced secret must not be printed."""
+    dev_kind["config"]["ml-platfrom:apiToken"] = "hunter2"
+    dev_kind["config"][f"{NS}:models"] = "hunter3"
+    with pytest.raises(config.ConfigError) as raised:
+        config.parse(raw_config(dev_kind), secret_keys={"ml-platfrom:apiToken", f"{NS}:models"})
+    assert "hunter2" not in str(raised.value) and "hunter3" not in str(raised.value)
+    assert "ml-platfrom:apiToken" in str(raised.value) and "[secret]" in str(raised.value)
