@@ -27,17 +27,19 @@ import pydantic
 from pydantic import BaseModel, Field, StrictBool, StrictInt
 
 from components import backends, config_keys
+from components.build_context import containment_problem
 from components.schema import (
     MISSING,
     NAMESPACE,
     BackendSettings,
     ConfigError,
+    CpuQuantity,
     DnsName,
     KubernetesVersion,
+    MemoryQuantity,
     NonNegativeInt,
     PositiveInt,
     Problem,
-    Quantity,
     Schema,
     StackFacts,
 )
@@ -62,8 +64,8 @@ class ImageConfig(Schema):
 class Resources(Schema):
     """CPU, memory and GPUs for one container; requests equal limits (Guaranteed QoS for GPUs)."""
 
-    cpu: Quantity = Field(description="CPU, as a Kubernetes quantity (e.g. 500m, 2).")
-    memory: Quantity = Field(description="Memory, as a Kubernetes quantity (e.g. 512Mi, 4Gi).")
+    cpu: CpuQuantity = Field(description="CPU, as cores or millicores (e.g. 500m, 2); at least 1m.")
+    memory: MemoryQuantity = Field(description="Memory, as a Kubernetes quantity (e.g. 512Mi, 4Gi); at least 1Mi.")
     gpus: NonNegativeInt = Field(
         default=0,
         description="NVIDIA GPUs. On a cluster without GPUs the workload runs on CPU with a warning.",
@@ -312,6 +314,9 @@ def _problem(schema: Any, path: tuple[str | int, ...], detail: Mapping[str, Any]
     if detail["type"] == "missing":
         return Problem(key, MISSING, "required")
     message = detail["msg"].removeprefix("Value error, ")
+    if detail["type"] == "string_type" and isinstance(detail["input"], (int, float)):
+        # `version: 1.30` or `cpu: 0.5` unquoted: YAML gave a number (1.30 became 1.3).
+        message += "; the stack file gives a number here (YAML reads unquoted 1.30 as 1.3): quote it"
     return Problem(key, detail["input"], message)
 
 
@@ -477,6 +482,14 @@ def _check_references(
 
 def _check_build_contexts(images: Mapping[str, ImageConfig], problems: list[Problem]) -> None:
     for name, image in images.items():
+        outside = containment_problem(PROJECT_ROOT, image.context)
+        if outside is not None:
+            problems.append(Problem(f"{NAMESPACE}:images.{name}.context", image.context, outside))
+            continue
+        outside = containment_problem(PROJECT_ROOT / image.context, image.dockerfile, inside="the build context")
+        if outside is not None:
+            problems.append(Problem(f"{NAMESPACE}:images.{name}.dockerfile", image.dockerfile, outside))
+            continue
         dockerfile = PROJECT_ROOT / image.context / image.dockerfile
         if not dockerfile.is_file():
             problems.append(

@@ -110,10 +110,40 @@ def test_malformed_resource_quantities(dev_kind, quantity):
     assert "Kubernetes quantity" in problem.allowed
 
 
-@pytest.mark.parametrize("quantity", ["500m", "2", "0.5", "512Mi", "4Gi", "1G"])
-def test_well_formed_quantities_pass(dev_kind, quantity):
-    dev_kind["config"][f"{NS}:models"][0]["serving"]["resources"]["cpu"] = quantity
+@pytest.mark.parametrize(
+    ("field", "quantity"),
+    [("cpu", q) for q in ("500m", "2", "0.5", "1m", "0.001")]
+    + [("memory", q) for q in ("512Mi", "4Gi", "1G", "1Mi", "1.5Gi")],
+)
+def test_well_formed_quantities_pass(dev_kind, field, quantity):
+    dev_kind["config"][f"{NS}:models"][0]["serving"]["resources"][field] = quantity
     config.parse(raw_config(dev_kind))
+
+
+@pytest.mark.parametrize(
+    ("field", "quantity", "words"),
+    [
+        ("memory", "1m", "write Mi for mebibytes"),
+        ("memory", "512", "at least 1Mi"),
+        ("memory", "0.5Mi", "at least 1Mi"),
+        ("memory", "1000k", "at least 1Mi"),
+        ("cpu", "0.0001", "at least 1m"),
+        ("cpu", "0.5m", "at least 1m"),
+        ("cpu", "2Gi", "cores (2, 0.5) or millicores (500m)"),
+    ],
+)
+def test_quantities_must_be_sane_for_what_they_measure(dev_kind, field, quantity, words):
+    """`memory: 1m` is one millibyte and `cpu: 2Gi` two billion cores: well-formed Kubernetes
+    quantities that can never run, refused with what was probably meant."""
+    dev_kind["config"][f"{NS}:models"][0]["training"]["resources"][field] = quantity
+    (problem,) = problems_of(dev_kind)
+    assert problem.key == f"{NS}:models[0].training.resources.{field}" and words in problem.allowed
+
+
+def test_kind_artifact_volume_is_a_storage_size(dev_kind):
+    dev_kind["config"][f"{NS}:kind"] = {"artifactVolumeSize": "5m"}
+    (problem,) = problems_of(dev_kind)
+    assert problem.key == f"{NS}:kind.artifactVolumeSize" and "storage" in problem.allowed
 
 
 def test_unknown_keys_are_errors_at_every_level(dev_kind):
@@ -245,3 +275,57 @@ def test_a_secret_value_never_appears_in_a_problem(dev_kind):
         config.parse(raw_config(dev_kind), secret_keys={"ml-platfrom:apiToken", f"{NS}:models"})
     assert "hunter2" not in str(raised.value) and "hunter3" not in str(raised.value)
     assert "ml-platfrom:apiToken" in str(raised.value) and "[secret]" in str(raised.value)
+
+
+@pytest.fixture
+def repository(tmp_path, monkeypatch):
+    """A repository with both images, beside a directory outside it that holds a Dockerfile too."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "Dockerfile").write_text("FROM scratch\n")
+    root = tmp_path / "repository"
+    for name in ("trainer", "server"):
+        (root / "images" / name).mkdir(parents=True)
+        (root / "images" / name / "Dockerfile").write_text("FROM scratch\n")
+    (root / "images" / "linked").symlink_to(outside)
+    (root / "images" / "server" / "Linked.Dockerfile").symlink_to(outside / "Dockerfile")
+    monkeypatch.setattr(config, "PROJECT_ROOT", root)
+    return root
+
+
+@pytest.mark.parametrize(
+    ("context", "words"),
+    [
+        ("../outside", "'..' is not allowed"),
+        ("images/../../outside", "'..' is not allowed"),
+        ("{outside}", "not an absolute one"),
+        ("images/linked", "a symlink that leads to {outside}"),
+    ],
+)
+def test_a_build_context_outside_the_repository_is_refused(dev_kind, repository, context, words):
+    """Each of these holds a Dockerfile and was accepted: the build would send, and the image bake
+    in, files from anywhere on the machine that runs `pulumi up`."""
+    outside = repository.parent / "outside"
+    dev_kind["config"][f"{NS}:images"]["trainer"]["context"] = context.format(outside=outside)
+    (problem,) = problems_of(dev_kind)
+    assert problem.key == f"{NS}:images.trainer.context" and words.format(outside=outside) in problem.allowed
+
+
+@pytest.mark.parametrize("dockerfile", ["../trainer/Dockerfile", "Linked.Dockerfile"])
+def test_a_dockerfile_outside_its_build_context_is_refused(dev_kind, repository, dockerfile):
+    dev_kind["config"][f"{NS}:images"]["server"]["dockerfile"] = dockerfile
+    (problem,) = problems_of(dev_kind)
+    assert problem.key == f"{NS}:images.server.dockerfile" and "inside the build context" in problem.allowed
+
+
+def test_an_unquoted_version_says_quote_it(dev_kind):
+    """`kubernetesVersion: 1.30` reaches the program as "1.3" (the CLI passes the number's text);
+    a number where text is expected inside an object (`cpu: 0.5`) says the same."""
+    dev_kind["config"][f"{NS}:kubernetesVersion"] = "1.3"
+    dev_kind["config"][f"{NS}:models"][0]["training"]["resources"]["cpu"] = 0.5
+    problems = {p.key: p.allowed for p in problems_of(dev_kind)}
+    assert (
+        "quoted" in problems[f"{NS}:kubernetesVersion"]
+        and "1.30 as the number 1.3" in problems[f"{NS}:kubernetesVersion"]
+    )
+    assert "quote it" in problems[f"{NS}:models[0].training.resources.cpu"]
