@@ -14,6 +14,7 @@ bad value and what is allowed. Unknown keys are errors: a typo must never fall b
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import types
@@ -175,6 +176,8 @@ class StackConfig:
     """The settings object of the selected cluster backend (its row's `settings` schema)."""
     provider_settings: Schema | None
     """The selected backend's provider config (e.g. `aws:region`), if its row declares one."""
+    warnings: tuple[Problem, ...] = ()
+    """Valid but risky choices (from the backend's `warnings`): logged at program start, never silent."""
 
     def backend_settings_as(self, schema: type[SettingsT]) -> SettingsT:
         """The backend's settings, typed: a backend reads its own settings object only."""
@@ -197,9 +200,10 @@ def parse(raw: Mapping[str, str], secret_keys: Collection[str] = ()) -> StackCon
     """Validates raw config values (`namespace:key` -> string, objects as JSON) into a StackConfig.
     The values of `secret_keys` never appear in a problem."""
     try:
-        return _parse(raw)
+        stack = _parse(raw)
     except ConfigError as error:
         raise ConfigError(config_keys.masked(error.problems, secret_keys)) from None
+    return dataclasses.replace(stack, warnings=tuple(config_keys.masked(stack.warnings, secret_keys)))
 
 
 def _parse(raw: Mapping[str, str]) -> StackConfig:
@@ -243,9 +247,11 @@ def _parse(raw: Mapping[str, str]) -> StackConfig:
     if images is not None:
         _check_references(models, images, problems)
         _check_build_contexts(images, problems)
+    warnings: list[Problem] = []
     if backend is not None and backend_settings is not None and settings is not None:
-        facts = StackFacts(kubernetes_version=settings.kubernetes_version)
+        facts = _stack_facts(settings, models)
         problems.extend(backend_settings.problems(f"{NAMESPACE}:{backend.settings_key}", facts))
+        warnings = backend_settings.warnings(f"{NAMESPACE}:{backend.settings_key}", facts)
     _check_unique_names(models, problems)
 
     # Each is None only when validating it added a problem.
@@ -261,6 +267,7 @@ def _parse(raw: Mapping[str, str]) -> StackConfig:
         ),
         backend_settings=backend_settings,
         provider_settings=provider_settings,
+        warnings=tuple(warnings),
     )
 
 
@@ -429,6 +436,31 @@ def _validate_provider(
             else:
                 problems.append(Problem(key, detail["input"], detail["msg"].removeprefix("Value error, ")))
         return None
+
+
+def _stack_facts(settings: ScalarSettings, models: list[tuple[int, ModelConfig]]) -> StackFacts:
+    """What the backend's own checks need to know about the workloads, named by config key."""
+    gpus_per_pod: list[tuple[str, int]] = []
+    pods_at_once: dict[str, int] = {}
+    service_types: list[tuple[str, str]] = []
+    for index, model in models:
+        if model.training is not None and model.training.resources.gpus:
+            key = f"{NAMESPACE}:models[{index}].training.resources.gpus"
+            gpus_per_pod.append((key, model.training.resources.gpus))
+            # The pods of a multi-node run rendezvous: all must be scheduled together.
+            pods_at_once[key] = model.training.nodes
+        if model.serving is not None:
+            if model.serving.resources.gpus:
+                gpus_per_pod.append(
+                    (f"{NAMESPACE}:models[{index}].serving.resources.gpus", model.serving.resources.gpus)
+                )
+            service_types.append((f"{NAMESPACE}:models[{index}].serving.serviceType", model.serving.service_type))
+    return StackFacts(
+        kubernetes_version=settings.kubernetes_version,
+        gpus_per_pod=tuple(gpus_per_pod),
+        pods_at_once=pods_at_once,
+        service_types=tuple(service_types),
+    )
 
 
 def _check_namespaces(raw: Mapping[str, Any], selected: backends.ClusterBackend | None) -> list[Problem]:

@@ -3,10 +3,11 @@ problem. Pure pydantic: backends' settings schemas build on it without importing
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -159,6 +160,11 @@ class StackFacts:
     kubernetes_version: str
     gpus_per_pod: Sequence[tuple[str, int]] = ()
     """(config key, GPUs) of every workload that asks for GPUs."""
+    pods_at_once: Mapping[str, int] = field(default_factory=dict)
+    """By a key of `gpus_per_pod`: how many of the workload's pods must run at the same time (a
+    training run's `nodes`, which rendezvous); absent: 1."""
+    service_types: Sequence[tuple[str, str]] = ()
+    """(config key, Service type) of every served model."""
 
 
 class BackendSettings(Schema):
@@ -168,3 +174,15 @@ class BackendSettings(Schema):
         """Checks that need the rest of the stack (e.g. a node image's version against
         `kubernetesVersion`); `key` is the full config key of this object. Default: none."""
         return []
+
+    def warnings(self, key: str, facts: StackFacts) -> list[Problem]:
+        """Valid but risky production choices (an API endpoint open to the internet): each says
+        what it exposes, how to close it, and the policy rule that flags it. The program logs them
+        at start (`pulumi.log.warn`) and the render tool prints them. Default: none."""
+        return []
+
+
+def covers_whole_internet(cidrs: Iterable[str]) -> bool:
+    """Whether IPv4 `cidrs` together admit every address (0.0.0.0/0, or 0.0.0.0/1 with 128.0.0.0/1)."""
+    networks = [ipaddress.IPv4Network(cidr, strict=False) for cidr in cidrs]
+    return any(network.prefixlen == 0 for network in ipaddress.collapse_addresses(networks))

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import math
 import os
 import runpy
@@ -109,6 +110,28 @@ def clean(value: Any) -> Any:
     return value
 
 
+class _LevelFormatter(logging.Formatter):
+    def __init__(self, prefix: str):
+        super().__init__()
+        self.prefix = prefix
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{self.prefix}{record.levelname.lower()}: {record.getMessage()}"
+
+
+def program_log(stack: str) -> logging.Logger:
+    """Where the program's `pulumi.log` messages go under mocks: stderr, one line each, marked
+    with their level (`render prod-eks: warning: ...`), as `pulumi up` would show them."""
+    logger = logging.getLogger(f"ml-platform.render.{stack}")
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(_LevelFormatter(f"render {stack}: "))
+        logger.addHandler(handler)
+    return logger
+
+
 def run_program(stack: str, stacks_dir: Path = STACKS_DIR) -> tuple[RecordingMonitor, dict[str, Any]]:
     """Runs the real program under mocks in this process; returns (monitor, outputs)."""
     import pulumi
@@ -124,7 +147,9 @@ def run_program(stack: str, stacks_dir: Path = STACKS_DIR) -> tuple[RecordingMon
     asyncio.set_event_loop(loop)
     mocks = mock_backends.platform_mocks()
     monitor = RecordingMonitor(mocks)
-    pulumi.runtime.set_mocks(mocks, project=project_name(), stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_mocks(
+        mocks, project=project_name(), stack=stack, preview=False, monitor=monitor, logger=program_log(stack)
+    )
     pulumi.runtime.set_all_config(values, secret_keys)
 
     cwd = os.getcwd()

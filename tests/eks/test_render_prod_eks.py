@@ -3,13 +3,15 @@ answering every AWS invoke. Asserts issue 4's properties on what would be sent t
 
 from __future__ import annotations
 
+import copy
 import json
 
 import pytest
+import yaml
 
 from components import outputs
 from components.contracts.cluster import GPU_NODE_LABEL, GPU_RESOURCE, GPU_TAINT_KEY
-from tests.rendering import stack_document
+from tests.rendering import load, render, stack_document
 
 STACK = "prod-eks"
 TEMPLATE = "k8s.io/cluster-autoscaler/node-template"
@@ -279,3 +281,27 @@ def test_no_secret_reaches_the_render_in_clear(eks):
     text = "\n".join(path.read_text() for path in eks.directory.rglob("*") if path.is_file())
     assert "mock-ecr-password" not in text
     assert "token: mock" not in text
+
+
+@pytest.fixture(scope="module")
+def variant(tmp_path_factory):
+    """prod-eks with a second model whose name extends the first's (digits, digits-wide) and an API
+    endpoint open to the internet, rendered once from a temporary stack file."""
+    document = copy.deepcopy(stack_document(STACK))
+    document["config"]["ml-platform:eks"]["endpoint"]["publicCidrs"] = ["0.0.0.0/0"]
+    wide = copy.deepcopy(document["config"]["ml-platform:models"][0])
+    wide["name"] = "digits-wide"
+    document["config"]["ml-platform:models"].append(wide)
+    directory = tmp_path_factory.mktemp("variant")
+    (directory / "Pulumi.variant.yaml").write_text(yaml.safe_dump(document))
+    result = render("variant", directory / "out", stacks_dir=directory)
+    return load(directory / "out"), result
+
+
+def test_a_risky_choice_is_logged_by_the_program_and_printed_by_the_render(variant):
+    _, result = variant
+    assert (
+        "render variant: warning: stack configuration: ml-platform:eks.endpoint.publicCidrs = "
+        '["0.0.0.0/0"]: the Kubernetes API endpoint is open to the whole internet'
+    ) in result.stderr
+    assert "eks-endpoint-not-public-to-world" in result.stderr

@@ -31,8 +31,12 @@ def load_balancer_annotations(settings: EksSettings) -> dict[str, str]:
     annotations = {
         "service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
         "service.beta.kubernetes.io/aws-load-balancer-cross-zone-load-balancing-enabled": "true",
-        "service.beta.kubernetes.io/load-balancer-source-ranges": ",".join(settings.load_balancer.source_cidrs),
     }
+    # Required by the settings whenever a model is a LoadBalancer (empty would admit anyone).
+    if settings.load_balancer.source_cidrs:
+        annotations["service.beta.kubernetes.io/load-balancer-source-ranges"] = ",".join(
+            settings.load_balancer.source_cidrs
+        )
     if settings.load_balancer.internal:
         annotations["service.beta.kubernetes.io/aws-load-balancer-internal"] = "true"
     return annotations
