@@ -88,6 +88,16 @@ def test_cluster_is_hardened_as_issue_4_asks(eks):
     assert inputs["endpointPrivateAccess"] is True
 
 
+def test_network_policies_are_enforced_by_the_vpc_cni_addon(eks):
+    """The VPC CNI ignores NetworkPolicies unless its add-on configuration turns the agent on;
+    without it the namespace's default deny would be accepted and enforced by nothing."""
+    inputs = eks.one("eks:index:Cluster")["inputs"]
+    assert inputs["useDefaultVpcCni"] is False, "the vpc-cni EKS add-on, configured by this program"
+    assert inputs["vpcCniOptions"]["configurationValues"]["enableNetworkPolicy"] == "true"
+    components = {body["metadata"]["labels"]["app.kubernetes.io/component"] for body in eks.objects("NetworkPolicy")}
+    assert components == {"platform", "serving", "training"}, "the policies it enforces: default deny, and openings"
+
+
 def test_no_access_entries_for_node_roles(eks):
     """EKS creates the managed node groups' access entries itself; declaring them would conflict."""
     node_role = eks.one("aws:iam/role:Role", "cluster-node-role")
