@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from components import outputs
+from components.backends.eks.settings import SystemNodeGroup
 from components.contracts.cluster import GPU_NODE_LABEL, GPU_RESOURCE, GPU_TAINT_KEY
 from tests.rendering import load, render, stack_document
 
@@ -119,6 +120,38 @@ def test_gpu_node_group_is_tainted_labelled_and_scales_from_zero(eks):
     assert inputs["labels"][GPU_NODE_LABEL] == "nvidia"
     assert group["options"]["ignoreChanges"] == ["scalingConfig.desiredSize"], "autoscaler changes are not reverted"
     assert all(subnet.startswith("network-private-") for subnet in inputs["subnetIds"])
+
+
+def test_every_node_group_requires_imdsv2_with_hop_limit_1(eks):
+    """Without it a pod reaches the node's instance metadata, and the node role's credentials.
+    The root volume's size moves into the template too: EKS refuses `diskSize` with one."""
+    settings = _settings()
+    disks = {"cluster-system": SystemNodeGroup().disk_size_gb} | {
+        f"cluster-gpu-{pool['name']}": pool["diskSizeGb"] for pool in settings["gpuNodePools"]
+    }
+    groups = eks.of_type("aws:eks/nodeGroup:NodeGroup")
+    assert {group["name"] for group in groups} == set(disks)
+    for group in groups:
+        template = eks.one("aws:ec2/launchTemplate:LaunchTemplate", f"{group['name']}-launch-template")
+        assert template["urn"] in group["dependencies"]
+        assert group["inputs"]["launchTemplate"]["id"].startswith("lt-")
+        assert group["inputs"]["launchTemplate"]["version"] == "1", "the template's latest version"
+        assert "diskSize" not in group["inputs"]
+        assert template["inputs"]["metadataOptions"] == {
+            "httpEndpoint": "enabled",
+            "httpTokens": "required",
+            "httpPutResponseHopLimit": 1,
+            "instanceMetadataTags": "disabled",
+        }
+        (root,) = template["inputs"]["blockDeviceMappings"]
+        assert root["deviceName"] == "/dev/xvda"
+        assert root["ebs"] == {
+            "volumeSize": disks[group["name"]],
+            "volumeType": "gp3",
+            "encrypted": "true",
+            "deleteOnTermination": "true",
+        }
+        assert "imageId" not in template["inputs"] and "userData" not in template["inputs"], "EKS's AMI and bootstrap"
 
 
 def test_system_node_group_is_cpu_and_never_empty(eks):
