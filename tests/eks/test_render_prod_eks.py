@@ -12,6 +12,7 @@ import yaml
 from components import outputs
 from components.backends.eks.settings import SystemNodeGroup
 from components.contracts.cluster import GPU_NODE_LABEL, GPU_RESOURCE, GPU_TAINT_KEY
+from tests.eks.iam import assert_scoped_to
 from tests.rendering import load, render, stack_document
 
 STACK = "prod-eks"
@@ -348,3 +349,17 @@ def test_a_risky_choice_is_logged_by_the_program_and_printed_by_the_render(varia
         '["0.0.0.0/0"]: the Kubernetes API endpoint is open to the whole internet'
     ) in result.stderr
     assert "eks-endpoint-not-public-to-world" in result.stderr
+
+
+@pytest.mark.parametrize("role", ["training", "serving"])
+@pytest.mark.parametrize(("model", "other"), [("digits", "digits-wide"), ("digits-wide", "digits")])
+def test_artifact_roles_of_models_sharing_a_name_prefix_reach_only_their_own(variant, model, other, role):
+    """Rendered from a stack with models digits and digits-wide: each role's policy reaches its
+    own `models/<model>/` and nothing of the other's, objects and listings alike."""
+    rendered, _ = variant
+    bucket_arn = f"arn:aws:s3:::{rendered.outputs[outputs.ARTIFACT_BUCKET]}"
+    policy = rendered.one("aws:iam/policy:Policy", f"{model}-{role}-policy")
+    assert_scoped_to(policy["inputs"]["policy"], bucket_arn, model, other)
+    (job,) = [o for o in rendered.objects("Job") if o["metadata"]["labels"]["app.kubernetes.io/name"] == model]
+    output_uri = job["spec"]["template"]["spec"]["containers"][0]["args"][1]
+    assert output_uri.startswith(f"s3://{rendered.outputs[outputs.ARTIFACT_BUCKET]}/models/{model}/runs/")

@@ -12,6 +12,7 @@ import pytest
 from components import config
 from components.backends.eks import policies as eks_policies
 from components.backends.eks.settings import EksSettings
+from tests.eks.iam import assert_scoped_to
 from tests.rendering import raw_config, stack_document
 
 STACK = "prod-eks"
@@ -104,7 +105,16 @@ def test_artifact_policy_is_limited_to_the_models_prefix(writable):
         if "s3:GetObject" in _actions(statement):
             assert statement["Resource"] == f"{bucket}/models/digits/*"
         if "s3:ListBucket" in _actions(statement):
-            assert statement["Condition"]["StringLike"]["s3:prefix"] == ["models/digits", "models/digits/*"]
+            assert statement["Condition"]["StringLike"]["s3:prefix"] == ["models/digits/", "models/digits/*"]
+
+
+@pytest.mark.parametrize("writable", [True, False])
+@pytest.mark.parametrize(("model", "other"), [("digits", "digits-wide"), ("digits-wide", "digits")])
+def test_a_models_roles_cannot_reach_a_model_whose_name_extends_its_own(model, other, writable):
+    """`models/digits` is also the start of `models/digits-wide/...`: every object and list
+    permission is scoped to `models/<model>/`, trailing slash included."""
+    bucket, key = "arn:aws:s3:::b", "arn:aws:kms:us-west-2:1:key/k"
+    assert_scoped_to(eks_policies.artifact_policy(bucket, key, model, writable), bucket, model, other)
 
 
 def test_irsa_trust_names_exactly_one_service_account():
