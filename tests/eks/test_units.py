@@ -266,3 +266,9 @@ def test_a_multi_node_run_larger_than_the_gpu_pools_can_hold_is_an_error():
 
 def test_gpu_requests_without_any_gpu_pool_run_on_cpu_and_are_not_an_error():
     config.parse(raw_config(_stack_with(gpuNodePools=[])))
+
+
+def test_an_unquoted_chart_version_says_quote_it():
+    """`clusterAutoscaler: 9.50` is the number 9.5 to YAML; the message says to quote it."""
+    (problem,) = _problems(charts={"clusterAutoscaler": 9.5})
+    assert problem.startswith("ml-platform:eks.charts.clusterAutoscaler = 9.5") and "quote it" in problem
