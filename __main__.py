@@ -13,6 +13,8 @@ try:
     stack = config.from_pulumi()
 except config.ConfigError as error:
     raise pulumi.RunError(str(error)) from None
+for warning in stack.warnings:
+    pulumi.log.warn(f"stack configuration: {warning}")
 
 platform = provision(stack)
 cluster = platform.cluster

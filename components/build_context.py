@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
-from pathlib import Path
+from pathlib import Path, PurePath, PureWindowsPath
 
 TAG_LENGTH = 16
 
@@ -51,3 +51,19 @@ def context_digest(context: Path, dockerfile: str = "Dockerfile") -> str:
             continue
         digest.update(relative.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:TAG_LENGTH]
+
+
+def containment_problem(root: Path, relative: str, *, inside: str = "the repository") -> str | None:
+    """Why `relative` (a path from `root`, as a stack file gives it) does not stay inside `root`, or
+    None. Absolute paths and `..` are refused as written; symlinks are followed, so a link that
+    leads out of `root` is refused too. The build would otherwise send, and the image bake in,
+    files from anywhere on the machine that runs `pulumi up`."""
+    path = PurePath(relative)
+    if path.is_absolute() or PureWindowsPath(relative).is_absolute() or relative.startswith("~"):
+        return f"must be a path relative to {inside}, not an absolute one"
+    if ".." in path.parts or ".." in PureWindowsPath(relative).parts:
+        return f"must stay inside {inside}: '..' is not allowed"
+    resolved = (root / path).resolve()
+    if not resolved.is_relative_to(root.resolve()):
+        return f"must stay inside {inside}: it is a symlink that leads to {resolved}"
+    return None

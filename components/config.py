@@ -14,11 +14,12 @@ bad value and what is allowed. Unknown keys are errors: a typo must never fall b
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -26,18 +27,20 @@ from typing import Annotated, Any, Literal, TypeVar
 import pydantic
 from pydantic import BaseModel, Field, StrictBool, StrictInt
 
-from components import backends
+from components import backends, config_keys
+from components.build_context import containment_problem
 from components.schema import (
     MISSING,
     NAMESPACE,
     BackendSettings,
     ConfigError,
+    CpuQuantity,
     DnsName,
     KubernetesVersion,
+    MemoryQuantity,
     NonNegativeInt,
     PositiveInt,
     Problem,
-    Quantity,
     Schema,
     StackFacts,
 )
@@ -62,8 +65,8 @@ class ImageConfig(Schema):
 class Resources(Schema):
     """CPU, memory and GPUs for one container; requests equal limits (Guaranteed QoS for GPUs)."""
 
-    cpu: Quantity = Field(description="CPU, as a Kubernetes quantity (e.g. 500m, 2).")
-    memory: Quantity = Field(description="Memory, as a Kubernetes quantity (e.g. 512Mi, 4Gi).")
+    cpu: CpuQuantity = Field(description="CPU, as cores or millicores (e.g. 500m, 2); at least 1m.")
+    memory: MemoryQuantity = Field(description="Memory, as a Kubernetes quantity (e.g. 512Mi, 4Gi); at least 1Mi.")
     gpus: NonNegativeInt = Field(
         default=0,
         description="NVIDIA GPUs. On a cluster without GPUs the workload runs on CPU with a warning.",
@@ -173,6 +176,8 @@ class StackConfig:
     """The settings object of the selected cluster backend (its row's `settings` schema)."""
     provider_settings: Schema | None
     """The selected backend's provider config (e.g. `aws:region`), if its row declares one."""
+    warnings: tuple[Problem, ...] = ()
+    """Valid but risky choices (from the backend's `warnings`): logged at program start, never silent."""
 
     def backend_settings_as(self, schema: type[SettingsT]) -> SettingsT:
         """The backend's settings, typed: a backend reads its own settings object only."""
@@ -191,8 +196,17 @@ def scalar_keys() -> dict[str, pydantic.fields.FieldInfo]:
     return {field.alias or name: field for name, field in ScalarSettings.model_fields.items()}
 
 
-def parse(raw: Mapping[str, str]) -> StackConfig:
-    """Validates raw config values (`namespace:key` -> string, objects as JSON) into a StackConfig."""
+def parse(raw: Mapping[str, str], secret_keys: Collection[str] = ()) -> StackConfig:
+    """Validates raw config values (`namespace:key` -> string, objects as JSON) into a StackConfig.
+    The values of `secret_keys` never appear in a problem."""
+    try:
+        stack = _parse(raw)
+    except ConfigError as error:
+        raise ConfigError(config_keys.masked(error.problems, secret_keys)) from None
+    return dataclasses.replace(stack, warnings=tuple(config_keys.masked(stack.warnings, secret_keys)))
+
+
+def _parse(raw: Mapping[str, str]) -> StackConfig:
     problems: list[Problem] = []
     values: dict[str, Any] = {}
     provider_values: dict[str, dict[str, Any]] = {}
@@ -205,8 +219,11 @@ def parse(raw: Mapping[str, str]) -> StackConfig:
 
     known = set(scalar_keys()) | set(STRUCTURED_KEYS)
     for key in sorted(set(values) - known):
+        advice = config_keys.did_you_mean(key, known)
         problems.append(
-            Problem(f"{NAMESPACE}:{key}", values[key], "unknown key; allowed keys: " + ", ".join(sorted(known)))
+            Problem(
+                f"{NAMESPACE}:{key}", values[key], f"unknown key; {advice}allowed keys: " + ", ".join(sorted(known))
+            )
         )
     for key in REQUIRED_KEYS:
         if key not in values:
@@ -220,6 +237,7 @@ def parse(raw: Mapping[str, str]) -> StackConfig:
     backend = None
     if settings is not None:
         backend = _check_backends(settings, problems)
+    problems.extend(_check_namespaces(raw, backend))
     backend_settings = None
     provider_settings = None
     if backend is not None:
@@ -229,9 +247,11 @@ def parse(raw: Mapping[str, str]) -> StackConfig:
     if images is not None:
         _check_references(models, images, problems)
         _check_build_contexts(images, problems)
+    warnings: list[Problem] = []
     if backend is not None and backend_settings is not None and settings is not None:
-        facts = StackFacts(kubernetes_version=settings.kubernetes_version)
+        facts = _stack_facts(settings, models)
         problems.extend(backend_settings.problems(f"{NAMESPACE}:{backend.settings_key}", facts))
+        warnings = backend_settings.warnings(f"{NAMESPACE}:{backend.settings_key}", facts)
     _check_unique_names(models, problems)
 
     # Each is None only when validating it added a problem.
@@ -247,6 +267,7 @@ def parse(raw: Mapping[str, str]) -> StackConfig:
         ),
         backend_settings=backend_settings,
         provider_settings=provider_settings,
+        warnings=tuple(warnings),
     )
 
 
@@ -295,10 +316,14 @@ def _problem(schema: Any, path: tuple[str | int, ...], detail: Mapping[str, Any]
     key = _format_key(location)
     if detail["type"] == "extra_forbidden":
         allowed = _allowed_keys(schema, tuple(detail["loc"])[:-1])
-        return Problem(key, detail["input"], "unknown key; allowed keys: " + ", ".join(allowed))
+        advice = config_keys.did_you_mean(str(detail["loc"][-1]), allowed)
+        return Problem(key, detail["input"], f"unknown key; {advice}allowed keys: " + ", ".join(allowed))
     if detail["type"] == "missing":
         return Problem(key, MISSING, "required")
     message = detail["msg"].removeprefix("Value error, ")
+    if detail["type"] == "string_type" and isinstance(detail["input"], (int, float)):
+        # `version: 1.30` or `cpu: 0.5` unquoted: YAML gave a number (1.30 became 1.3).
+        message += "; the stack file gives a number here (YAML reads unquoted 1.30 as 1.3): quote it"
     return Problem(key, detail["input"], message)
 
 
@@ -413,6 +438,60 @@ def _validate_provider(
         return None
 
 
+def _stack_facts(settings: ScalarSettings, models: list[tuple[int, ModelConfig]]) -> StackFacts:
+    """What the backend's own checks need to know about the workloads, named by config key."""
+    gpus_per_pod: list[tuple[str, int]] = []
+    pods_at_once: dict[str, int] = {}
+    service_types: list[tuple[str, str]] = []
+    for index, model in models:
+        if model.training is not None and model.training.resources.gpus:
+            key = f"{NAMESPACE}:models[{index}].training.resources.gpus"
+            gpus_per_pod.append((key, model.training.resources.gpus))
+            # The pods of a multi-node run rendezvous: all must be scheduled together.
+            pods_at_once[key] = model.training.nodes
+        if model.serving is not None:
+            if model.serving.resources.gpus:
+                gpus_per_pod.append(
+                    (f"{NAMESPACE}:models[{index}].serving.resources.gpus", model.serving.resources.gpus)
+                )
+            service_types.append((f"{NAMESPACE}:models[{index}].serving.serviceType", model.serving.service_type))
+    return StackFacts(
+        kubernetes_version=settings.kubernetes_version,
+        gpus_per_pod=tuple(gpus_per_pod),
+        pods_at_once=pods_at_once,
+        service_types=tuple(service_types),
+    )
+
+
+def _check_namespaces(raw: Mapping[str, Any], selected: backends.ClusterBackend | None) -> list[Problem]:
+    """Keys in a namespace the program does not read (`ml-platfrom:`, `kubernetes:`, another
+    backend's provider) would do nothing: each is a problem naming the closest known key. With no
+    valid backend selected (already a problem), every backend's provider namespace is accepted."""
+    in_use = {NAMESPACE: "this project", **config_keys.ALWAYS_READ}
+    elsewhere: dict[str, list[str]] = {}
+    known_keys = {f"{NAMESPACE}:{key}" for key in (*scalar_keys(), *STRUCTURED_KEYS)}
+    for backend in backends.CLUSTERS.values():
+        if backend.provider is None:
+            continue
+        namespace = backend.provider.namespace
+        if selected is None or backend is selected:
+            in_use[namespace] = f"clusterBackend {backend.name}'s provider"
+            fields = backend.provider.schema.model_fields.items()
+            known_keys |= {f"{namespace}:{field.alias or name}" for name, field in fields}
+        else:
+            elsewhere.setdefault(namespace, []).append(backend.name)
+    return config_keys.namespace_problems(
+        raw,
+        in_use=in_use,
+        elsewhere={
+            namespace: "when clusterBackend is " + " or ".join(names)
+            for namespace, names in elsewhere.items()
+            if namespace not in in_use
+        },
+        known_keys=known_keys,
+    )
+
+
 def _check_references(
     models: list[tuple[int, ModelConfig]], images: Mapping[str, ImageConfig], problems: list[Problem]
 ) -> None:
@@ -435,6 +514,14 @@ def _check_references(
 
 def _check_build_contexts(images: Mapping[str, ImageConfig], problems: list[Problem]) -> None:
     for name, image in images.items():
+        outside = containment_problem(PROJECT_ROOT, image.context)
+        if outside is not None:
+            problems.append(Problem(f"{NAMESPACE}:images.{name}.context", image.context, outside))
+            continue
+        outside = containment_problem(PROJECT_ROOT / image.context, image.dockerfile, inside="the build context")
+        if outside is not None:
+            problems.append(Problem(f"{NAMESPACE}:images.{name}.dockerfile", image.dockerfile, outside))
+            continue
         dockerfile = PROJECT_ROOT / image.context / image.dockerfile
         if not dockerfile.is_file():
             problems.append(
@@ -482,4 +569,8 @@ def from_pulumi() -> StackConfig:
     """
     from pulumi.runtime import config as runtime_config
 
-    return parse({**runtime_config.get_config_env(), **runtime_config.CONFIG.get()})
+    raw = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    secret_keys = set(runtime_config.get_config_secret_keys_env()) | {
+        key for key in raw if runtime_config.is_config_secret(key)
+    }
+    return parse(raw, secret_keys)

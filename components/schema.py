@@ -3,10 +3,12 @@ problem. Pure pydantic: backends' settings schemas build on it without importing
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
@@ -60,8 +62,61 @@ DnsName = Annotated[
     ),
 ]
 Quantity = Annotated[str, AfterValidator(_quantity)]
+"""Any positive Kubernetes quantity; resources use the stricter `CpuQuantity` and `MemoryQuantity`."""
+
+_CPU = re.compile(r"(?P<cores>\d+(\.\d{1,3})?|\.\d{1,3})|(?P<millis>\d+)m")
+_BYTE_SUFFIXES = {
+    "": 1,
+    **{suffix: 1000 ** (power + 1) for power, suffix in enumerate("kMGTPE")},
+    **{f"{suffix}i": 1024 ** (power + 1) for power, suffix in enumerate("KMGTPE")},
+}
+_BYTES = re.compile(r"(?P<number>\d+(\.\d+)?|\.\d+)(?P<suffix>[kMGTPE]|[KMGTPE]i)?")
+MIN_BYTES = 1024**2
+"""The least memory or storage a stack may ask for, 1Mi: less cannot even start a container."""
+
+
+def _cpu(value: str) -> str:
+    match = _CPU.fullmatch(value)
+    allowed = "must be a Kubernetes quantity of CPU: cores (2, 0.5) or millicores (500m), at least 1m"
+    if not match:
+        raise ValueError(allowed)
+    millis = Decimal(match["millis"]) if match["millis"] else Decimal(match["cores"]) * 1000
+    if millis < 1:
+        raise ValueError(allowed)
+    return value
+
+
+def _bytes(what: str) -> AfterValidator:
+    """Memory and storage: bytes with an SI or binary suffix, at least 1Mi. `m` (thousandths) is
+    a valid quantity suffix, but `1m` of memory is one millibyte: always a typo for `Mi`."""
+    allowed = f"must be a Kubernetes quantity of {what} such as 512Mi or 4Gi, at least 1Mi"
+
+    def check(value: str) -> str:
+        if value.endswith("m") and _BYTES.fullmatch(value[:-1]):
+            raise ValueError(f"{allowed}; `m` means thousandths of a byte: write Mi for mebibytes")
+        match = _BYTES.fullmatch(value)
+        if not match:
+            raise ValueError(allowed)
+        size = Decimal(match["number"]) * _BYTE_SUFFIXES[match["suffix"] or ""]
+        if size < MIN_BYTES:
+            raise ValueError(f"{allowed} ({value} is {size.normalize():f} bytes)")
+        if size != size.to_integral_value():
+            raise ValueError(f"{allowed}, in whole bytes")
+        return value
+
+    return AfterValidator(check)
+
+
+CpuQuantity = Annotated[str, AfterValidator(_cpu)]
+MemoryQuantity = Annotated[str, _bytes("memory")]
+StorageQuantity = Annotated[str, _bytes("storage")]
 KubernetesVersion = Annotated[
-    str, matching(r"1\.\d{2}", 'must be a Kubernetes minor version written "1.NN", e.g. "1.33"')
+    str,
+    matching(
+        r"1\.\d{2}",
+        'must be a Kubernetes minor version written "1.NN" and quoted, e.g. "1.33" '
+        "(YAML reads an unquoted 1.30 as the number 1.3)",
+    ),
 ]
 PinnedImage = Annotated[
     str,
@@ -105,6 +160,11 @@ class StackFacts:
     kubernetes_version: str
     gpus_per_pod: Sequence[tuple[str, int]] = ()
     """(config key, GPUs) of every workload that asks for GPUs."""
+    pods_at_once: Mapping[str, int] = field(default_factory=dict)
+    """By a key of `gpus_per_pod`: how many of the workload's pods must run at the same time (a
+    training run's `nodes`, which rendezvous); absent: 1."""
+    service_types: Sequence[tuple[str, str]] = ()
+    """(config key, Service type) of every served model."""
 
 
 class BackendSettings(Schema):
@@ -114,3 +174,15 @@ class BackendSettings(Schema):
         """Checks that need the rest of the stack (e.g. a node image's version against
         `kubernetesVersion`); `key` is the full config key of this object. Default: none."""
         return []
+
+    def warnings(self, key: str, facts: StackFacts) -> list[Problem]:
+        """Valid but risky production choices (an API endpoint open to the internet): each says
+        what it exposes, how to close it, and the policy rule that flags it. The program logs them
+        at start (`pulumi.log.warn`) and the render tool prints them. Default: none."""
+        return []
+
+
+def covers_whole_internet(cidrs: Iterable[str]) -> bool:
+    """Whether IPv4 `cidrs` together admit every address (0.0.0.0/0, or 0.0.0.0/1 with 128.0.0.0/1)."""
+    networks = [ipaddress.IPv4Network(cidr, strict=False) for cidr in cidrs]
+    return any(network.prefixlen == 0 for network in ipaddress.collapse_addresses(networks))

@@ -22,12 +22,12 @@ def _write_render(tmp_path, render: Render):
 
 
 def test_a_mutated_stack_file_fails_with_the_rule_name(tmp_path, capsys):
-    """prod-eks without loadBalancer.sourceCidrs gets the schema's default, 0.0.0.0/0."""
+    """prod-eks with its load balancer opened to the world (allowed, with a warning) fails the rule."""
     stacks = tmp_path / "stacks"
     shutil.copytree(STACKS_DIR, stacks)
     path = stacks / "Pulumi.prod-eks.yaml"
     document = yaml.safe_load(path.read_text())
-    del document["config"]["ml-platform:eks"]["loadBalancer"]["sourceCidrs"]
+    document["config"]["ml-platform:eks"]["loadBalancer"]["sourceCidrs"] = ["0.0.0.0/0"]
     path.write_text(yaml.safe_dump(document))
     assert main(["prod-eks", "--stacks-dir", str(stacks)]) == 1
     lines = capsys.readouterr().out.splitlines()

@@ -110,10 +110,40 @@ def test_malformed_resource_quantities(dev_kind, quantity):
     assert "Kubernetes quantity" in problem.allowed
 
 
-@pytest.mark.parametrize("quantity", ["500m", "2", "0.5", "512Mi", "4Gi", "1G"])
-def test_well_formed_quantities_pass(dev_kind, quantity):
-    dev_kind["config"][f"{NS}:models"][0]["serving"]["resources"]["cpu"] = quantity
+@pytest.mark.parametrize(
+    ("field", "quantity"),
+    [("cpu", q) for q in ("500m", "2", "0.5", "1m", "0.001")]
+    + [("memory", q) for q in ("512Mi", "4Gi", "1G", "1Mi", "1.5Gi")],
+)
+def test_well_formed_quantities_pass(dev_kind, field, quantity):
+    dev_kind["config"][f"{NS}:models"][0]["serving"]["resources"][field] = quantity
     config.parse(raw_config(dev_kind))
+
+
+@pytest.mark.parametrize(
+    ("field", "quantity", "words"),
+    [
+        ("memory", "1m", "write Mi for mebibytes"),
+        ("memory", "512", "at least 1Mi"),
+        ("memory", "0.5Mi", "at least 1Mi"),
+        ("memory", "1000k", "at least 1Mi"),
+        ("cpu", "0.0001", "at least 1m"),
+        ("cpu", "0.5m", "at least 1m"),
+        ("cpu", "2Gi", "cores (2, 0.5) or millicores (500m)"),
+    ],
+)
+def test_quantities_must_be_sane_for_what_they_measure(dev_kind, field, quantity, words):
+    """`memory: 1m` is one millibyte and `cpu: 2Gi` two billion cores: well-formed Kubernetes
+    quantities that can never run, refused with what was probably meant."""
+    dev_kind["config"][f"{NS}:models"][0]["training"]["resources"][field] = quantity
+    (problem,) = problems_of(dev_kind)
+    assert problem.key == f"{NS}:models[0].training.resources.{field}" and words in problem.allowed
+
+
+def test_kind_artifact_volume_is_a_storage_size(dev_kind):
+    dev_kind["config"][f"{NS}:kind"] = {"artifactVolumeSize": "5m"}
+    (problem,) = problems_of(dev_kind)
+    assert problem.key == f"{NS}:kind.artifactVolumeSize" and "storage" in problem.allowed
 
 
 def test_unknown_keys_are_errors_at_every_level(dev_kind):
@@ -194,3 +224,108 @@ def test_a_model_with_nothing_to_train_is_refused(dev_kind):
     dev_kind["config"][f"{NS}:models"][0] = {"name": "empty"}
     (problem,) = problems_of(dev_kind)
     assert problem.key == f"{NS}:models[0].training" and "model empty has no training source" in problem.allowed
+
+
+def test_a_key_in_an_unknown_namespace_is_an_error_naming_the_closest_known_key(dev_kind):
+    """`ml-platfrom:awaitTraining: false` was accepted and did nothing: the default stayed in force."""
+    dev_kind["config"]["ml-platfrom:awaitTraining"] = False
+    (problem,) = problems_of(dev_kind)
+    assert problem.key == "ml-platfrom:awaitTraining"
+    assert "unknown namespace 'ml-platfrom'" in problem.allowed
+    assert "did you mean ml-platform:awaitTraining?" in problem.allowed
+
+
+def test_a_misspelt_key_names_the_closest_known_key_at_every_level(dev_kind):
+    dev_kind["config"][f"{NS}:awaitTrainig"] = False
+    dev_kind["config"][f"{NS}:models"][0]["serving"]["replica"] = 3
+    problems = {p.key: p.allowed for p in problems_of(dev_kind)}
+    assert "did you mean awaitTraining?" in problems[f"{NS}:awaitTrainig"]
+    assert "did you mean replicas?" in problems[f"{NS}:models[0].serving.replica"]
+
+
+def test_kubernetes_provider_config_is_refused_because_it_would_do_nothing(dev_kind):
+    """Every Kubernetes resource has an explicit provider, which reads no `kubernetes:` config."""
+    dev_kind["config"]["kubernetes:kubeconfig"] = "~/.kube/config"
+    (problem,) = problems_of(dev_kind)
+    assert problem.key == "kubernetes:kubeconfig" and "has no effect" in problem.allowed
+
+
+def test_another_backends_provider_config_is_refused(dev_kind):
+    dev_kind["config"]["aws:region"] = "us-west-2"
+    (problem,) = problems_of(dev_kind)
+    assert problem.key == "aws:region" and "read only when clusterBackend is eks" in problem.allowed
+
+
+def test_pulumi_docker_and_the_backends_provider_namespaces_are_read(dev_kind):
+    """Pulumi's own keys and the Docker provider's apply to every stack; `aws:` keys the program
+    does not read itself (`aws:profile`) are the AWS provider's, on an EKS stack."""
+    dev_kind["config"]["pulumi:tags"] = {"team": "ml"}
+    dev_kind["config"]["docker:host"] = "ssh://builder"
+    config.parse(raw_config(dev_kind))
+    eks = copy.deepcopy(stack_document("prod-eks"))
+    eks["config"]["aws:profile"] = "prod"
+    config.parse(raw_config(eks))
+
+
+def test_a_secret_value_never_appears_in_a_problem(dev_kind):
+    """The CLI hands secrets to the program decrypted; a misplaced secret must not be printed."""
+    dev_kind["config"]["ml-platfrom:apiToken"] = "hunter2"
+    dev_kind["config"][f"{NS}:models"] = "hunter3"
+    with pytest.raises(config.ConfigError) as raised:
+        config.parse(raw_config(dev_kind), secret_keys={"ml-platfrom:apiToken", f"{NS}:models"})
+    assert "hunter2" not in str(raised.value) and "hunter3" not in str(raised.value)
+    assert "ml-platfrom:apiToken" in str(raised.value) and "[secret]" in str(raised.value)
+
+
+@pytest.fixture
+def repository(tmp_path, monkeypatch):
+    """A repository with both images, beside a directory outside it that holds a Dockerfile too."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "Dockerfile").write_text("FROM scratch\n")
+    root = tmp_path / "repository"
+    for name in ("trainer", "server"):
+        (root / "images" / name).mkdir(parents=True)
+        (root / "images" / name / "Dockerfile").write_text("FROM scratch\n")
+    (root / "images" / "linked").symlink_to(outside)
+    (root / "images" / "server" / "Linked.Dockerfile").symlink_to(outside / "Dockerfile")
+    monkeypatch.setattr(config, "PROJECT_ROOT", root)
+    return root
+
+
+@pytest.mark.parametrize(
+    ("context", "words"),
+    [
+        ("../outside", "'..' is not allowed"),
+        ("images/../../outside", "'..' is not allowed"),
+        ("{outside}", "not an absolute one"),
+        ("images/linked", "a symlink that leads to {outside}"),
+    ],
+)
+def test_a_build_context_outside_the_repository_is_refused(dev_kind, repository, context, words):
+    """Each of these holds a Dockerfile and was accepted: the build would send, and the image bake
+    in, files from anywhere on the machine that runs `pulumi up`."""
+    outside = repository.parent / "outside"
+    dev_kind["config"][f"{NS}:images"]["trainer"]["context"] = context.format(outside=outside)
+    (problem,) = problems_of(dev_kind)
+    assert problem.key == f"{NS}:images.trainer.context" and words.format(outside=outside) in problem.allowed
+
+
+@pytest.mark.parametrize("dockerfile", ["../trainer/Dockerfile", "Linked.Dockerfile"])
+def test_a_dockerfile_outside_its_build_context_is_refused(dev_kind, repository, dockerfile):
+    dev_kind["config"][f"{NS}:images"]["server"]["dockerfile"] = dockerfile
+    (problem,) = problems_of(dev_kind)
+    assert problem.key == f"{NS}:images.server.dockerfile" and "inside the build context" in problem.allowed
+
+
+def test_an_unquoted_version_says_quote_it(dev_kind):
+    """`kubernetesVersion: 1.30` reaches the program as "1.3" (the CLI passes the number's text);
+    a number where text is expected inside an object (`cpu: 0.5`) says the same."""
+    dev_kind["config"][f"{NS}:kubernetesVersion"] = "1.3"
+    dev_kind["config"][f"{NS}:models"][0]["training"]["resources"]["cpu"] = 0.5
+    problems = {p.key: p.allowed for p in problems_of(dev_kind)}
+    assert (
+        "quoted" in problems[f"{NS}:kubernetesVersion"]
+        and "1.30 as the number 1.3" in problems[f"{NS}:kubernetesVersion"]
+    )
+    assert "quote it" in problems[f"{NS}:models[0].training.resources.cpu"]

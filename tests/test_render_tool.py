@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
+import pytest
 import yaml
 
+from tests.rendering import PROJECT_ROOT
 from tools import render
 
 
@@ -40,3 +44,121 @@ def test_clean_masks_secrets_and_restores_integers():
     assert cleaned == {"a": ["[secret]", 0.5, {"z": 1}], "b": 2}
     assert list(cleaned) == ["a", "b"]
     assert "hunter2" not in json.dumps(cleaned)
+
+
+def _stack_file(tmp_path, text: str, name: str = "s"):
+    (tmp_path / f"Pulumi.{name}.yaml").write_text(text)
+    return name
+
+
+def _located_error(tmp_path, text: str) -> str:
+    stack = _stack_file(tmp_path, text)
+    with pytest.raises(render.RenderError) as raised:
+        render.stack_config(stack, tmp_path)
+    return str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "column", "words"),
+    [
+        ("config:\n  ml-platform:namespace: [unclosed\n", 3, 1, "YAML syntax error"),
+        ("config:\n  a: 1\n b: 2\n", 3, 2, "YAML syntax error"),
+        ("config:\n  - ml-platform:namespace: x\n", 2, 3, "config: must be a mapping"),
+        ("config: models\n", 1, 9, "config: must be a mapping"),
+        ("- config\n", 1, 1, "a stack file is a mapping"),
+        ("config:\n  ml-platform:namespace: a\n  ml-platform:namespace: b\n", 3, 3, "given twice (first on line 2)"),
+        ("confg:\n  ml-platform:namespace: a\n", 1, 1, "did you mean 'config'?"),
+        (
+            "config:\n  ml-platform:kubernetesVersion: 1.30\n",
+            2,
+            34,
+            'read as the number 1.3, and this key is text; quote it: "1.30"',
+        ),
+        ("config:\n  ml-platform:buildOnPreview: yes\n", 2, 31, "write true or false"),
+        ("config:\n  ? [a, b]\n  : 1\n", 2, 5, "config keys are text"),
+    ],
+)
+def test_a_bad_stack_file_is_one_line_naming_file_line_and_column(tmp_path, text, line, column, words):
+    """Syntax errors, a `config:` that is not a mapping, duplicate keys, unknown top-level keys,
+    numbers where text is declared and YAML 1.1 booleans: each is one `FILE:LINE:COLUMN: ...`
+    line, never a traceback, and never silently read another way than the Pulumi CLI reads it."""
+    message = _located_error(tmp_path, text)
+    assert message.count("\n") == 0, message
+    assert message.startswith(f"{tmp_path / 'Pulumi.s.yaml'}:{line}:{column}: "), message
+    assert words in message
+
+
+def test_the_render_tool_exits_2_with_one_line_for_a_bad_stack_file(tmp_path):
+    stack = _stack_file(tmp_path, "config:\n  ml-platform:namespace: 'unterminated\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "tools.render", stack, "--out", str(tmp_path / "out"), "--stacks-dir", str(tmp_path)],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert f"{tmp_path / 'Pulumi.s.yaml'}:3:1: YAML syntax error" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_quoted_versions_and_yaml_12_booleans_are_read_as_written(tmp_path):
+    stack = _stack_file(
+        tmp_path, 'config:\n  ml-platform:kubernetesVersion: "1.30"\n  ml-platform:buildOnPreview: true\n'
+    )
+    values, _ = render.stack_config(stack, tmp_path)
+    assert values["ml-platform:kubernetesVersion"] == "1.30"
+    assert values["ml-platform:buildOnPreview"] == "true"
+
+
+def _previous_render(out):
+    (out / "manifests").mkdir(parents=True)
+    (out / "resources.json").write_text("{}\n")
+    (out / "outputs.json").write_text("{}\n")
+    (out / "manifests" / "job-ml-models-old.yaml").write_text("kind: Job\n")
+
+
+def _render_cli(stack, out, stacks_dir):
+    return subprocess.run(
+        [sys.executable, "-m", "tools.render", stack, "--out", str(out), "--stacks-dir", str(stacks_dir)],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_a_failed_render_removes_the_previous_render_and_says_so(tmp_path):
+    """An older render left in --out after a failure would pass for this stack's: it is removed."""
+    _previous_render(tmp_path / "out")
+    stack = _stack_file(tmp_path, "config: [not, a, mapping]\n")
+    result = _render_cli(stack, tmp_path / "out", tmp_path)
+    assert result.returncode == 2
+    assert not (tmp_path / "out").exists()
+    assert f"removed the previous render in {tmp_path / 'out'}" in result.stderr
+
+
+def test_an_out_directory_that_is_not_a_render_is_refused_and_left_alone(tmp_path):
+    """`--out .` or `--out ~` must never be deleted: only a previous render is replaced."""
+    out = tmp_path / "work"
+    _previous_render(out)
+    (out / "notes.txt").write_text("mine\n")
+    result = _render_cli("dev-kind", out, PROJECT_ROOT / "stacks")
+    assert result.returncode == 2
+    assert f"refusing to write {out}: it exists and is not a render (it holds notes.txt)" in result.stderr
+    assert (out / "notes.txt").read_text() == "mine\n" and (out / "resources.json").exists()
+
+
+def test_an_unexpected_failure_also_removes_the_previous_render(tmp_path, monkeypatch, capsys):
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("a bug")
+
+    _previous_render(tmp_path / "out")
+    monkeypatch.setattr(render, "run_program", broken)
+    with pytest.raises(RuntimeError, match="a bug"):
+        render.main(["dev-kind", "--out", str(tmp_path / "out")])
+    assert not (tmp_path / "out").exists()
+    assert "removed the previous render" in capsys.readouterr().err

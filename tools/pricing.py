@@ -201,8 +201,23 @@ class NodePool:
         return self.min_nodes if scenario == "idle" else self.max_nodes
 
 
-def eks_node_group(resource: Resource, _resources: Sequence[Resource]) -> NodePool:
-    """aws:eks/nodeGroup:NodeGroup: instanceTypes, capacityType, scalingConfig, diskSize."""
+LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+
+
+def _launch_template_root_volume(resource: Resource, resources: Sequence[Resource]) -> Mapping[str, Any] | None:
+    """The root EBS volume of the launch template a node group depends on (its `launchTemplate`
+    names it by an id the render cannot see, so it is found among the group's dependencies)."""
+    dependencies = set(resource.get("dependencies") or ())
+    for candidate in resources:
+        if candidate["type"] == LAUNCH_TEMPLATE and candidate["urn"] in dependencies:
+            mappings = candidate["inputs"].get("blockDeviceMappings") or []
+            return next((mapping["ebs"] for mapping in mappings if mapping.get("ebs")), None)
+    return None
+
+
+def eks_node_group(resource: Resource, resources: Sequence[Resource]) -> NodePool:
+    """aws:eks/nodeGroup:NodeGroup: instanceTypes, capacityType, scalingConfig, and the root disk
+    from `diskSize` or, with a launch template, the template's block device mapping."""
     inputs = resource["inputs"]
     scaling = inputs.get("scalingConfig") or {}
     notes: list[str] = []
@@ -210,11 +225,16 @@ def eks_node_group(resource: Resource, _resources: Sequence[Resource]) -> NodePo
     if not instance_types:
         instance_types = ("t3.medium",)
         notes.append("instanceTypes unset: EKS's default t3.medium")
-    if "diskSize" in inputs:
+    disk_type = None
+    root_volume = _launch_template_root_volume(resource, resources) if "launchTemplate" in inputs else None
+    if root_volume is not None and "volumeSize" in root_volume:
+        disk_gb = float(root_volume["volumeSize"])
+        disk_type = root_volume.get("volumeType")
+    elif "diskSize" in inputs:
         disk_gb = float(inputs["diskSize"])
     else:
         disk_gb = 20.0
-        notes.append("diskSize unset: EKS's default 20 GB")
+        notes.append("disk size unset: EKS's default 20 GB")
     spot = inputs.get("capacityType", "ON_DEMAND") == "SPOT"
     if len(instance_types) > 1:
         notes.append(
@@ -230,7 +250,7 @@ def eks_node_group(resource: Resource, _resources: Sequence[Resource]) -> NodePo
         min_nodes=low,
         max_nodes=high,
         disk_gb=disk_gb,
-        disk_type=None,
+        disk_type=disk_type,
         sizing=f"{low}-{high}",
         notes=tuple(notes),
     )

@@ -10,8 +10,11 @@ Runs the real program (`__main__.py`) of STACK under Pulumi's mocks, fed from
 - `DIR/outputs.json`: the stack outputs, secrets masked;
 - `DIR/manifests/`: one kubectl-style YAML file per Kubernetes object.
 
-Two runs give byte-identical output. An unknown stack or an invalid config exits 2 with the
-message and writes nothing.
+Two runs give byte-identical output. An unknown stack, a stack file that does not parse or an
+invalid config exits 2 with the message (a stack file's problems as `FILE:LINE:COLUMN: ...`) and
+writes nothing. `DIR` must be new, empty or a previous render, which a successful run replaces and
+a failed run removes (saying so), so that an old render is never mistaken for a fresh one; any
+other existing `DIR` is refused untouched.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import math
 import os
 import runpy
@@ -34,6 +38,7 @@ if TYPE_CHECKING:
     from tools.mocks import RecordingMonitor
 
 from components.config import PROJECT_ROOT
+from tools import stack_file
 
 SECRET_PLACEHOLDER = "[secret]"  # noqa: S105 - the mask written in place of a secret
 SECURE_PLACEHOLDER = "[secure value: decrypted by the Pulumi CLI only]"
@@ -45,8 +50,20 @@ class RenderError(Exception):
     """A problem the user must fix (unknown stack, invalid config); exit code 2."""
 
 
+def _project() -> dict[str, Any]:
+    document: dict[str, Any] = yaml.safe_load((PROJECT_ROOT / "Pulumi.yaml").read_text())
+    return document
+
+
 def project_name() -> str:
-    return str(yaml.safe_load((PROJECT_ROOT / "Pulumi.yaml").read_text())["name"])
+    return str(_project()["name"])
+
+
+def declared_string_keys() -> set[str]:
+    """Full keys that `Pulumi.yaml` declares `type: string`: an unquoted number there is refused."""
+    project = _project()
+    declared = project.get("config") or {}
+    return {f"{project['name']}:{key}" for key, spec in declared.items() if spec.get("type") == "string"}
 
 
 STACKS_DIR = PROJECT_ROOT / "stacks"
@@ -62,12 +79,14 @@ def stack_config(stack: str, stacks_dir: Path = STACKS_DIR) -> tuple[dict[str, s
     path = stacks_dir / f"Pulumi.{stack}.yaml"
     if not path.is_file():
         raise RenderError(f"unknown stack {stack!r}: no {path}; known stacks: {', '.join(known_stacks(stacks_dir))}")
-    document = yaml.safe_load(path.read_text()) or {}
+    project = project_name()
+    try:
+        entries = stack_file.read_config(path, project, declared_string_keys())
+    except stack_file.StackFileError as error:
+        raise RenderError(str(error)) from None
     values: dict[str, str] = {}
     secret_keys: list[str] = []
-    project = project_name()
-    for key, value in (document.get("config") or {}).items():
-        full_key = key if ":" in key else f"{project}:{key}"
+    for full_key, value in entries.items():
         if isinstance(value, dict) and set(value) == {"secure"}:
             values[full_key] = SECURE_PLACEHOLDER
             secret_keys.append(full_key)
@@ -91,6 +110,28 @@ def clean(value: Any) -> Any:
     return value
 
 
+class _LevelFormatter(logging.Formatter):
+    def __init__(self, prefix: str):
+        super().__init__()
+        self.prefix = prefix
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{self.prefix}{record.levelname.lower()}: {record.getMessage()}"
+
+
+def program_log(stack: str) -> logging.Logger:
+    """Where the program's `pulumi.log` messages go under mocks: stderr, one line each, marked
+    with their level (`render prod-eks: warning: ...`), as `pulumi up` would show them."""
+    logger = logging.getLogger(f"ml-platform.render.{stack}")
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(_LevelFormatter(f"render {stack}: "))
+        logger.addHandler(handler)
+    return logger
+
+
 def run_program(stack: str, stacks_dir: Path = STACKS_DIR) -> tuple[RecordingMonitor, dict[str, Any]]:
     """Runs the real program under mocks in this process; returns (monitor, outputs)."""
     import pulumi
@@ -106,7 +147,9 @@ def run_program(stack: str, stacks_dir: Path = STACKS_DIR) -> tuple[RecordingMon
     asyncio.set_event_loop(loop)
     mocks = mock_backends.platform_mocks()
     monitor = RecordingMonitor(mocks)
-    pulumi.runtime.set_mocks(mocks, project=project_name(), stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_mocks(
+        mocks, project=project_name(), stack=stack, preview=False, monitor=monitor, logger=program_log(stack)
+    )
     pulumi.runtime.set_all_config(values, secret_keys)
 
     cwd = os.getcwd()
@@ -204,20 +247,75 @@ def write(out: Path, stack: str, monitor: RecordingMonitor, exported: dict[str, 
             shutil.rmtree(staging)
 
 
+RENDER_FILES = ("resources.json", "outputs.json", "manifests")
+"""What a render directory holds; `--out` replaces a directory only if it holds nothing else."""
+
+
+def foreign_entries(out: Path) -> list[str]:
+    """What in `out` this tool did not write: non-empty means `out` is not a render."""
+    if not out.is_dir():
+        return [out.name]
+    foreign = sorted(path.name for path in out.iterdir() if path.name not in RENDER_FILES)
+    manifests = out / "manifests"
+    if manifests.is_dir():
+        foreign += sorted(
+            f"manifests/{path.name}" for path in manifests.iterdir() if path.suffix != ".yaml" or not path.is_file()
+        )
+    elif manifests.exists():
+        foreign.append("manifests")
+    return foreign
+
+
+def check_out(out: Path) -> None:
+    """Refuses an `--out` that exists and is not a render (a typo of `--out .` must not delete the tree)."""
+    if out.exists() and (foreign := foreign_entries(out)):
+        shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
+        raise RenderError(
+            f"refusing to write {out}: it exists and is not a render (it holds {shown}); "
+            "give a new directory or a previous render's"
+        )
+
+
+def discard_stale_render(out: Path) -> str | None:
+    """After a failed render, removes the previous render in `out` so that nobody mistakes it for
+    this one; returns what it did, for the user. `check_out` has made sure `out` is a render."""
+    if out.is_dir() and not foreign_entries(out) and any(out.iterdir()):
+        shutil.rmtree(out)
+        return f"removed the previous render in {out}: it was not made from this stack file"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.render", description=__doc__.split("\n\n")[0])
     parser.add_argument("stack", help="stack name: stacks/Pulumi.<stack>.yaml")
-    parser.add_argument("--out", required=True, type=Path, help="directory to write (replaced if it exists)")
+    parser.add_argument(
+        "--out",
+        required=True,
+        type=Path,
+        help="directory to write: new, empty or a previous render (replaced; removed if this render fails)",
+    )
     parser.add_argument("--stacks-dir", type=Path, default=STACKS_DIR, help="where stack files live (default: stacks/)")
     args = parser.parse_args(argv)
     out = args.out.resolve()
+    try:
+        check_out(out)
+    except RenderError as error:
+        print(f"render {args.stack}: {error}", file=sys.stderr)
+        return 2
     try:
         monitor, exported = run_program(args.stack, args.stacks_dir.resolve())
         out.parent.mkdir(parents=True, exist_ok=True)
         objects = write(out, args.stack, monitor, exported)
     except RenderError as error:
         print(f"render {args.stack}: {error}", file=sys.stderr)
+        if removed := discard_stale_render(out):
+            print(f"render {args.stack}: {removed}", file=sys.stderr)
         return 2
+    except BaseException:
+        # An unexpected failure (a bug, Ctrl-C) must not leave the old render looking current either.
+        if removed := discard_stale_render(out):
+            print(f"render {args.stack}: {removed}", file=sys.stderr)
+        raise
     print(f"rendered {args.stack}: {len(monitor.registrations)} resources, {objects} Kubernetes objects -> {out}")
     return 0
 

@@ -69,7 +69,9 @@ def test_the_stack_facts_of_the_hand_sums_are_the_renders(eks):
         inputs = eks.one("aws:eks/nodeGroup:NodeGroup", name)["inputs"]
         assert inputs["instanceTypes"] == [pool["instance"]] and inputs["capacityType"] == "ON_DEMAND"
         assert (inputs["scalingConfig"]["minSize"], inputs["scalingConfig"]["maxSize"]) == (pool["min"], pool["max"])
-        assert inputs["diskSize"] == pool["disk_gb"]
+        template = eks.one("aws:ec2/launchTemplate:LaunchTemplate", f"{name}-launch-template")["inputs"]
+        root = template["blockDeviceMappings"][0]["ebs"]
+        assert (root["volumeSize"], root["volumeType"]) == (pool["disk_gb"], "gp3"), "the root disk is the template's"
     assert eks.outputs["region"] == "us-west-2"
 
 

@@ -3,13 +3,17 @@ answering every AWS invoke. Asserts issue 4's properties on what would be sent t
 
 from __future__ import annotations
 
+import copy
 import json
 
 import pytest
+import yaml
 
 from components import outputs
+from components.backends.eks.settings import SystemNodeGroup
 from components.contracts.cluster import GPU_NODE_LABEL, GPU_RESOURCE, GPU_TAINT_KEY
-from tests.rendering import stack_document
+from tests.eks.iam import assert_scoped_to
+from tests.rendering import load, render, stack_document
 
 STACK = "prod-eks"
 TEMPLATE = "k8s.io/cluster-autoscaler/node-template"
@@ -86,6 +90,16 @@ def test_cluster_is_hardened_as_issue_4_asks(eks):
     assert inputs["endpointPrivateAccess"] is True
 
 
+def test_network_policies_are_enforced_by_the_vpc_cni_addon(eks):
+    """The VPC CNI ignores NetworkPolicies unless its add-on configuration turns the agent on;
+    without it the namespace's default deny would be accepted and enforced by nothing."""
+    inputs = eks.one("eks:index:Cluster")["inputs"]
+    assert inputs["useDefaultVpcCni"] is False, "the vpc-cni EKS add-on, configured by this program"
+    assert inputs["vpcCniOptions"]["configurationValues"]["enableNetworkPolicy"] == "true"
+    components = {body["metadata"]["labels"]["app.kubernetes.io/component"] for body in eks.objects("NetworkPolicy")}
+    assert components == {"platform", "serving", "training"}, "the policies it enforces: default deny, and openings"
+
+
 def test_no_access_entries_for_node_roles(eks):
     """EKS creates the managed node groups' access entries itself; declaring them would conflict."""
     node_role = eks.one("aws:iam/role:Role", "cluster-node-role")
@@ -107,6 +121,38 @@ def test_gpu_node_group_is_tainted_labelled_and_scales_from_zero(eks):
     assert inputs["labels"][GPU_NODE_LABEL] == "nvidia"
     assert group["options"]["ignoreChanges"] == ["scalingConfig.desiredSize"], "autoscaler changes are not reverted"
     assert all(subnet.startswith("network-private-") for subnet in inputs["subnetIds"])
+
+
+def test_every_node_group_requires_imdsv2_with_hop_limit_1(eks):
+    """Without it a pod reaches the node's instance metadata, and the node role's credentials.
+    The root volume's size moves into the template too: EKS refuses `diskSize` with one."""
+    settings = _settings()
+    disks = {"cluster-system": SystemNodeGroup().disk_size_gb} | {
+        f"cluster-gpu-{pool['name']}": pool["diskSizeGb"] for pool in settings["gpuNodePools"]
+    }
+    groups = eks.of_type("aws:eks/nodeGroup:NodeGroup")
+    assert {group["name"] for group in groups} == set(disks)
+    for group in groups:
+        template = eks.one("aws:ec2/launchTemplate:LaunchTemplate", f"{group['name']}-launch-template")
+        assert template["urn"] in group["dependencies"]
+        assert group["inputs"]["launchTemplate"]["id"].startswith("lt-")
+        assert group["inputs"]["launchTemplate"]["version"] == "1", "the template's latest version"
+        assert "diskSize" not in group["inputs"]
+        assert template["inputs"]["metadataOptions"] == {
+            "httpEndpoint": "enabled",
+            "httpTokens": "required",
+            "httpPutResponseHopLimit": 1,
+            "instanceMetadataTags": "disabled",
+        }
+        (root,) = template["inputs"]["blockDeviceMappings"]
+        assert root["deviceName"] == "/dev/xvda"
+        assert root["ebs"] == {
+            "volumeSize": disks[group["name"]],
+            "volumeType": "gp3",
+            "encrypted": "true",
+            "deleteOnTermination": "true",
+        }
+        assert "imageId" not in template["inputs"] and "userData" not in template["inputs"], "EKS's AMI and bootstrap"
 
 
 def test_system_node_group_is_cpu_and_never_empty(eks):
@@ -279,3 +325,41 @@ def test_no_secret_reaches_the_render_in_clear(eks):
     text = "\n".join(path.read_text() for path in eks.directory.rglob("*") if path.is_file())
     assert "mock-ecr-password" not in text
     assert "token: mock" not in text
+
+
+@pytest.fixture(scope="module")
+def variant(tmp_path_factory):
+    """prod-eks with a second model whose name extends the first's (digits, digits-wide) and an API
+    endpoint open to the internet, rendered once from a temporary stack file."""
+    document = copy.deepcopy(stack_document(STACK))
+    document["config"]["ml-platform:eks"]["endpoint"]["publicCidrs"] = ["0.0.0.0/0"]
+    wide = copy.deepcopy(document["config"]["ml-platform:models"][0])
+    wide["name"] = "digits-wide"
+    document["config"]["ml-platform:models"].append(wide)
+    directory = tmp_path_factory.mktemp("variant")
+    (directory / "Pulumi.variant.yaml").write_text(yaml.safe_dump(document))
+    result = render("variant", directory / "out", stacks_dir=directory)
+    return load(directory / "out"), result
+
+
+def test_a_risky_choice_is_logged_by_the_program_and_printed_by_the_render(variant):
+    _, result = variant
+    assert (
+        "render variant: warning: stack configuration: ml-platform:eks.endpoint.publicCidrs = "
+        '["0.0.0.0/0"]: the Kubernetes API endpoint is open to the whole internet'
+    ) in result.stderr
+    assert "eks-endpoint-not-public-to-world" in result.stderr
+
+
+@pytest.mark.parametrize("role", ["training", "serving"])
+@pytest.mark.parametrize(("model", "other"), [("digits", "digits-wide"), ("digits-wide", "digits")])
+def test_artifact_roles_of_models_sharing_a_name_prefix_reach_only_their_own(variant, model, other, role):
+    """Rendered from a stack with models digits and digits-wide: each role's policy reaches its
+    own `models/<model>/` and nothing of the other's, objects and listings alike."""
+    rendered, _ = variant
+    bucket_arn = f"arn:aws:s3:::{rendered.outputs[outputs.ARTIFACT_BUCKET]}"
+    policy = rendered.one("aws:iam/policy:Policy", f"{model}-{role}-policy")
+    assert_scoped_to(policy["inputs"]["policy"], bucket_arn, model, other)
+    (job,) = [o for o in rendered.objects("Job") if o["metadata"]["labels"]["app.kubernetes.io/name"] == model]
+    output_uri = job["spec"]["template"]["spec"]["containers"][0]["args"][1]
+    assert output_uri.startswith(f"s3://{rendered.outputs[outputs.ARTIFACT_BUCKET]}/models/{model}/runs/")

@@ -12,6 +12,7 @@ import pytest
 from components import config
 from components.backends.eks import policies as eks_policies
 from components.backends.eks.settings import EksSettings
+from tests.eks.iam import assert_scoped_to
 from tests.rendering import raw_config, stack_document
 
 STACK = "prod-eks"
@@ -104,7 +105,16 @@ def test_artifact_policy_is_limited_to_the_models_prefix(writable):
         if "s3:GetObject" in _actions(statement):
             assert statement["Resource"] == f"{bucket}/models/digits/*"
         if "s3:ListBucket" in _actions(statement):
-            assert statement["Condition"]["StringLike"]["s3:prefix"] == ["models/digits", "models/digits/*"]
+            assert statement["Condition"]["StringLike"]["s3:prefix"] == ["models/digits/", "models/digits/*"]
+
+
+@pytest.mark.parametrize("writable", [True, False])
+@pytest.mark.parametrize(("model", "other"), [("digits", "digits-wide"), ("digits-wide", "digits")])
+def test_a_models_roles_cannot_reach_a_model_whose_name_extends_its_own(model, other, writable):
+    """`models/digits` is also the start of `models/digits-wide/...`: every object and list
+    permission is scoped to `models/<model>/`, trailing slash included."""
+    bucket, key = "arn:aws:s3:::b", "arn:aws:kms:us-west-2:1:key/k"
+    assert_scoped_to(eks_policies.artifact_policy(bucket, key, model, writable), bucket, model, other)
 
 
 def test_irsa_trust_names_exactly_one_service_account():
@@ -171,7 +181,7 @@ def test_load_balancer_annotations_follow_the_settings():
     assert annotations["service.beta.kubernetes.io/aws-load-balancer-type"] == "nlb"
     assert annotations["service.beta.kubernetes.io/aws-load-balancer-internal"] == "true"
     assert annotations["service.beta.kubernetes.io/load-balancer-source-ranges"] == "10.0.0.0/8"
-    public = _parse_with(loadBalancer={"internal": False}).backend_settings
+    public = _parse_with(loadBalancer={"internal": False, "sourceCidrs": ["203.0.113.0/24"]}).backend_settings
     assert "service.beta.kubernetes.io/aws-load-balancer-internal" not in load_balancer_annotations(public)
 
 
@@ -181,3 +191,84 @@ def test_ecr_lifecycle_expires_untagged_and_keeps_the_newest():
     rules = json.loads(lifecycle_policy(30))["rules"]
     assert [rule["selection"]["tagStatus"] for rule in rules] == ["untagged", "any"]
     assert rules[1]["selection"] == {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": 30}
+
+
+def _stack_with(models=None, **eks_changes):
+    document = copy.deepcopy(stack_document(STACK))
+    document["config"]["ml-platform:eks"].update(eks_changes)
+    if models is not None:
+        models(document["config"]["ml-platform:models"])
+    return document
+
+
+def _problems_of(document) -> list[config.Problem]:
+    with pytest.raises(config.ConfigError) as error:
+        config.parse(raw_config(document))
+    return error.value.problems
+
+
+def test_the_shipped_stack_has_no_warnings():
+    assert _parse_with().warnings == ()
+
+
+@pytest.mark.parametrize("cidrs", [["0.0.0.0/0"], ["0.0.0.0/1", "128.0.0.0/1"], ["203.0.113.0/24", "0.0.0.0/0"]])
+def test_an_api_endpoint_open_to_the_internet_is_a_warning_naming_the_policy_rule(cidrs):
+    """A production choice (CI runners without fixed addresses), so allowed, but never silently."""
+    (warning,) = _parse_with(endpoint={"public": True, "publicCidrs": cidrs}).warnings
+    assert warning.key == "ml-platform:eks.endpoint.publicCidrs"
+    assert "open to the whole internet" in warning.allowed and "eks-endpoint-not-public-to-world" in warning.allowed
+
+
+def test_a_load_balancer_without_source_ranges_is_an_error():
+    """An NLB without source ranges admits 0.0.0.0/0; that used to be the silent default."""
+    (problem,) = _problems_of(_stack_with(loadBalancer={"internal": False}))
+    assert problem.key == "ml-platform:eks.loadBalancer.sourceCidrs"
+    assert "required because ml-platform:models[0].serving.serviceType is LoadBalancer" in problem.allowed
+
+
+def test_source_ranges_are_not_required_without_a_load_balancer():
+    def cluster_ip(models):
+        models[0]["serving"]["serviceType"] = "ClusterIP"
+
+    config.parse(raw_config(_stack_with(cluster_ip, loadBalancer={})))
+
+
+def test_a_load_balancer_open_to_the_internet_is_a_warning_unless_internal():
+    (warning,) = _parse_with(loadBalancer={"internal": False, "sourceCidrs": ["0.0.0.0/0"]}).warnings
+    assert warning.key == "ml-platform:eks.loadBalancer.sourceCidrs"
+    assert "ml-platform:models[0].serving.serviceType" in warning.allowed
+    assert "service-load-balancer-not-open-to-world" in warning.allowed
+    assert _parse_with(loadBalancer={"internal": True, "sourceCidrs": ["0.0.0.0/0"]}).warnings == ()
+
+
+def test_a_pod_asking_for_more_gpus_than_any_pool_has_per_node_is_an_error():
+    """2 GPUs per pod with only 1-GPU nodes can never be scheduled: the Job would pend until its deadline."""
+
+    def two_gpus(models):
+        models[0]["training"]["resources"]["gpus"] = 2
+        models[0]["training"]["processesPerNode"] = 2
+
+    (problem,) = _problems_of(_stack_with(two_gpus))
+    assert problem.key == "ml-platform:models[0].training.resources.gpus" and problem.value == 2
+    assert "no GPU node pool has 2 GPUs per node" in problem.allowed and "gpu: 1" in problem.allowed
+    pools = [{"name": "gpu4", "instanceTypes": ["g5.12xlarge"], "gpusPerNode": 4, "maxSize": 1}]
+    config.parse(raw_config(_stack_with(two_gpus, gpuNodePools=pools)))
+
+
+def test_a_multi_node_run_larger_than_the_gpu_pools_can_hold_is_an_error():
+    def three_nodes(models):
+        models[0]["training"]["nodes"] = 3
+
+    (problem,) = _problems_of(_stack_with(three_nodes))
+    assert problem.key == "ml-platform:models[0].training.resources.gpus"
+    assert "3 pods must all run at once" in problem.allowed and "hold at most 2" in problem.allowed
+
+
+def test_gpu_requests_without_any_gpu_pool_run_on_cpu_and_are_not_an_error():
+    config.parse(raw_config(_stack_with(gpuNodePools=[])))
+
+
+def test_an_unquoted_chart_version_says_quote_it():
+    """`clusterAutoscaler: 9.50` is the number 9.5 to YAML; the message says to quote it."""
+    (problem,) = _problems(charts={"clusterAutoscaler": 9.5})
+    assert problem.startswith("ml-platform:eks.charts.clusterAutoscaler = 9.5") and "quote it" in problem

@@ -22,6 +22,16 @@ AUTOSCALER_CHART_REPO = "https://kubernetes.github.io/autoscaler"
 AUTOSCALER_SERVICE_ACCOUNT = "cluster-autoscaler"
 
 
+def vpc_cni_configuration() -> dict[str, Any]:
+    """`configurationValues` of the `vpc-cni` EKS add-on (its schema: `aws eks
+    describe-addon-configuration --addon-name vpc-cni`). The CNI's network policy agent is off by
+    default, and then the API server accepts NetworkPolicies that nothing enforces: the
+    workload namespace's default deny would be decoration. The agent needs the node's IP from the
+    instance metadata service, which it reaches on the host network (IMDSv2 with hop limit 1 is
+    enough)."""
+    return {"enableNetworkPolicy": "true"}
+
+
 def device_plugin_values() -> dict[str, Any]:
     """Only on GPU nodes, tolerating their taint. The chart's default affinity wants labels from
     node-feature-discovery, which this cluster does not run; ours replaces it (Helm replaces lists)."""

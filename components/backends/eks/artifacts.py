@@ -164,7 +164,7 @@ class S3ArtifactStore:
         )
         policy = aws.iam.Policy(
             f"{name}-policy",
-            description=f"ml-platform {name}: {mode.value} on s3 prefix {eks_policies.model_prefix(model)}/",
+            description=f"ml-platform {name}: {mode.value} on s3 prefix {eks_policies.model_scope(model)}",
             policy=pulumi.Output.all(self._artifacts.bucket_arn, self._artifacts.kms_key_arn).apply(
                 lambda values: eks_policies.artifact_policy(values[0], values[1], model, writable)
             ),

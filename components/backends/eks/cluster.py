@@ -17,7 +17,7 @@ import pulumi_kubernetes as k8s
 
 from components import labels
 from components.backends.eks import node_groups
-from components.backends.eks.addons import EksAddons, EksAddonsArgs
+from components.backends.eks.addons import EksAddons, EksAddonsArgs, vpc_cni_configuration
 from components.backends.eks.artifacts import S3Artifacts, S3ArtifactStore
 from components.backends.eks.settings import EksSettings
 from components.contracts.cluster import GPU_NODE_LABEL, GPU_TAINT_KEY, ClusterContract, GpuScheduling, Toleration
@@ -31,8 +31,12 @@ def load_balancer_annotations(settings: EksSettings) -> dict[str, str]:
     annotations = {
         "service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
         "service.beta.kubernetes.io/aws-load-balancer-cross-zone-load-balancing-enabled": "true",
-        "service.beta.kubernetes.io/load-balancer-source-ranges": ",".join(settings.load_balancer.source_cidrs),
     }
+    # Required by the settings whenever a model is a LoadBalancer (empty would admit anyone).
+    if settings.load_balancer.source_cidrs:
+        annotations["service.beta.kubernetes.io/load-balancer-source-ranges"] = ",".join(
+            settings.load_balancer.source_cidrs
+        )
     if settings.load_balancer.internal:
         annotations["service.beta.kubernetes.io/aws-load-balancer-internal"] = "true"
     return annotations
@@ -110,6 +114,10 @@ class EksCluster(pulumi.ComponentResource):
                 for index, arn in enumerate(settings.admin_principal_arns)
             },
             skip_default_node_group=True,
+            # The VPC CNI as an EKS add-on that pulumi-eks manages, so that its configuration (here:
+            # NetworkPolicy enforcement, off by default) is declared rather than left to the bootstrap.
+            use_default_vpc_cni=False,
+            vpc_cni_options=eks.VpcCniOptionsArgs(configuration_values=vpc_cni_configuration()),
             create_oidc_provider=True,
             encryption_config_key_arn=secrets_key.arn,
             enabled_cluster_log_types=list(settings.cluster_log_types),

@@ -85,6 +85,20 @@ def _eks_node_group(args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict[str,
     }
 
 
+def _launch_template(args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+    """EC2 names templates `lt-<17 hex>` and numbers versions from 1."""
+    template_id = f"lt-{short_hash(args.name, length=17)}"
+    name = args.inputs.get("name") or auto_name(args.name)
+    return template_id, {
+        **args.inputs,
+        "id": template_id,
+        "name": name,
+        "arn": f"arn:aws:ec2:{REGION}:{ACCOUNT_ID}:launch-template/{template_id}",
+        "latestVersion": 1,
+        "defaultVersion": 1,
+    }
+
+
 def _eks_cluster(args: pulumi_mocks.MockResourceArgs) -> dict[str, Any]:
     """pulumi-eks `Cluster`'s outputs as the real component gives them (those the program reads)."""
     name = args.inputs.get("name") or auto_name(args.name)
@@ -147,6 +161,7 @@ RESOURCES = {
     "aws:s3/bucket:Bucket": _s3_bucket,
     "aws:ecr/repository:Repository": _ecr_repository,
     "aws:eks/nodeGroup:NodeGroup": _eks_node_group,
+    "aws:ec2/launchTemplate:LaunchTemplate": _launch_template,
 }
 COMPONENTS = {
     "eks:index:Cluster": _eks_cluster,

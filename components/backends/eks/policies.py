@@ -46,13 +46,21 @@ def irsa_trust_policy(oidc_provider_arn: str, oidc_issuer: str, namespace: str, 
 
 
 def model_prefix(model: str) -> str:
+    """Where a model's artifacts live, `models/<model>`: the root of its URI. Never a policy scope
+    on its own: `models/digits` is also the start of `models/digits-wide/...`."""
     return f"{MODELS_PREFIX}/{model}"
 
 
+def model_scope(model: str) -> str:
+    """What a model's roles may reach: `models/<model>/`, with the slash that ends the name."""
+    return f"{model_prefix(model)}/"
+
+
 def artifact_policy(bucket_arn: str, kms_key_arn: str, model: str, writable: bool) -> str:
-    """One model's artifacts: objects under `models/<model>/` and listing of that prefix only.
-    Read-only grants Get/List and decryption; read-write adds Put/Delete and data-key generation."""
-    prefix = model_prefix(model)
+    """One model's artifacts: objects under `models/<model>/` and listing of that prefix only (the
+    trailing slash keeps `digits` out of `digits-wide`). Read-only grants Get/List and decryption;
+    read-write adds Put/Delete and data-key generation."""
+    scope = model_scope(model)
     object_actions = ["s3:GetObject"] + (
         ["s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"] if writable else []
     )
@@ -63,14 +71,15 @@ def artifact_policy(bucket_arn: str, kms_key_arn: str, model: str, writable: boo
                 "Sid": "ModelObjects",
                 "Effect": "Allow",
                 "Action": object_actions,
-                "Resource": f"{bucket_arn}/{prefix}/*",
+                "Resource": f"{bucket_arn}/{scope}*",
             },
             {
                 "Sid": "ListModelPrefix",
                 "Effect": "Allow",
                 "Action": "s3:ListBucket",
                 "Resource": bucket_arn,
-                "Condition": {"StringLike": {"s3:prefix": [prefix, f"{prefix}/*"]}},
+                # A List request's prefix, as sent: the model's folder itself, or anything inside it.
+                "Condition": {"StringLike": {"s3:prefix": [scope, f"{scope}*"]}},
             },
             {"Sid": "BucketKey", "Effect": "Allow", "Action": key_actions, "Resource": kms_key_arn},
         ]

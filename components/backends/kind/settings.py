@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import Field, StrictInt
 
-from components.schema import BackendSettings, DnsName, PinnedImage, Problem, Quantity, StackFacts
+from components.schema import BackendSettings, DnsName, PinnedImage, Problem, StackFacts, StorageQuantity
 
 
 class KindSettings(BackendSettings):
@@ -29,7 +29,9 @@ class KindSettings(BackendSettings):
         default=5001,
         description="Loopback port the registry is published on; images are tagged localhost:<port>/<name>.",
     )
-    artifact_volume_size: Quantity = Field(default="5Gi", description="Size of the model artifact volume.")
+    artifact_volume_size: StorageQuantity = Field(
+        default="5Gi", description="Size of the model artifact volume (at least 1Mi)."
+    )
 
     def problems(self, key: str, facts: StackFacts) -> list[Problem]:
         tag = self.node_image.split("@")[0].rpartition(":")[2]
