@@ -19,7 +19,7 @@ import json
 import re
 import types
 import typing
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -30,6 +30,7 @@ from pydantic import BaseModel, Field, StrictBool, StrictInt
 from components import backends, config_keys
 from components.build_context import containment_problem
 from components.schema import (
+    HIDDEN,
     MISSING,
     NAMESPACE,
     BackendSettings,
@@ -152,8 +153,19 @@ COMMON_STRUCTURED_KEYS: dict[str, Any] = {
 STRUCTURED_KEYS: dict[str, Any] = {
     **COMMON_STRUCTURED_KEYS,
     **{backend.settings_key: backend.settings for backend in backends.CLUSTERS.values()},
+    **{
+        backend.settings_key: backend.settings
+        for backend in backends.REGISTRIES.values()
+        if backend.settings_key is not None
+    },
 }
 REQUIRED_KEYS = ("images", "models")
+# Keys that hold secrets, declared by the backends that read them (never given a value in clear).
+_ROWS: list[backends.ClusterBackend | backends.RegistryBackend] = [
+    *backends.CLUSTERS.values(),
+    *backends.REGISTRIES.values(),
+]
+SECRET_KEYS = frozenset(secret.key for backend in _ROWS for secret in backend.secrets)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -178,6 +190,8 @@ class StackConfig:
     """The selected backend's provider config (e.g. `aws:region`), if its row declares one."""
     warnings: tuple[Problem, ...] = ()
     """Valid but risky choices (from the backend's `warnings`): logged at program start, never silent."""
+    registry_settings: BackendSettings | None = None
+    """The selected registry backend's own settings object, if its row has one (`ml-platform:registry`)."""
 
     def backend_settings_as(self, schema: type[SettingsT]) -> SettingsT:
         """The backend's settings, typed: a backend reads its own settings object only."""
@@ -190,6 +204,12 @@ class StackConfig:
             raise TypeError(f"this stack's provider settings are {type(self.provider_settings).__name__}, not {schema}")
         return self.provider_settings
 
+    def registry_settings_as(self, schema: type[SettingsT]) -> SettingsT:
+        """The registry's own settings, typed: a registry backend reads its own settings object only."""
+        if not isinstance(self.registry_settings, schema):
+            raise TypeError(f"this stack's registry settings are {type(self.registry_settings).__name__}, not {schema}")
+        return self.registry_settings
+
 
 def scalar_keys() -> dict[str, pydantic.fields.FieldInfo]:
     """Scalar config keys (camelCase) and their field definitions."""
@@ -200,13 +220,14 @@ def parse(raw: Mapping[str, str], secret_keys: Collection[str] = ()) -> StackCon
     """Validates raw config values (`namespace:key` -> string, objects as JSON) into a StackConfig.
     The values of `secret_keys` never appear in a problem."""
     try:
-        stack = _parse(raw)
+        stack = _parse(raw, secret_keys)
     except ConfigError as error:
         raise ConfigError(config_keys.masked(error.problems, secret_keys)) from None
     return dataclasses.replace(stack, warnings=tuple(config_keys.masked(stack.warnings, secret_keys)))
 
 
-def _parse(raw: Mapping[str, str]) -> StackConfig:
+def _parse(raw: Mapping[str, str], secret_keys: Collection[str]) -> StackConfig:
+    """`secret_keys`: the full keys whose values were set as secrets (`pulumi config set --secret`)."""
     problems: list[Problem] = []
     values: dict[str, Any] = {}
     provider_values: dict[str, dict[str, Any]] = {}
@@ -217,7 +238,7 @@ def _parse(raw: Mapping[str, str]) -> StackConfig:
         else:
             provider_values.setdefault(namespace, {})[key] = text
 
-    known = set(scalar_keys()) | set(STRUCTURED_KEYS)
+    known = set(scalar_keys()) | set(STRUCTURED_KEYS) | SECRET_KEYS
     for key in sorted(set(values) - known):
         advice = config_keys.did_you_mean(key, known)
         problems.append(
@@ -235,23 +256,32 @@ def _parse(raw: Mapping[str, str]) -> StackConfig:
     models = _validate_models(values["models"], problems) if "models" in values else []
 
     backend = None
+    registry = None
     if settings is not None:
-        backend = _check_backends(settings, problems)
+        backend, registry = _check_backends(settings, problems)
     problems.extend(_check_namespaces(raw, backend))
     backend_settings = None
     provider_settings = None
+    registry_settings = None
+    if registry is not None:
+        registry_settings = _validate_registry_settings(registry, values, problems)
     if backend is not None:
         backend_settings = _validate_backend_settings(backend, values, problems)
         provider_settings = _validate_provider(backend, provider_values, problems)
-        _check_service_types(models, backend, problems)
+        _check_service_types(models, backend, backend_settings, problems)
+    if backend is not None and registry is not None:
+        _check_secrets(values, secret_keys, backend, backend_settings, registry, registry_settings, problems)
     if images is not None:
         _check_references(models, images, problems)
         _check_build_contexts(images, problems)
     warnings: list[Problem] = []
-    if backend is not None and backend_settings is not None and settings is not None:
-        facts = _stack_facts(settings, models)
-        problems.extend(backend_settings.problems(f"{NAMESPACE}:{backend.settings_key}", facts))
-        warnings = backend_settings.warnings(f"{NAMESPACE}:{backend.settings_key}", facts)
+    if settings is not None:
+        facts = _stack_facts(settings, models, frozenset(key for key in SECRET_KEYS if key in values))
+        if backend is not None and backend_settings is not None:
+            problems.extend(backend_settings.problems(f"{NAMESPACE}:{backend.settings_key}", facts))
+            warnings = backend_settings.warnings(f"{NAMESPACE}:{backend.settings_key}", facts)
+        if registry is not None and registry_settings is not None:
+            problems.extend(registry_settings.problems(f"{NAMESPACE}:{registry.settings_key}", facts))
     _check_unique_names(models, problems)
 
     # Each is None only when validating it added a problem.
@@ -268,6 +298,7 @@ def _parse(raw: Mapping[str, str]) -> StackConfig:
         backend_settings=backend_settings,
         provider_settings=provider_settings,
         warnings=tuple(warnings),
+        registry_settings=registry_settings,
     )
 
 
@@ -369,9 +400,13 @@ def _unwrap(annotation: Any) -> Any:
             return annotation
 
 
-def _check_backends(settings: ScalarSettings, problems: list[Problem]) -> backends.ClusterBackend | None:
-    """The selected cluster backend, if it exists; problems for an unknown backend or an unsupported registry."""
+def _check_backends(
+    settings: ScalarSettings, problems: list[Problem]
+) -> tuple[backends.ClusterBackend | None, backends.RegistryBackend | None]:
+    """The selected cluster and registry backends, each if it exists; problems for an unknown backend
+    or a pair that does not work together (the registry row says which clusters it serves)."""
     cluster = backends.CLUSTERS.get(settings.cluster_backend)
+    registry = backends.REGISTRIES.get(settings.registry_backend)
     if cluster is None:
         problems.append(
             Problem(
@@ -380,7 +415,7 @@ def _check_backends(settings: ScalarSettings, problems: list[Problem]) -> backen
                 "must be one of " + ", ".join(backends.CLUSTERS),
             )
         )
-    if settings.registry_backend not in backends.REGISTRIES:
+    if registry is None:
         problems.append(
             Problem(
                 f"{NAMESPACE}:registryBackend",
@@ -388,15 +423,99 @@ def _check_backends(settings: ScalarSettings, problems: list[Problem]) -> backen
                 "must be one of " + ", ".join(backends.REGISTRIES),
             )
         )
-    elif cluster is not None and settings.registry_backend not in cluster.registries:
+    elif cluster is not None and not registry.pairs_with(cluster.name):
+        serves = ", ".join(registry.clusters or ())
+        pairs = [name for name, row in backends.REGISTRIES.items() if row.pairs_with(cluster.name)]
         problems.append(
             Problem(
                 f"{NAMESPACE}:registryBackend",
                 settings.registry_backend,
-                f"clusterBackend {settings.cluster_backend} works with: " + ", ".join(cluster.registries),
+                f"registryBackend {registry.name} serves clusterBackend {serves} only; "
+                f"clusterBackend {cluster.name} works with: " + ", ".join(pairs),
             )
         )
-    return cluster
+        return cluster, None
+    return cluster, registry
+
+
+def _validate_registry_settings(
+    selected: backends.RegistryBackend, values: Mapping[str, Any], problems: list[Problem]
+) -> BackendSettings | None:
+    """Validates the selected registry's own settings object, if it has one; another registry's is an error."""
+    for backend in backends.REGISTRIES.values():
+        key = backend.settings_key
+        if key is not None and key != selected.settings_key and key in values:
+            problems.append(
+                Problem(f"{NAMESPACE}:{key}", values[key], f"only allowed when registryBackend is {backend.name}")
+            )
+    if selected.settings_key is None or selected.settings is None:
+        return None
+    key = selected.settings_key
+    validated: BackendSettings | None = _validate(selected.settings, values.get(key, {}), (key,), problems)
+    return validated
+
+
+def _check_secrets(
+    values: Mapping[str, Any],
+    secret_keys: Collection[str],
+    cluster: backends.ClusterBackend,
+    cluster_settings: BackendSettings | None,
+    registry: backends.RegistryBackend,
+    registry_settings: BackendSettings | None,
+    problems: list[Problem],
+) -> None:
+    """Secret keys: only the selected backends' may be set, always as secrets (a value in clear would
+    sit in the stack file, in the repository), and those the backends need must be set."""
+    selected = [
+        ("clusterBackend", cluster.name, cluster.secrets, cluster_settings),
+        ("registryBackend", registry.name, registry.secrets, registry_settings),
+    ]
+    readers: dict[str, str] = {}
+    for selector, name, secrets, _ in selected:
+        for secret in secrets:
+            readers.setdefault(secret.key, f"{selector} {name}")
+    owners: list[tuple[str, backends.ClusterBackend | backends.RegistryBackend]] = [
+        ("clusterBackend", row) for row in backends.CLUSTERS.values()
+    ]
+    owners += [("registryBackend", row) for row in backends.REGISTRIES.values()]
+    for selector, row in owners:
+        for secret in row.secrets:
+            if secret.key in values and secret.key not in readers:
+                problems.append(
+                    Problem(f"{NAMESPACE}:{secret.key}", HIDDEN, f"only allowed when {selector} is {row.name}")
+                )
+    for key in sorted(readers):
+        if key in values and f"{NAMESPACE}:{key}" not in secret_keys:
+            problems.append(
+                Problem(
+                    f"{NAMESPACE}:{key}",
+                    HIDDEN,
+                    f"must be a secret (a value in clear sits in the stack file): remove it, then set it with "
+                    f"`pulumi config set --secret {NAMESPACE}:{key}`",
+                )
+            )
+    for selector, name, secrets, settings in selected:
+        required = set(settings.required_secrets()) if settings is not None else set()
+        for secret in secrets:
+            if (secret.required or secret.key in required) and secret.key not in values:
+                problems.append(
+                    Problem(
+                        f"{NAMESPACE}:{secret.key}",
+                        MISSING,
+                        f"required by {selector} {name}: {secret.description}; set it with "
+                        f"`pulumi config set --secret {NAMESPACE}:{secret.key}`",
+                    )
+                )
+
+
+def _pods_per_workload(models: Sequence[tuple[int, ModelConfig]]) -> list[tuple[str, int]]:
+    pods = []
+    for index, model in models:
+        if model.training is not None:
+            pods.append((f"{NAMESPACE}:models[{index}].training.nodes", model.training.nodes))
+        if model.serving is not None:
+            pods.append((f"{NAMESPACE}:models[{index}].serving.replicas", model.serving.replicas))
+    return pods
 
 
 def _validate_backend_settings(
@@ -438,7 +557,9 @@ def _validate_provider(
         return None
 
 
-def _stack_facts(settings: ScalarSettings, models: list[tuple[int, ModelConfig]]) -> StackFacts:
+def _stack_facts(
+    settings: ScalarSettings, models: list[tuple[int, ModelConfig]], secrets_set: frozenset[str]
+) -> StackFacts:
     """What the backend's own checks need to know about the workloads, named by config key."""
     gpus_per_pod: list[tuple[str, int]] = []
     pods_at_once: dict[str, int] = {}
@@ -460,6 +581,8 @@ def _stack_facts(settings: ScalarSettings, models: list[tuple[int, ModelConfig]]
         gpus_per_pod=tuple(gpus_per_pod),
         pods_at_once=pods_at_once,
         service_types=tuple(service_types),
+        pods_per_workload=_pods_per_workload(models),
+        secrets_set=secrets_set,
     )
 
 
@@ -548,15 +671,23 @@ def _check_unique_names(models: list[tuple[int, ModelConfig]], problems: list[Pr
 
 
 def _check_service_types(
-    models: list[tuple[int, ModelConfig]], cluster: backends.ClusterBackend, problems: list[Problem]
+    models: list[tuple[int, ModelConfig]],
+    cluster: backends.ClusterBackend,
+    cluster_settings: BackendSettings | None,
+    problems: list[Problem],
 ) -> None:
+    declared = cluster_settings.offered_service_types() if cluster_settings is not None else None
+    if declared is None:
+        offered, source = cluster.service_types, f"clusterBackend {cluster.name} supports"
+    else:
+        offered, source = declared, f"{NAMESPACE}:{cluster.settings_key}.serviceTypes declares"
     for index, model in models:
-        if model.serving is not None and model.serving.service_type not in cluster.service_types:
+        if model.serving is not None and model.serving.service_type not in offered:
             problems.append(
                 Problem(
                     f"{NAMESPACE}:models[{index}].serving.serviceType",
                     model.serving.service_type,
-                    f"clusterBackend {cluster.name} supports: " + ", ".join(cluster.service_types),
+                    f"{source}: " + ", ".join(offered),
                 )
             )
 

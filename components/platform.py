@@ -1,5 +1,6 @@
-"""Provisions the stack's registry, then its cluster (which may need wiring to the registry),
-through the backend tables: only the selected backends' modules, and their cloud SDKs, are imported."""
+"""Provisions the stack's registry, then its cluster (which may need wiring to the registry), then
+the registry's imagePullSecret in the cluster where pods need one, through the backend tables: only
+the selected backends' modules, and their cloud SDKs, are imported."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pulumi
 from components import backends
 from components.config import StackConfig
 from components.contracts.cluster import ClusterContract
+from components.contracts.pull_secret import with_image_pull_secret
 from components.contracts.registry import ImageRepository
 
 
@@ -28,7 +30,8 @@ def provision(config: StackConfig, opts: pulumi.ResourceOptions | None = None) -
     registry = backends.REGISTRIES[config.settings.registry_backend].load().provision(config, opts)
     cluster = backends.CLUSTERS[config.settings.cluster_backend].load().provision(config, registry, opts)
     return Platform(
-        cluster=cluster.contract,
+        # Whichever the cluster, pods of a private registry pull with its token.
+        cluster=with_image_pull_secret(cluster.contract, registry, opts),
         repositories=registry.repositories,
         outputs={**registry.outputs, **cluster.outputs},
     )

@@ -129,6 +129,8 @@ PinnedImage = Annotated[
 
 MISSING: Any = object()
 """The value of a required key that is absent."""
+HIDDEN: Any = object()
+"""The value of a secret key: a problem with it never shows the value."""
 
 
 @dataclass(frozen=True)
@@ -140,7 +142,12 @@ class Problem:
     allowed: str
 
     def __str__(self) -> str:
-        shown = "(missing)" if self.value is MISSING else json.dumps(self.value, default=str)
+        if self.value is MISSING:
+            shown = "(missing)"
+        elif self.value is HIDDEN:
+            shown = "(secret value not shown)"
+        else:
+            shown = json.dumps(self.value, default=str)
         return f"{self.key} = {shown}: {self.allowed}"
 
 
@@ -165,10 +172,26 @@ class StackFacts:
     training run's `nodes`, which rendezvous); absent: 1."""
     service_types: Sequence[tuple[str, str]] = ()
     """(config key, Service type) of every served model."""
+    pods_per_workload: Sequence[tuple[str, int]] = ()
+    """(config key, pods running at once) of every workload: training `nodes`, serving `replicas`."""
+    secrets_set: frozenset[str] = frozenset()
+    """Secret keys of the project namespace the stack sets (`registryPassword`, without the namespace)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SecretKey:
+    """A key of the project namespace that holds a secret (`pulumi config set --secret`), read by a
+    backend with `Config.require_secret`; never a value in a stack file in clear."""
+
+    key: str
+    """Without the namespace: `registryPassword` is `ml-platform:registryPassword`."""
+    description: str
+    required: bool = False
+    """Required whenever the backend is selected; otherwise its settings say when (`required_secrets`)."""
 
 
 class BackendSettings(Schema):
-    """A cluster backend's stack object (`ml-platform:<backend key>`)."""
+    """A backend's stack object (`ml-platform:<backend key>`): a cluster's or a registry's."""
 
     def problems(self, key: str, facts: StackFacts) -> list[Problem]:
         """Checks that need the rest of the stack (e.g. a node image's version against
@@ -180,6 +203,16 @@ class BackendSettings(Schema):
         what it exposes, how to close it, and the policy rule that flags it. The program logs them
         at start (`pulumi.log.warn`) and the render tool prints them. Default: none."""
         return []
+
+    def required_secrets(self) -> tuple[str, ...]:
+        """Secret keys (of the backend row's `secrets`) these settings need, e.g. an object store's
+        key only when the object store is chosen. Default: none beyond the row's required ones."""
+        return ()
+
+    def offered_service_types(self) -> tuple[str, ...] | None:
+        """Service types that get an address, where the stack declares them (a cluster that exists
+        already); None: the backend row's `service_types`."""
+        return None
 
 
 def covers_whole_internet(cidrs: Iterable[str]) -> bool:

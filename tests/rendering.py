@@ -45,8 +45,12 @@ class Rendered:
         return [body for body in self.manifests.values() if body["kind"] == kind]
 
 
-def render(stack: str, out: Path, *, check: bool = True, stacks_dir: Path | None = None) -> subprocess.CompletedProcess:
+def render(
+    stack: str, out: Path, *, check: bool = True, stacks_dir: Path | None = None, secrets: Path | None = None
+) -> subprocess.CompletedProcess:
+    """`secrets`: a YAML file of values for the stack's secure keys, as the CLI would decrypt them."""
     extra = ["--stacks-dir", str(stacks_dir)] if stacks_dir else []
+    extra += ["--secrets", str(secrets)] if secrets else []
     result = subprocess.run(
         [sys.executable, "-m", "tools.render", stack, "--out", str(out), *extra],
         cwd=PROJECT_ROOT,

@@ -9,19 +9,17 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from components import config
-from tests.rendering import STACKS_DIR, raw_config, render
-from tools.render import known_stacks
+from tests.rendering import render
+from tools.render import known_stacks, stack_config
 
 STACKS = known_stacks()
 VALIDATE = Path(sys.executable).parent / "kubernetes-validate"
 
 
 def _kubernetes_version(stack: str) -> str:
-    document = yaml.safe_load((STACKS_DIR / f"Pulumi.{stack}.yaml").read_text())
-    return config.parse(raw_config(document)).settings.kubernetes_version + ".0"
+    return config.parse(*stack_config(stack)).settings.kubernetes_version + ".0"
 
 
 @pytest.mark.parametrize("stack", STACKS)

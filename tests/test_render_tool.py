@@ -162,3 +162,21 @@ def test_an_unexpected_failure_also_removes_the_previous_render(tmp_path, monkey
         render.main(["dev-kind", "--out", str(tmp_path / "out")])
     assert not (tmp_path / "out").exists()
     assert "removed the previous render" in capsys.readouterr().err
+
+
+def test_secrets_file_stands_in_for_the_clis_decryption(tmp_path):
+    """`--secrets` replaces the placeholder of a secure key only; the key stays marked secret, and a
+    value for a key the stack file does not hold encrypted is an error, not a silent addition."""
+    (tmp_path / "Pulumi.s.yaml").write_text(
+        yaml.safe_dump({"config": {"ml-platform:token": {"secure": "v1:x"}, "ml-platform:namespace": "models"}})
+    )
+    values, secret_keys = render.stack_config("s", tmp_path, {"ml-platform:token": "known"})
+    assert values["ml-platform:token"] == "known" and secret_keys == ["ml-platform:token"]
+    with pytest.raises(render.RenderError, match="ml-platform:namespace"):
+        render.stack_config("s", tmp_path, {"ml-platform:namespace": "other"})
+
+
+def test_manifests_keep_a_secret_mappings_keys_and_mask_its_values():
+    secret = {render.SECRET_SIGNATURE: "1b47061264138c4ac30d75fd1eb44270", "value": {".dockerconfigjson": "e30="}}
+    assert render.clean({"data": secret}, keep_keys=True) == {"data": {".dockerconfigjson": "[secret]"}}
+    assert render.clean({"data": secret}) == {"data": "[secret]"}

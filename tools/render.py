@@ -1,6 +1,6 @@
 """Render what a stack declares, without a Pulumi CLI, engine or cloud.
 
-    python -m tools.render STACK --out DIR
+    python -m tools.render STACK --out DIR [--secrets FILE]
 
 Runs the real program (`__main__.py`) of STACK under Pulumi's mocks, fed from
 `stacks/Pulumi.STACK.yaml`, and writes:
@@ -15,6 +15,12 @@ invalid config exits 2 with the message (a stack file's problems as `FILE:LINE:C
 writes nothing. `DIR` must be new, empty or a previous render, which a successful run replaces and
 a failed run removes (saying so), so that an old render is never mistaken for a fresh one; any
 other existing `DIR` is refused untouched.
+
+Secure values of a stack file cannot be decrypted without the Pulumi CLI, so the program gets a
+visible placeholder, marked secret. `--secrets FILE` (YAML: full key -> value) stands in for the
+CLI's decryption: each value replaces the placeholder of a key the stack file holds encrypted and
+reaches the program as a secret, exactly as the CLI passes it (tests use it to prove that a known
+value is masked everywhere).
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import runpy
 import shutil
 import sys
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -73,9 +80,12 @@ def known_stacks(stacks_dir: Path = STACKS_DIR) -> list[str]:
     return sorted(path.name.removeprefix("Pulumi.").removesuffix(".yaml") for path in stacks_dir.glob("Pulumi.*.yaml"))
 
 
-def stack_config(stack: str, stacks_dir: Path = STACKS_DIR) -> tuple[dict[str, str], list[str]]:
+def stack_config(
+    stack: str, stacks_dir: Path = STACKS_DIR, decrypted: Mapping[str, str] | None = None
+) -> tuple[dict[str, str], list[str]]:
     """The stack file's config as the Pulumi CLI hands it to a program: strings, objects as JSON.
-    Secure values cannot be decrypted without the CLI, so they become a visible placeholder."""
+    Secure values cannot be decrypted without the CLI, so they become a visible placeholder, or the
+    value `decrypted` gives for their key."""
     path = stacks_dir / f"Pulumi.{stack}.yaml"
     if not path.is_file():
         raise RenderError(f"unknown stack {stack!r}: no {path}; known stacks: {', '.join(known_stacks(stacks_dir))}")
@@ -88,23 +98,39 @@ def stack_config(stack: str, stacks_dir: Path = STACKS_DIR) -> tuple[dict[str, s
     secret_keys: list[str] = []
     for full_key, value in entries.items():
         if isinstance(value, dict) and set(value) == {"secure"}:
-            values[full_key] = SECURE_PLACEHOLDER
+            values[full_key] = (decrypted or {}).get(full_key, SECURE_PLACEHOLDER)
             secret_keys.append(full_key)
         elif isinstance(value, str):
             values[full_key] = value
         else:
             values[full_key] = json.dumps(value)
+    extra = sorted(set(decrypted or {}) - set(secret_keys))
+    if extra:
+        raise RenderError(f"--secrets gives {', '.join(extra)}, which {path.name} does not hold as secure values")
     return values, secret_keys
 
 
-def clean(value: Any) -> Any:
-    """Normalises what reaches mocks for writing: secrets masked, whole floats back to ints."""
+def read_secrets(path: Path) -> dict[str, str]:
+    """`--secrets FILE`: a YAML mapping of full config keys to plain values."""
+    document = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(document, dict) or not all(isinstance(v, str) for v in document.values()):
+        raise RenderError(f"{path}: --secrets takes a YAML mapping of full config keys to string values")
+    return {str(key): value for key, value in document.items()}
+
+
+def clean(value: Any, *, keep_keys: bool = False) -> Any:
+    """Normalises what reaches mocks for writing: secrets masked, whole floats back to ints.
+    `keep_keys`: a secret mapping keeps its keys, each value masked (a manifest's Secret `data`
+    must stay a mapping to pass schema validation); otherwise it is masked whole."""
     if isinstance(value, dict):
         if SECRET_SIGNATURE in value:
+            inner = value.get("value")
+            if keep_keys and isinstance(inner, dict):
+                return dict.fromkeys(sorted(inner), SECRET_PLACEHOLDER)
             return SECRET_PLACEHOLDER
-        return {key: clean(item) for key, item in sorted(value.items())}
+        return {key: clean(item, keep_keys=keep_keys) for key, item in sorted(value.items())}
     if isinstance(value, (list, tuple)):
-        return [clean(item) for item in value]
+        return [clean(item, keep_keys=keep_keys) for item in value]
     if isinstance(value, float) and math.isfinite(value) and value.is_integer():
         return int(value)
     return value
@@ -132,8 +158,11 @@ def program_log(stack: str) -> logging.Logger:
     return logger
 
 
-def run_program(stack: str, stacks_dir: Path = STACKS_DIR) -> tuple[RecordingMonitor, dict[str, Any]]:
-    """Runs the real program under mocks in this process; returns (monitor, outputs)."""
+def run_program(
+    stack: str, stacks_dir: Path = STACKS_DIR, decrypted: Mapping[str, str] | None = None
+) -> tuple[RecordingMonitor, dict[str, Any]]:
+    """Runs the real program under mocks in this process; returns (monitor, outputs). `decrypted`:
+    values for the stack file's secure keys (see `stack_config`)."""
     import pulumi
     from pulumi.runtime import settings as runtime_settings
     from pulumi.runtime.stack import Stack, wait_for_rpcs
@@ -142,7 +171,7 @@ def run_program(stack: str, stacks_dir: Path = STACKS_DIR) -> tuple[RecordingMon
     from tools import mock_backends
     from tools.mocks import RecordingMonitor
 
-    values, secret_keys = stack_config(stack, stacks_dir)
+    values, secret_keys = stack_config(stack, stacks_dir, decrypted)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     mocks = mock_backends.platform_mocks()
@@ -211,7 +240,7 @@ def kubernetes_manifests(monitor: RecordingMonitor) -> dict[str, dict[str, Any]]
         _, group_version, kind = type_token.split(":")
         group, _, version = group_version.rpartition("/")
         api_version = version if group in ("core", "") else f"{group}/{version}"
-        state = clean(registration.state)
+        state = clean(registration.state, keep_keys=True)
         body = {
             "apiVersion": api_version,
             "kind": kind,
@@ -295,15 +324,19 @@ def main(argv: list[str] | None = None) -> int:
         help="directory to write: new, empty or a previous render (replaced; removed if this render fails)",
     )
     parser.add_argument("--stacks-dir", type=Path, default=STACKS_DIR, help="where stack files live (default: stacks/)")
+    parser.add_argument(
+        "--secrets", type=Path, help="YAML of full key -> value for the stack's secure keys (what the CLI decrypts)"
+    )
     args = parser.parse_args(argv)
     out = args.out.resolve()
     try:
         check_out(out)
+        decrypted = read_secrets(args.secrets) if args.secrets else None
     except RenderError as error:
         print(f"render {args.stack}: {error}", file=sys.stderr)
         return 2
     try:
-        monitor, exported = run_program(args.stack, args.stacks_dir.resolve())
+        monitor, exported = run_program(args.stack, args.stacks_dir.resolve(), decrypted)
         out.parent.mkdir(parents=True, exist_ok=True)
         objects = write(out, args.stack, monitor, exported)
     except RenderError as error:

@@ -7,6 +7,11 @@ backend's code, and with it its cloud SDK, is imported only when a stack selects
 
 Adding a cloud is a package `components/backends/<name>/` (settings, platform with `provision`,
 mocks) and a row in `CLUSTERS` (and in `REGISTRIES` for its registry).
+
+Which registry a cluster can pull from has one source: the registry row's `clusters`. A registry
+that pods pull from with an imagePullSecret (`oci`) works with any cluster, including one added
+later; one that relies on the cluster's own wiring or node identity (kind's local registry, ECR)
+names its clusters.
 """
 
 from __future__ import annotations
@@ -19,8 +24,10 @@ from typing import TYPE_CHECKING, Protocol, cast
 import pulumi
 
 from components.backends.eks.settings import AwsProvider, EksSettings
+from components.backends.existing.settings import KUBECONFIG_KEY, OBJECT_STORE_SECRET_KEY, ExistingSettings
 from components.backends.kind.settings import KindSettings
-from components.schema import BackendSettings, Schema
+from components.backends.oci.settings import PASSWORD_KEY, OciRegistrySettings
+from components.schema import BackendSettings, Schema, SecretKey
 
 if TYPE_CHECKING:
     from components.config import StackConfig
@@ -54,14 +61,15 @@ class ClusterBackend:
     """Stack key of the backend's settings object: `ml-platform:<settings_key>`."""
     settings: type[BackendSettings]
     provider: ProviderConfig | None
-    registries: tuple[str, ...]
-    """Registry backends whose images this cluster can pull."""
     service_types: tuple[str, ...]
-    """Service types that get a reachable endpoint on this cluster."""
+    """Service types that get a reachable endpoint on this cluster (unless its settings declare them)."""
     module: str
     """Module with `provision(config, registry, opts) -> ProvisionedCluster`; imported only when selected."""
-    mocks: str
-    """Module with `MOCKS`, the cloud API answers the offline render needs for this backend."""
+    mocks: str | None
+    """Module with `MOCKS`, the cloud API answers the offline render needs for this backend (None: none
+    beyond the Kubernetes and Docker answers every stack gets)."""
+    secrets: tuple[SecretKey, ...] = ()
+    """Secret keys of the project namespace this backend reads; unknown keys unless it is selected."""
 
     def load(self) -> ClusterModule:
         return cast("ClusterModule", importlib.import_module(self.module))
@@ -70,9 +78,21 @@ class ClusterBackend:
 @dataclass(frozen=True, kw_only=True)
 class RegistryBackend:
     name: str
+    clusters: tuple[str, ...] | None
+    """Cluster backends that can pull from it; None: any cluster (pods pull with an imagePullSecret).
+    The one source of which pairs are valid."""
     module: str
     """Module with `provision(config, opts) -> Registry`; imported only when selected."""
-    mocks: str
+    mocks: str | None
+    settings_key: str | None = None
+    """Stack key of the registry's own settings object, if it has one (`ml-platform:<settings_key>`);
+    a registry that belongs to a cluster backend reads that backend's object instead."""
+    settings: type[BackendSettings] | None = None
+    secrets: tuple[SecretKey, ...] = ()
+    """Secret keys of the project namespace this backend reads; unknown keys unless it is selected."""
+
+    def pairs_with(self, cluster: str) -> bool:
+        return self.clusters is None or cluster in self.clusters
 
     def load(self) -> RegistryModule:
         return cast("RegistryModule", importlib.import_module(self.module))
@@ -84,7 +104,6 @@ CLUSTERS: Mapping[str, ClusterBackend] = {
         settings_key="kind",
         settings=KindSettings,
         provider=None,
-        registries=("local",),
         # kind has no load-balancer controller. `kubectl port-forward` reaches a ClusterIP Service
         # from any laptop; a NodePort only from Linux hosts (the node's container IP).
         service_types=("ClusterIP", "NodePort"),
@@ -96,24 +115,71 @@ CLUSTERS: Mapping[str, ClusterBackend] = {
         settings_key="eks",
         settings=EksSettings,
         provider=ProviderConfig(namespace="aws", schema=AwsProvider),
-        registries=("ecr",),
         service_types=("ClusterIP", "LoadBalancer"),
         module="components.backends.eks.platform",
         mocks="components.backends.eks.mocks",
     ),
+    "existing": ClusterBackend(
+        name="existing",
+        settings_key="existing",
+        settings=ExistingSettings,
+        provider=None,
+        # Nothing is provisioned, so the stack declares which types get an address (existing.serviceTypes).
+        service_types=("ClusterIP",),
+        module="components.backends.existing.platform",
+        # Creates Kubernetes objects only, which every stack's mocks answer for.
+        mocks=None,
+        secrets=(
+            SecretKey(
+                key=KUBECONFIG_KEY,
+                description="a whole kubeconfig (CI); instead of existing.kubeconfigPath or ~/.kube/config",
+            ),
+            SecretKey(
+                key=OBJECT_STORE_SECRET_KEY,
+                description="secret access key of existing.artifacts.objectStore.accessKeyId",
+            ),
+        ),
+    ),
 }
 
 REGISTRIES: Mapping[str, RegistryBackend] = {
+    # Reached through containerd wiring on kind's nodes (and configured in the `kind` object).
     "local": RegistryBackend(
-        name="local", module="components.backends.kind.registry", mocks="components.backends.kind.mocks"
+        name="local",
+        clusters=("kind",),
+        module="components.backends.kind.registry",
+        mocks="components.backends.kind.mocks",
     ),
+    # Pulled with the EKS node role's ECR policy (and configured in the `eks` object).
     "ecr": RegistryBackend(
-        name="ecr", module="components.backends.eks.registry", mocks="components.backends.eks.mocks"
+        name="ecr",
+        clusters=("eks",),
+        module="components.backends.eks.registry",
+        mocks="components.backends.eks.mocks",
+    ),
+    "oci": RegistryBackend(
+        name="oci",
+        clusters=None,
+        module="components.backends.oci.registry",
+        # Pushes are docker Image resources, which every stack's mocks answer for.
+        mocks=None,
+        settings_key="registry",
+        settings=OciRegistrySettings,
+        secrets=(
+            SecretKey(
+                key=PASSWORD_KEY,
+                description=(
+                    "the registry's password or access token (ghcr: a GitHub token (classic) with write:packages; "
+                    "Docker Hub: an access token with Read & Write)"
+                ),
+                required=True,
+            ),
+        ),
     ),
 }
 
 
 def mock_modules() -> list[str]:
     """Every backend's mocks module, once each: the render tool loads them all (they import no SDK)."""
-    modules = [backend.mocks for backend in CLUSTERS.values()] + [backend.mocks for backend in REGISTRIES.values()]
-    return sorted(set(modules))
+    rows: list[ClusterBackend | RegistryBackend] = [*CLUSTERS.values(), *REGISTRIES.values()]
+    return sorted({row.mocks for row in rows if row.mocks is not None})

@@ -56,3 +56,6 @@ class ClusterContract:
     """Annotations per Service type (e.g. the NLB annotations for `LoadBalancer` on EKS)."""
     ready: Sequence[pulumi.Resource] = ()
     """Resources workloads wait for: registry wiring, device plugins, node groups."""
+    image_pull_secrets: Sequence[pulumi.Input[str]] = ()
+    """Names of `kubernetes.io/dockerconfigjson` Secrets in `namespace` that every workload pod lists
+    in `imagePullSecrets` (a private registry's token); empty where nodes pull on their own."""

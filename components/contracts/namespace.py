@@ -22,11 +22,17 @@ def workload_namespace(name: str, namespace: str, opts: pulumi.ResourceOptions) 
         ),
         opts=opts,
     )
-    k8s.networking.v1.NetworkPolicy(
+    default_deny_ingress(name, created.metadata.name, opts)
+    return created
+
+
+def default_deny_ingress(
+    name: str, namespace: pulumi.Input[str], opts: pulumi.ResourceOptions
+) -> k8s.networking.v1.NetworkPolicy:
+    """The namespace's ingress baseline, also where the namespace is not the stack's own (a shared cluster)."""
+    return k8s.networking.v1.NetworkPolicy(
         f"{name}-default-deny-ingress",
-        metadata=k8s.meta.v1.ObjectMetaArgs(
-            namespace=created.metadata.name, labels=labels.kubernetes_labels("platform")
-        ),
+        metadata=k8s.meta.v1.ObjectMetaArgs(namespace=namespace, labels=labels.kubernetes_labels("platform")),
         # Selects every pod, allows nothing: ingress is opened per workload, never by default.
         # Egress stays open: artifact stores (S3, GCS) have no fixed addresses to allow.
         spec=k8s.networking.v1.NetworkPolicySpecArgs(
@@ -34,4 +40,3 @@ def workload_namespace(name: str, namespace: str, opts: pulumi.ResourceOptions) 
         ),
         opts=opts,
     )
-    return created

@@ -14,6 +14,7 @@ import pulumi
 @dataclass(frozen=True, kw_only=True)
 class RegistryCredentials:
     server: pulumi.Input[str]
+    """Registry host as the client matches it: pushes log in to it, kubelets match image hosts against it."""
     username: pulumi.Input[str]
     password: pulumi.Input[str]
     """Always a secret Output."""
@@ -33,5 +34,9 @@ class Registry:
     """What a registry backend provisions: one repository per image of the stack."""
 
     repositories: Mapping[str, ImageRepository]
+    pull_credentials: RegistryCredentials | None = None
+    """What pods pull with, through an imagePullSecret in the workloads' namespace (a private registry
+    reached with a token). None: the nodes pull on their own - with their cloud identity (ECR,
+    Artifact Registry), through the cluster's wiring (kind's local registry) - or the images are public."""
     outputs: Mapping[str, Any] = field(default_factory=dict)
     """Registry-specific stack outputs (keys from `components.outputs`)."""

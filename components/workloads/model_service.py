@@ -78,6 +78,7 @@ class ModelService(pulumi.ComponentResource):
             placement=placement,
             labels=pod_labels,
             selector=selector,
+            image_pull_secrets=cluster.image_pull_secrets,
         )
         metadata = k8s.meta.v1.ObjectMetaArgs(namespace=cluster.namespace, labels=pod_labels)
         deployment = k8s.apps.v1.Deployment(

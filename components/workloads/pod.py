@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import pulumi
 import pulumi_kubernetes as k8s
 
 from components.config import Resources
@@ -54,6 +55,11 @@ def place(resources: Resources, gpu: GpuScheduling, workload: str) -> Placement:
         gpus=gpus,
         warning=warning,
     )
+
+
+def pull_secret_references(names: Sequence[pulumi.Input[str]]) -> list[k8s.core.v1.LocalObjectReferenceArgs] | None:
+    """`imagePullSecrets` of a pod: the cluster contract's pull secrets, or none."""
+    return [k8s.core.v1.LocalObjectReferenceArgs(name=name) for name in names] or None
 
 
 def ingress_policy(

@@ -3,14 +3,20 @@ function; `ModelService` creates the resources."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from components.config import ServingConfig
 from components.contracts.artifacts import ArtifactAccess
-from components.workloads.pod import Placement, container_security_context, pod_security_context, scratch_volumes
+from components.workloads.pod import (
+    Placement,
+    container_security_context,
+    pod_security_context,
+    pull_secret_references,
+    scratch_volumes,
+)
 
 SERVER_PORT = 8080
 SERVER_PORT_NAME = "http"
@@ -30,6 +36,7 @@ def serving_pod_template(
     placement: Placement,
     labels: Mapping[str, str],
     selector: Mapping[str, str],
+    image_pull_secrets: Sequence[pulumi.Input[str]] = (),
 ) -> k8s.core.v1.PodTemplateSpecArgs:
     volumes, mounts = scratch_volumes(placement.gpus)
     probe_port = SERVER_PORT_NAME
@@ -75,6 +82,7 @@ def serving_pod_template(
             # Workloads never call the Kubernetes API; cloud identities use their own projected token.
             automount_service_account_token=False,
             security_context=pod_security_context(),
+            image_pull_secrets=pull_secret_references(image_pull_secrets),
             node_selector=dict(placement.node_selector) or None,
             tolerations=list(placement.tolerations) or None,
             termination_grace_period_seconds=30,

@@ -99,6 +99,7 @@ class TrainingJob(pulumi.ComponentResource):
             labels=pod_labels,
             rendezvous_host=rendezvous_host,
             subdomain=subdomain,
+            image_pull_secrets=cluster.image_pull_secrets,
         )
         self.job = k8s.batch.v1.Job(
             f"{name}-job",

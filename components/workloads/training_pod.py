@@ -3,14 +3,20 @@ pod template of the training Job. Pure functions; `TrainingJob` creates the reso
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from components.config import TrainingConfig
 from components.contracts.artifacts import ArtifactAccess
-from components.workloads.pod import Placement, container_security_context, pod_security_context, scratch_volumes
+from components.workloads.pod import (
+    Placement,
+    container_security_context,
+    pod_security_context,
+    pull_secret_references,
+    scratch_volumes,
+)
 
 RENDEZVOUS_PORT = 29500
 TRAINER_SCRIPT = "/app/train.py"
@@ -63,6 +69,7 @@ def training_pod_template(
     labels: Mapping[str, str],
     rendezvous_host: pulumi.Input[str] | None = None,
     subdomain: pulumi.Input[str] | None = None,
+    image_pull_secrets: Sequence[pulumi.Input[str]] = (),
 ) -> k8s.core.v1.PodTemplateSpecArgs:
     volumes, mounts = scratch_volumes(placement.gpus)
     command = training_command(training, rendezvous_host)
@@ -91,6 +98,7 @@ def training_pod_template(
             # Workloads never call the Kubernetes API; cloud identities use their own projected token.
             automount_service_account_token=False,
             security_context=pod_security_context(),
+            image_pull_secrets=pull_secret_references(image_pull_secrets),
             node_selector=dict(placement.node_selector) or None,
             tolerations=list(placement.tolerations) or None,
             subdomain=subdomain,

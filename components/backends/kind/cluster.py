@@ -1,4 +1,5 @@
-"""A kind cluster on the laptop, wired to a local registry, with model artifacts on a volume.
+"""A kind cluster on the laptop, wired to a local registry (or pulling from a remote one, with the
+platform's imagePullSecret), with model artifacts on a volume.
 
 kind has no cloud API, so the cluster's lifecycle is the `kind` CLI run through pulumi-command:
 `kind create cluster` on create, `kind delete cluster` on delete, and a new cluster whenever its
@@ -16,11 +17,11 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from components import labels
-from components.backends.kind.artifacts import VolumeArtifactStore
-from components.backends.kind.registry import REGISTRY_PORT
+from components.backends.kind.registry import REGISTRY_PORT, LocalRegistryEndpoint
 from components.backends.kind.settings import KindSettings
 from components.contracts.cluster import NO_GPUS, ClusterContract
 from components.contracts.namespace import workload_namespace
+from components.contracts.volume_artifacts import VolumeArtifactStore, artifact_claim
 
 SCRIPTS = Path(__file__).parent / "scripts"
 # kind ships rancher's local-path provisioner as its default class; it creates volume
@@ -56,10 +57,9 @@ class KindClusterArgs:
     settings: KindSettings
     """Its node image decides the Kubernetes version (config checks it matches kubernetesVersion)."""
     namespace: str
-    registry_host: pulumi.Input[str]
-    """`localhost:<port>`, what images are tagged with."""
-    registry_container: pulumi.Input[str]
-    """Registry container name, reachable on the kind network."""
+    local_registry: LocalRegistryEndpoint | None
+    """The local registry to wire every node's containerd to; None: images come from a remote registry
+    (pulled with the platform's imagePullSecret), nothing to wire."""
 
 
 class KindCluster(pulumi.ComponentResource):
@@ -89,21 +89,6 @@ class KindCluster(pulumi.ComponentResource):
             triggers=[config],
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(additional_secret_outputs=["stdout"])),
         )
-        registry_wiring = command.local.Command(
-            f"{name}-registry-wiring",
-            create=(SCRIPTS / "connect-registry.sh").read_text(),
-            environment={
-                **environment,
-                "REGISTRY_CONTAINER": args.registry_container,
-                "REGISTRY_HOST": args.registry_host,
-                "REGISTRY_PORT": str(REGISTRY_PORT),
-            },
-            interpreter=["/bin/bash", "-c"],
-            # Rewire whenever the cluster or the registry container is recreated.
-            triggers=[cluster.id, args.registry_container],
-            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[cluster])),
-        )
-
         self.cluster_name = pulumi.Output.from_input(args.cluster_name)
         self.kubeconfig = pulumi.Output.secret(cluster.stdout)
         self.provider = k8s.Provider(
@@ -115,33 +100,17 @@ class KindCluster(pulumi.ComponentResource):
         )
         on_cluster = pulumi.ResourceOptions(parent=self, provider=self.provider)
 
-        registry_hosting = k8s.core.v1.ConfigMap(
-            f"{name}-registry-hosting",
-            # KEP-1755 fixes this name and namespace.
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name="local-registry-hosting", namespace="kube-public", labels=labels.kubernetes_labels("registry")
-            ),
-            data=pulumi.Output.from_input(args.registry_host).apply(registry_hosting_data),
-            opts=on_cluster,
-        )
+        ready: tuple[pulumi.Resource, ...] = ()
+        if args.local_registry is not None:
+            ready = self._wire_registry(name, args, args.local_registry, cluster, on_cluster)
         namespace = workload_namespace(name, args.namespace, on_cluster)
-        artifacts = k8s.core.v1.PersistentVolumeClaim(
-            f"{name}-artifacts",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                namespace=namespace.metadata.name,
-                labels=labels.kubernetes_labels("artifacts"),
-                # local-path binds on first consumer, the training pod, which needs this claim
-                # first: waiting for Bound here would wait forever.
-                annotations={"pulumi.com/skipAwait": "true"},
-            ),
-            spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
-                # One node: every pod that mounts it runs on that node, so ReadWriteOnce suffices.
-                access_modes=["ReadWriteOnce"],
-                storage_class_name=KIND_STORAGE_CLASS,
-                resources=k8s.core.v1.VolumeResourceRequirementsArgs(
-                    requests={"storage": args.settings.artifact_volume_size}
-                ),
-            ),
+        artifacts = artifact_claim(
+            name,
+            namespace=namespace.metadata.name,
+            storage_class=KIND_STORAGE_CLASS,
+            # One node: every pod that mounts it runs on that node, so ReadWriteOnce suffices.
+            access_modes=["ReadWriteOnce"],
+            size=args.settings.artifact_volume_size,
             opts=on_cluster,
         )
 
@@ -151,6 +120,43 @@ class KindCluster(pulumi.ComponentResource):
             namespace=namespace.metadata.name,
             gpu=NO_GPUS,
             artifacts=VolumeArtifactStore(artifacts.metadata.name, namespace.metadata.name),
-            ready=(registry_wiring, registry_hosting),
+            ready=ready,
         )
         self.register_outputs({"cluster_name": self.cluster_name, "kubeconfig": self.kubeconfig})
+
+    def _wire_registry(
+        self,
+        name: str,
+        args: KindClusterArgs,
+        registry: LocalRegistryEndpoint,
+        cluster: command.local.Command,
+        on_cluster: pulumi.ResourceOptions,
+    ) -> tuple[pulumi.Resource, ...]:
+        """containerd on every node resolves the registry's `localhost:<port>` to its container, and
+        the KEP-1755 ConfigMap tells tools where it is."""
+        child = pulumi.ResourceOptions(parent=self)
+        environment = {"CLUSTER": args.cluster_name}
+        registry_wiring = command.local.Command(
+            f"{name}-registry-wiring",
+            create=(SCRIPTS / "connect-registry.sh").read_text(),
+            environment={
+                **environment,
+                "REGISTRY_CONTAINER": registry.container_name,
+                "REGISTRY_HOST": registry.host,
+                "REGISTRY_PORT": str(REGISTRY_PORT),
+            },
+            interpreter=["/bin/bash", "-c"],
+            # Rewire whenever the cluster or the registry container is recreated.
+            triggers=[cluster.id, registry.container_name],
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[cluster])),
+        )
+        registry_hosting = k8s.core.v1.ConfigMap(
+            f"{name}-registry-hosting",
+            # KEP-1755 fixes this name and namespace.
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name="local-registry-hosting", namespace="kube-public", labels=labels.kubernetes_labels("registry")
+            ),
+            data=registry.host.apply(registry_hosting_data),
+            opts=on_cluster,
+        )
+        return (registry_wiring, registry_hosting)

@@ -1,4 +1,5 @@
-"""kind's `provision`: the cluster, wired to the local registry the platform provisioned first."""
+"""kind's `provision`: the cluster, wired to the local registry when the platform provisioned that
+first (any other registry is pulled from with the platform's imagePullSecret)."""
 
 from __future__ import annotations
 
@@ -17,17 +18,14 @@ def provision(
     config: StackConfig, registry: Registry, opts: pulumi.ResourceOptions | None = None
 ) -> ProvisionedCluster:
     settings = config.backend_settings_as(KindSettings)
-    if not isinstance(registry, LocalRegistryEndpoint):
-        # The backend table pairs kind with the local registry only, and config validation enforces it.
-        raise TypeError(f"kind pulls from its local registry only, not {type(registry).__name__}")
     cluster = KindCluster(
         "cluster",
         KindClusterArgs(
             cluster_name=settings.cluster_name or f"ml-{pulumi.get_stack()}",
             settings=settings,
             namespace=config.settings.namespace,
-            registry_host=registry.host,
-            registry_container=registry.container_name,
+            # The local registry is wired into the nodes; any other pulls with the platform's pull secret.
+            local_registry=registry if isinstance(registry, LocalRegistryEndpoint) else None,
         ),
         opts,
     )

@@ -1,16 +1,49 @@
-"""Model artifacts on one PersistentVolumeClaim of the kind cluster: training mounts it read-write,
+"""Model artifacts on one PersistentVolumeClaim, for clusters whose backend stores them on a volume
+(kind's local-path volume, an existing cluster's storage class): training mounts it read-write,
 serving read-only, and both see `file:///models/<model>`."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components import labels
 from components.contracts.artifacts import ArtifactAccess, ArtifactAccessMode
 from components.contracts.service_account import workload_service_account
 
 ARTIFACT_MOUNT_PATH = "/models"
 ARTIFACT_VOLUME_NAME = "models"
+
+
+def artifact_claim(
+    name: str,
+    *,
+    namespace: pulumi.Input[str],
+    storage_class: str,
+    access_modes: Sequence[str],
+    size: str,
+    opts: pulumi.ResourceOptions,
+) -> k8s.core.v1.PersistentVolumeClaim:
+    """The claim every grant mounts. `name` is the owning component's; `opts` carry its parent and provider."""
+    return k8s.core.v1.PersistentVolumeClaim(
+        f"{name}-artifacts",
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            namespace=namespace,
+            labels=labels.kubernetes_labels("artifacts"),
+            # Classes that bind on first consumer (kind's local-path, many others) bind when the
+            # training pod, which needs this claim first, is scheduled: waiting for Bound here
+            # would wait forever.
+            annotations={"pulumi.com/skipAwait": "true"},
+        ),
+        spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
+            access_modes=list(access_modes),
+            storage_class_name=storage_class,
+            resources=k8s.core.v1.VolumeResourceRequirementsArgs(requests={"storage": size}),
+        ),
+        opts=opts,
+    )
 
 
 class VolumeArtifactStore:
