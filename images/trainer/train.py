@@ -1,10 +1,14 @@
-"""Train the digits classifier and write model.onnx, metadata.json and checkpoints to a URI.
+"""Train a classifier (--dataset) and write run.json, checkpoints, model.onnx and metadata.json to a URI.
 
 Single process:  python train.py --output-uri file:///data/run1
 Distributed:     torchrun --nnodes=N --nproc-per-node=P --node-rank=R --master-addr=HOST \
                      --master-port=29500 train.py --output-uri s3://bucket/run1
 Rank and world size come from the environment torchrun sets; only rank 0 writes. Started again
-with the same --output-uri, it resumes from the newest checkpoint there.
+with the same --output-uri and settings, it resumes from the newest checkpoint there; other
+settings are refused (a run is never extended or changed).
+
+Exit codes: 0 the model is complete; 2 bad flags; 3 the output location cannot be read or
+written; 4 the output holds a run with other settings; 1 anything unexpected.
 """
 
 from __future__ import annotations
@@ -14,20 +18,28 @@ import os
 import sys
 
 from mltrain import distributed
-from mltrain.training import TrainConfig, configure_logging, run
+from mltrain.artifacts import SUPPORTED_OUTPUTS
+from mltrain.data import DATASETS
+from mltrain.training import TrainConfig, TrainerError, configure_logging, log, run
 
 
 def parse_args(argv: list[str] | None = None) -> TrainConfig:
     """Parse the command line into a validated TrainConfig; exits 2 listing every bad flag."""
     defaults = TrainConfig(output_uri="")
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--output-uri", required=True, help="file://, s3://, gs:// URI or a local path")
+    parser.add_argument("--output-uri", required=True, help=SUPPORTED_OUTPUTS)
+    parser.add_argument(
+        "--dataset",
+        default=defaults.dataset,
+        metavar="{" + ",".join(DATASETS) + "}",
+        help="what to train on; it decides the network and the model's input (default %(default)s)",
+    )
     parser.add_argument("--epochs", type=int, default=defaults.epochs, help="total epochs (default %(default)s)")
     parser.add_argument(
         "--batch-size",
         type=int,
         default=defaults.batch_size,
-        help="images per step and per process (default %(default)s)",
+        help="examples per step and per process (default %(default)s)",
     )
     parser.add_argument(
         "--learning-rate",
@@ -36,7 +48,7 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
         help="initial Adam learning rate, decayed by a cosine (default %(default)s)",
     )
     parser.add_argument("--seed", type=int, default=defaults.seed, help="default %(default)s")
-    parser.add_argument("--model-name", default=defaults.model_name, help="default %(default)s")
+    parser.add_argument("--model-name", default=None, help="name in metadata.json (default: the dataset's name)")
     parser.add_argument(
         "--device",
         default=defaults.device,
@@ -46,6 +58,7 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     args = parser.parse_args(argv)
     config = TrainConfig(
         output_uri=args.output_uri,
+        dataset=args.dataset,
         model_name=args.model_name,
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -63,7 +76,11 @@ def main(argv: list[str] | None = None) -> int:
     config = parse_args(argv)
     rank, _, _ = distributed.read_topology(dict(os.environ))
     configure_logging(rank)
-    run(config)
+    try:
+        run(config)
+    except TrainerError as error:
+        log.error("%s", error)
+        return error.exit_code
     return 0
 
 

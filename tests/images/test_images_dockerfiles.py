@@ -211,3 +211,20 @@ def test_no_secrets_in_build_arguments_or_environment(image: str) -> None:
     for keyword, rest in instructions(image):
         if keyword in ("ARG", "ENV"):
             assert not re.search(r"(PASSWORD|SECRET|TOKEN|ACCESS_KEY|CREDENTIAL)", rest, re.IGNORECASE), rest
+
+
+# PyPI's torch==2.13.0 wheel for linux x86_64 (what the trainer image installs) is built for
+# CUDA 13 and pulls nvidia-*-cu13 wheels; a driver older than R580 cannot run it.
+TORCH_PYPI_CUDA_MAJOR = "13"
+
+
+def test_trainer_docs_name_the_cuda_version_torch_is_built_for() -> None:
+    """Every mention of a CUDA major version in the trainer's Dockerfile, requirements and README
+    is the one PyPI's torch wheel is built for: someone choosing GPU nodes and drivers reads
+    these (the Dockerfile said CUDA 12 while the README said 13)."""
+    mentions = {}
+    for name in ("Dockerfile", "requirements.txt", "README.md"):
+        text = (ROOT / "images" / "trainer" / name).read_text()
+        mentions[name] = set(re.findall(r"CUDA (\d+)", text))
+    assert mentions["Dockerfile"] and mentions["README.md"], mentions
+    assert all(found <= {TORCH_PYPI_CUDA_MAJOR} for found in mentions.values()), mentions

@@ -15,6 +15,7 @@ import onnxruntime as ort
 import pytest
 import torch
 from images_helpers import (
+    ACCURACY_BARS,
     FIXTURE_EPOCHS,
     FIXTURE_SEED,
     TrainedModel,
@@ -24,6 +25,7 @@ from images_helpers import (
 )
 from mltrain.data import load_split
 from mltrain.model import DigitsNet
+from mltrain.training import TrainConfig
 
 # Every test here starts real processes; the first one also pays for the session's training run.
 pytestmark = pytest.mark.timeout(300)
@@ -43,13 +45,19 @@ def epochs_logged(log: str) -> list[int]:
     return [int(m.group(2)) for m in EPOCH_LINE.finditer(log)]
 
 
+def tree_state(path: Path) -> dict[Path, int]:
+    """Every file under `path` with its modification time: equal before and after means untouched."""
+    return {p: p.stat().st_mtime_ns for p in path.rglob("*") if p.is_file()}
+
+
 def test_onnx_model_reaches_accuracy_on_held_out_split(trained_model: TrainedModel) -> None:
-    """The exported model, run by onnxruntime as the server runs it, classifies >= 95 % of the
-    held-out images, and the accuracy in metadata.json is the one it really has."""
+    """The exported model, trained with the trainer's defaults and run by onnxruntime as the
+    server runs it, classifies >= 95 % of the held-out images (the defaults clear the bar), and
+    the accuracy in metadata.json is the one it really has."""
     split = load_split()
     predictions = onnx_logits(trained_model.path / "model.onnx", split.test_images).argmax(axis=1)
     accuracy = float((predictions == split.test_labels).mean())
-    assert accuracy >= 0.95
+    assert accuracy >= ACCURACY_BARS["digits"]
     assert abs(accuracy - trained_model.metadata["test_accuracy"]) <= 1 / len(split.test_labels)
 
 
@@ -75,6 +83,7 @@ def test_metadata_describes_the_model(trained_model: TrainedModel) -> None:
     model_bytes = (trained_model.path / "model.onnx").read_bytes()
     digest = hashlib.sha256(model_bytes).hexdigest()
     assert metadata["model_name"] == "digits"
+    assert metadata["input_range"] == [0.0, 16.0]
     assert metadata["model_sha256"] == digest
     assert metadata["version"] == digest[:12]
     assert metadata["input_shape"] == [1, 8, 8]
@@ -82,9 +91,12 @@ def test_metadata_describes_the_model(trained_model: TrainedModel) -> None:
     assert metadata["class_labels"] == list(range(10))
     assert metadata["train_samples"] + metadata["test_samples"] == 1797
     training = metadata["training"]
-    assert training["epochs"] == FIXTURE_EPOCHS
-    assert training["seed"] == FIXTURE_SEED
-    assert training["batch_size"] == 32 and training["learning_rate"] == 3e-3
+    # The session's model is the trainer's defaults, so the accuracy tests measure them.
+    defaults = TrainConfig(output_uri="")
+    assert (FIXTURE_EPOCHS, FIXTURE_SEED) == (defaults.epochs, defaults.seed)
+    assert training["dataset"] == "digits" == defaults.dataset
+    assert training["epochs"] == defaults.epochs and training["seed"] == defaults.seed
+    assert training["batch_size"] == defaults.batch_size and training["learning_rate"] == defaults.learning_rate
     assert training["world_size"] == 1 and training["device"] == "cpu"
     assert training["resumed_from_epoch"] is None
     # metadata.json is written last: its presence means model.onnx next to it is complete.
@@ -104,6 +116,7 @@ def test_a_checkpoint_per_epoch_and_a_log_line_per_epoch(trained_model: TrainedM
         "checkpoints",
         "metadata.json",
         "model.onnx",
+        "run.json",
     ]
     assert epochs_logged(trained_model.log) == list(range(1, FIXTURE_EPOCHS + 1))
 
@@ -152,30 +165,40 @@ def test_killed_run_resumes_from_checkpoint_and_finishes_identically(
 def test_rerun_on_a_finished_output_changes_nothing(trained_model: TrainedModel) -> None:
     """A Job retried after it finished (or a second apply) must not retrain or rewrite the model
     a server may be reading."""
-    before = {p: p.stat().st_mtime_ns for p in trained_model.path.rglob("*") if p.is_file()}
+    before = tree_state(trained_model.path)
     result = run_trainer(trained_model.uri, "--epochs", str(FIXTURE_EPOCHS))
     assert result.returncode == 0, result.stdout
     assert "already complete" in result.stdout
     assert epochs_logged(result.stdout) == []
-    assert {p: p.stat().st_mtime_ns for p in trained_model.path.rglob("*") if p.is_file()} == before
+    assert tree_state(trained_model.path) == before
+
+
+def copy_partial_run(trained_model: TrainedModel, run: Path, epochs: int) -> Path:
+    """`run` as a run of the session's settings stopped after `epochs` epochs: its run.json and
+    first checkpoints, no model."""
+    (run / "checkpoints").mkdir(parents=True)
+    shutil.copy(trained_model.path / "run.json", run / "run.json")
+    for epoch in range(1, epochs + 1):
+        name = f"epoch-{epoch:04d}.pt"
+        shutil.copy(trained_model.path / "checkpoints" / name, run / "checkpoints" / name)
+    return run
 
 
 def test_unreadable_newest_checkpoint_falls_back_to_the_one_before(trained_model: TrainedModel, tmp_path: Path) -> None:
     """A checkpoint torn by a crash mid-upload is skipped with a warning; the run resumes from
     the newest one that loads instead of failing or starting over."""
-    run = tmp_path / "run"
-    (run / "checkpoints").mkdir(parents=True)
-    for epoch in (1, 2, 3):
-        name = f"epoch-{epoch:04d}.pt"
-        shutil.copy(trained_model.path / "checkpoints" / name, run / "checkpoints" / name)
-    torn = run / "checkpoints" / "epoch-0003.pt"
+    newest = FIXTURE_EPOCHS - 1  # so that only two epochs are left to train
+    run = copy_partial_run(trained_model, tmp_path / "run", newest)
+    torn = run / "checkpoints" / f"epoch-{newest:04d}.pt"
     torn.write_bytes(torn.read_bytes()[:1000])
-    result = run_trainer(run.as_uri(), "--epochs", "4")
+    result = run_trainer(run.as_uri(), "--epochs", str(FIXTURE_EPOCHS))
     assert result.returncode == 0, result.stdout
-    assert "skipping unreadable checkpoint checkpoints/epoch-0003.pt" in result.stdout
-    assert "resuming from checkpoints/epoch-0002.pt" in result.stdout
-    assert epochs_logged(result.stdout) == [3, 4]
-    assert (run / "metadata.json").exists()
+    assert f"skipping unreadable checkpoint checkpoints/epoch-{newest:04d}.pt" in result.stdout
+    assert f"resuming from checkpoints/epoch-{newest - 1:04d}.pt" in result.stdout
+    assert epochs_logged(result.stdout) == [newest, FIXTURE_EPOCHS]
+    # Resumed from an intact checkpoint of the same run: the very model the session trained.
+    metadata = json.loads((run / "metadata.json").read_text())
+    assert metadata["model_sha256"] == trained_model.metadata["model_sha256"]
 
 
 @pytest.mark.timeout(300)
@@ -204,9 +227,13 @@ def test_bad_flags_are_rejected_together(capsys: pytest.CaptureFixture[str]) -> 
     from train import parse_args
 
     with pytest.raises(SystemExit) as exit_info:
-        parse_args(["--output-uri", "file:///tmp/x", "--epochs", "0", "--batch-size", "-1", "--learning-rate", "nan"])
+        parse_args(
+            ["--output-uri", "", "--dataset", "mnist", "--epochs", "0", "--batch-size", "-1", "--learning-rate", "nan"]
+        )
     assert exit_info.value.code == 2
     message = capsys.readouterr().err
+    assert "--output-uri is empty" in message
+    assert "--dataset must be one of digits, breast-cancer, got 'mnist'" in message
     assert "--epochs must be at least 1" in message
     assert "--batch-size must be at least 1" in message
     assert "--learning-rate must be a positive number" in message
@@ -218,3 +245,164 @@ def test_checkpoint_is_torch_loadable_without_pickled_code(trained_model: Traine
     data = (trained_model.path / "checkpoints" / "epoch-0001.pt").read_bytes()
     state = torch.load(io.BytesIO(data), weights_only=True)
     assert state["format"] == 1 and state["config"]["output_uri"] == trained_model.uri
+
+
+SUPPORTED_OUTPUTS = ("file:///", "a local path", "s3://", "gs://")
+
+
+def error_lines(log: str) -> list[str]:
+    return [line for line in log.splitlines() if " ERROR " in line]
+
+
+@pytest.mark.parametrize(
+    ("uri", "why"),
+    [
+        ("", "--output-uri is empty"),
+        ("s3:/bucket/run", "--output-uri 's3:/bucket/run' is not a URI (s3: must be followed by //)"),
+        ("http://127.0.0.1:9/run", "--output-uri 'http://127.0.0.1:9/run': scheme 'http' is not supported"),
+        ("ftp://127.0.0.1:9/run", "--output-uri 'ftp://127.0.0.1:9/run': scheme 'ftp' is not supported"),
+    ],
+    ids=["empty", "s3-one-slash", "http", "ftp"],
+)
+def test_unsupported_output_uri_exits_2_before_any_work(uri: str, why: str, tmp_path: Path) -> None:
+    """An output the trainer cannot use is refused before anything starts: exit 2 naming the URI
+    and the supported forms. Before, "" trained into the working directory, `s3:/x` into a local
+    folder named `s3:`, and http:// or ftp:// tried to connect."""
+    result = run_trainer(uri, "--epochs", "1", cwd=tmp_path)
+    assert result.returncode == 2, result.stdout
+    assert why in result.stdout
+    assert all(form in result.stdout for form in SUPPORTED_OUTPUTS), result.stdout
+    assert "starting" not in result.stdout
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_output_uri_forms() -> None:
+    """Local paths and file, s3 and gs URIs are accepted; every other form is refused with a
+    reason (no bucket, a remote file host, a scheme fsspec would reach over the network)."""
+    from mltrain.artifacts import output_uri_problem
+
+    for good in ("/abs/run", "rel/run", "./a:b", "file:///abs/run", "file://localhost/abs", "s3://b/p", "gs://b"):
+        assert output_uri_problem(good) is None, good
+    for bad, why in [
+        (" ", "is empty"),
+        ("s3:///run", "names no bucket"),
+        ("gs:bucket/run", "gs: must be followed by //"),
+        ("file://otherhost/run", "not a local file URI"),
+        ("file://", "not a local file URI"),
+        ("memory://run", "scheme 'memory' is not supported"),
+        ("runs:1/x", "scheme 'runs' is not supported"),
+    ]:
+        problem = output_uri_problem(bad)
+        assert problem is not None and why in problem, (bad, problem)
+
+
+@pytest.mark.parametrize("where", ["before-training", "mid-run"])
+def test_unwritable_output_is_one_line_and_exit_3(trained_model: TrainedModel, tmp_path: Path, where: str) -> None:
+    """An output that cannot be written ends the trainer with one ERROR line naming the file, the
+    URI and the cause, and exit 3, not a traceback: whether that shows before training (the run
+    record is the first write) or when a checkpoint write fails after an epoch."""
+    if where == "before-training":
+        blocker = tmp_path / "a-file"
+        blocker.write_text("")
+        output = blocker / "run"
+        expected = f"cannot read run.json under {output.as_uri()}: NotADirectoryError"
+    else:
+        output = tmp_path / "run"
+        output.mkdir()
+        shutil.copy(trained_model.path / "run.json", output / "run.json")
+        (output / "checkpoints").write_text("")  # a file where the checkpoint directory goes
+        expected = f"cannot write checkpoints/epoch-0001.pt under {output.as_uri()}: "
+    result = run_trainer(output.as_uri(), "--epochs", str(FIXTURE_EPOCHS))
+    assert result.returncode == 3, result.stdout
+    assert "Traceback" not in result.stdout
+    (error,) = error_lines(result.stdout)
+    assert error == result.stdout.splitlines()[-1]
+    assert expected in error
+    assert not (output / "metadata.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("flags", "difference"),
+    [
+        (["--seed", "1"], f"--seed {FIXTURE_SEED} there, 1 here"),
+        (["--learning-rate", "0.01"], "--learning-rate 0.003 there, 0.01 here"),
+    ],
+    ids=["seed", "learning-rate"],
+)
+def test_rerun_with_other_settings_is_refused(trained_model: TrainedModel, flags: list[str], difference: str) -> None:
+    """A finished output rerun with another seed or learning rate is refused (exit 4, one line
+    naming each difference) instead of answering "model already complete" with a model those
+    flags did not train; nothing is trained or touched."""
+    before = tree_state(trained_model.path)
+    result = run_trainer(trained_model.uri, *flags)
+    assert result.returncode == 4, result.stdout
+    assert "already complete" not in result.stdout
+    (error,) = error_lines(result.stdout)
+    assert difference in error and "train into a new --output-uri" in error
+    assert epochs_logged(result.stdout) == []
+    assert tree_state(trained_model.path) == before
+
+
+@pytest.mark.parametrize("state", ["finished", "stopped-after-3-epochs"])
+def test_extending_a_run_is_refused(trained_model: TrainedModel, tmp_path: Path, state: str) -> None:
+    """A run is never extended: its learning rate follows a cosine over the --epochs it started
+    with, so more epochs on a finished or stopped run would jump the rate back up. Asking for
+    more is refused (exit 4) and says to train into a new output; nothing is trained."""
+    run = trained_model.path if state == "finished" else copy_partial_run(trained_model, tmp_path / "run", 3)
+    before = tree_state(run)
+    result = run_trainer(run.as_uri(), "--epochs", str(FIXTURE_EPOCHS + 10))
+    assert result.returncode == 4, result.stdout
+    (error,) = error_lines(result.stdout)
+    assert f"--epochs {FIXTURE_EPOCHS} there, {FIXTURE_EPOCHS + 10} here" in error
+    assert "never extended" in error and "train into a new --output-uri" in error
+    assert epochs_logged(result.stdout) == []
+    assert tree_state(run) == before
+
+
+def test_resume_under_another_world_size_is_refused(trained_model: TrainedModel, tmp_path: Path) -> None:
+    """The world size sets the global batch and each rank's shard, so a run started with two
+    processes is not continued by one: refused with exit 4 before training."""
+    run = copy_partial_run(trained_model, tmp_path / "run", 3)
+    record = json.loads((run / "run.json").read_text())
+    record["settings"]["world_size"] = 2
+    (run / "run.json").write_text(json.dumps(record))
+    result = run_trainer(run.as_uri(), "--epochs", str(FIXTURE_EPOCHS))
+    assert result.returncode == 4, result.stdout
+    (error,) = error_lines(result.stdout)
+    assert "processes (WORLD_SIZE) 2 there, 1 here" in error
+    assert epochs_logged(result.stdout) == []
+
+
+def test_artifacts_without_a_run_record_are_refused(trained_model: TrainedModel, tmp_path: Path) -> None:
+    """Checkpoints with no run.json beside them did not come from this trainer (it writes the
+    record before the first epoch), so their settings are unknown: refused, not resumed."""
+    run = copy_partial_run(trained_model, tmp_path / "run", 3)
+    (run / "run.json").unlink()
+    before = tree_state(run)
+    result = run_trainer(run.as_uri(), "--epochs", str(FIXTURE_EPOCHS))
+    assert result.returncode == 4, result.stdout
+    (error,) = error_lines(result.stdout)
+    assert "no run.json" in error
+    assert tree_state(run) == before
+
+
+def test_every_recorded_setting_is_compared() -> None:
+    """Each setting in run.json that differs is named with its flag and both values; equal
+    settings (as JSON gives them back) are no difference."""
+    from mltrain.training import run_settings, settings_mismatch
+
+    base = TrainConfig(output_uri="x")
+    recorded = json.loads(json.dumps(run_settings(base, 1)))
+    assert settings_mismatch(recorded, run_settings(base, 1)) == []
+    changed = TrainConfig(
+        output_uri="y", dataset="breast-cancer", model_name="m", epochs=99, batch_size=7, learning_rate=0.5, seed=3
+    )
+    assert settings_mismatch(recorded, run_settings(changed, 4)) == [
+        "--dataset digits there, breast-cancer here",
+        "--model-name digits there, m here",
+        "--epochs 15 there, 99 here",
+        "--batch-size 32 there, 7 here",
+        "--learning-rate 0.003 there, 0.5 here",
+        "--seed 0 there, 3 here",
+        "processes (WORLD_SIZE) 1 there, 4 here",
+    ]

@@ -2,7 +2,8 @@
 
 `file://` URIs and plain paths go to the local filesystem; `s3://` and `gs://` go to s3fs and
 gcsfs, which take credentials from the usual places (IRSA or AWS_* variables; workload identity
-or GOOGLE_APPLICATION_CREDENTIALS).
+or GOOGLE_APPLICATION_CREDENTIALS). Any failure to reach the location is an `ArtifactError`
+whose message is one line naming the file, the URI and the cause.
 """
 
 from __future__ import annotations
@@ -10,14 +11,57 @@ from __future__ import annotations
 import posixpath
 import re
 import uuid
+from typing import cast
+from urllib.parse import urlsplit
 
-import fsspec
-from fsspec.implementations.local import LocalFileSystem
+import fsspec  # type: ignore[import-untyped]  # fsspec ships no type hints
+from fsspec.implementations.local import LocalFileSystem  # type: ignore[import-untyped]  # fsspec ships no type hints
 
 MODEL_FILE = "model.onnx"
 METADATA_FILE = "metadata.json"
+RUN_FILE = "run.json"
 CHECKPOINT_DIR = "checkpoints"
 _CHECKPOINT_RE = re.compile(r"epoch-(\d+)\.pt$")
+
+SUPPORTED_OUTPUTS = "file:///absolute/path, a local path, s3://bucket/prefix or gs://bucket/prefix"
+"""What --output-uri accepts, in words, for error messages."""
+_SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
+_OBJECT_STORES = ("s3", "gs")
+
+
+def output_uri_problem(uri: str) -> str | None:
+    """Why `uri` is not an output the trainer supports, or None when it is.
+
+    Checked before any work, so that a typo never trains into a surprising place: an empty
+    value (the working directory), `s3:/bucket` (a local folder named `s3:`), or a scheme that
+    fsspec would try to reach (`http://`, `ftp://`). A relative local path whose first part
+    contains a colon reads as a scheme: write it as `./a:b`.
+    """
+    if not uri.strip():
+        return f"--output-uri is empty; use {SUPPORTED_OUTPUTS}"
+    match = _SCHEME_RE.match(uri)
+    if match is None:
+        return None  # a local path
+    scheme = match.group(1).lower()
+    if scheme not in ("file", *_OBJECT_STORES):
+        return f"--output-uri {uri!r}: scheme {scheme!r} is not supported; use {SUPPORTED_OUTPUTS}"
+    if not uri[match.end() :].startswith("//"):
+        return f"--output-uri {uri!r} is not a URI ({scheme}: must be followed by //); use {SUPPORTED_OUTPUTS}"
+    parts = urlsplit(uri)
+    if scheme == "file":
+        if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
+            return f"--output-uri {uri!r} is not a local file URI (file:///absolute/path); use {SUPPORTED_OUTPUTS}"
+    elif not parts.netloc:
+        return f"--output-uri {uri!r} names no bucket; use {SUPPORTED_OUTPUTS}"
+    return None
+
+
+class ArtifactError(Exception):
+    """The output location cannot be read or written; the message is one line saying why."""
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(f"{type(error).__name__}: {error}".split())
 
 
 def checkpoint_name(epoch: int) -> str:
@@ -30,8 +74,11 @@ class ArtifactStore:
 
     def __init__(self, uri: str) -> None:
         self.uri = uri.rstrip("/")
-        self.fs, root = fsspec.core.url_to_fs(uri)
-        self.root = root.rstrip("/")
+        try:
+            self.fs, root = fsspec.core.url_to_fs(uri)
+        except Exception as error:  # noqa: BLE001 - each fsspec backend raises its own types; reported as one line
+            raise ArtifactError(f"cannot open {self.uri}: {_one_line(error)}") from None
+        self.root = cast(str, root).rstrip("/")
         self._local = isinstance(self.fs, LocalFileSystem)
 
     def _path(self, name: str) -> str:
@@ -44,28 +91,47 @@ class ArtifactStore:
         PUT visible all at once, so they are written in place.
         """
         path = self._path(name)
-        if not self._local:
-            self.fs.pipe_file(path, data)
-            return
-        self.fs.makedirs(posixpath.dirname(path), exist_ok=True)
-        temporary = f"{path}.tmp-{uuid.uuid4().hex}"
-        self.fs.pipe_file(temporary, data)
-        self.fs.mv(temporary, path)
+        try:
+            if not self._local:
+                self.fs.pipe_file(path, data)
+                return
+            self.fs.makedirs(posixpath.dirname(path), exist_ok=True)
+            temporary = f"{path}.tmp-{uuid.uuid4().hex}"
+            self.fs.pipe_file(temporary, data)
+            self.fs.mv(temporary, path)
+        except Exception as error:  # noqa: BLE001 - permissions, a full disk, credentials: any backend's type
+            raise ArtifactError(f"cannot write {name} under {self.uri}: {_one_line(error)}") from None
 
     def read_bytes(self, name: str) -> bytes:
         """Return the content of `name`; raises FileNotFoundError when it does not exist."""
-        return self.fs.cat_file(self._path(name))
+        return cast(bytes, self.fs.cat_file(self._path(name)))
+
+    def read_if_exists(self, name: str) -> bytes | None:
+        """Return the content of `name`, None when it does not exist; ArtifactError otherwise."""
+        try:
+            return self.read_bytes(name)
+        except FileNotFoundError:
+            return None
+        except Exception as error:  # noqa: BLE001 - permissions, credentials: any backend's type
+            raise ArtifactError(f"cannot read {name} under {self.uri}: {_one_line(error)}") from None
 
     def exists(self, name: str) -> bool:
-        self.fs.invalidate_cache()
-        return self.fs.exists(self._path(name))
+        try:
+            self.fs.invalidate_cache()
+            return bool(self.fs.exists(self._path(name)))
+        except Exception as error:  # noqa: BLE001 - permissions, credentials: any backend's type
+            raise ArtifactError(f"cannot look for {name} under {self.uri}: {_one_line(error)}") from None
 
     def checkpoints(self) -> list[tuple[int, str]]:
         """Return `(epoch, name)` for every checkpoint, newest first."""
-        # s3fs and gcsfs cache listings; another run may have written since the last one.
-        self.fs.invalidate_cache()
+        try:
+            # s3fs and gcsfs cache listings; another run may have written since the last one.
+            self.fs.invalidate_cache()
+            paths = cast(list[str], self.fs.glob(self._path(f"{CHECKPOINT_DIR}/epoch-*.pt")))
+        except Exception as error:  # noqa: BLE001 - permissions, credentials: any backend's type
+            raise ArtifactError(f"cannot list {CHECKPOINT_DIR}/ under {self.uri}: {_one_line(error)}") from None
         found = []
-        for path in self.fs.glob(self._path(f"{CHECKPOINT_DIR}/epoch-*.pt")):
+        for path in paths:
             match = _CHECKPOINT_RE.search(path)
             if match:
                 found.append((int(match.group(1)), checkpoint_name(int(match.group(1)))))
