@@ -78,9 +78,11 @@ class TrainingConfig(Schema):
     """A training run: one Kubernetes Job, re-created whenever its image or settings change."""
 
     image: DnsName = Field(description="Name of an entry in `images`.")
-    epochs: PositiveInt = Field(default=10, description="Training epochs.")
-    batch_size: PositiveInt = Field(default=64, description="Per-process batch size.")
-    learning_rate: Annotated[float, Field(gt=0, le=10)] = Field(default=0.001, description="Optimizer step size.")
+    epochs: PositiveInt = Field(
+        default=15, description="Training epochs; the learning-rate schedule spans them (a new run if changed)."
+    )
+    batch_size: PositiveInt = Field(default=32, description="Per-process batch size.")
+    learning_rate: Annotated[float, Field(gt=0, le=10)] = Field(default=0.003, description="Optimizer step size.")
     seed: NonNegativeInt = Field(default=0, description="Random seed; runs with the same seed match on CPU.")
     nodes: PositiveInt = Field(default=1, description="Pods of the Indexed Job; above 1 trains with DDP across pods.")
     processes_per_node: PositiveInt = Field(

@@ -71,3 +71,21 @@ def test_every_flag_the_job_passes_parses_in_the_trainer():
         sys.path.remove(str(PROJECT_ROOT / "images" / "trainer"))
     assert (parsed.output_uri, parsed.model_name, parsed.epochs) == ("file:///models/digits/runs/x", "digits", 7)
     assert (parsed.batch_size, parsed.learning_rate, parsed.seed) == (32, 0.01, 5)
+
+
+def test_the_platforms_training_defaults_are_the_trainers():
+    """The trainer's defaults are the ones measured to clear each data set's accuracy bar
+    (images/trainer/README.md); a stack that sets nothing must train exactly that run."""
+    sys.path.insert(0, str(PROJECT_ROOT / "images" / "trainer"))
+    try:
+        from mltrain.training import TrainConfig
+    finally:
+        sys.path.remove(str(PROJECT_ROOT / "images" / "trainer"))
+    trainer = TrainConfig(output_uri="file:///x")
+    platform = TrainingConfig(image="trainer")
+    assert (platform.epochs, platform.batch_size, platform.learning_rate, platform.seed) == (
+        trainer.epochs,
+        trainer.batch_size,
+        trainer.learning_rate,
+        trainer.seed,
+    )
