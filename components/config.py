@@ -230,7 +230,7 @@ def parse(raw: Mapping[str, str]) -> StackConfig:
         _check_references(models, images, problems)
         _check_build_contexts(images, problems)
     if backend is not None and backend_settings is not None and settings is not None:
-        facts = StackFacts(kubernetes_version=settings.kubernetes_version)
+        facts = StackFacts(kubernetes_version=settings.kubernetes_version, provider=provider_settings)
         problems.extend(backend_settings.problems(f"{NAMESPACE}:{backend.settings_key}", facts))
     _check_unique_names(models, problems)
 

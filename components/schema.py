@@ -105,6 +105,8 @@ class StackFacts:
     kubernetes_version: str
     gpus_per_pod: Sequence[tuple[str, int]] = ()
     """(config key, GPUs) of every workload that asks for GPUs."""
+    provider: Schema | None = None
+    """The backend's validated provider keys (e.g. `gcp:region`), when its row declares them and they are valid."""
 
 
 class BackendSettings(Schema):
