@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Protocol, cast
 import pulumi
 
 from components.backends.eks.settings import AwsProvider, EksSettings
+from components.backends.gke.settings import GcpProvider, GkeSettings
 from components.backends.kind.settings import KindSettings
 from components.schema import BackendSettings, Schema
 
@@ -101,6 +102,16 @@ CLUSTERS: Mapping[str, ClusterBackend] = {
         module="components.backends.eks.platform",
         mocks="components.backends.eks.mocks",
     ),
+    "gke": ClusterBackend(
+        name="gke",
+        settings_key="gke",
+        settings=GkeSettings,
+        provider=ProviderConfig(namespace="gcp", schema=GcpProvider),
+        registries=("artifact-registry",),
+        service_types=("ClusterIP", "LoadBalancer"),
+        module="components.backends.gke.platform",
+        mocks="components.backends.gke.mocks",
+    ),
 }
 
 REGISTRIES: Mapping[str, RegistryBackend] = {
@@ -109,6 +120,9 @@ REGISTRIES: Mapping[str, RegistryBackend] = {
     ),
     "ecr": RegistryBackend(
         name="ecr", module="components.backends.eks.registry", mocks="components.backends.eks.mocks"
+    ),
+    "artifact-registry": RegistryBackend(
+        name="artifact-registry", module="components.backends.gke.registry", mocks="components.backends.gke.mocks"
     ),
 }
 

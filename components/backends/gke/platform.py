@@ -1,0 +1,71 @@
+"""GKE's `provision`: network, artifact bucket and cluster. Images come from the Artifact Registry
+repository the platform provisioned first; the cluster grants its nodes read access to it."""
+
+from __future__ import annotations
+
+import pulumi
+
+from components import outputs
+from components.backends.gke.artifacts import GcsArtifacts, GcsArtifactsArgs
+from components.backends.gke.cluster import GkeCluster, GkeClusterArgs
+from components.backends.gke.network import GkeNetwork, GkeNetworkArgs
+from components.backends.gke.registry import ArtifactRegistryEndpoint
+from components.backends.gke.settings import GcpProvider, GkeSettings
+from components.config import StackConfig
+from components.contracts.platform import ProvisionedCluster
+from components.contracts.registry import Registry
+
+
+def provision(
+    config: StackConfig, registry: Registry, opts: pulumi.ResourceOptions | None = None
+) -> ProvisionedCluster:
+    settings = config.backend_settings_as(GkeSettings)
+    provider = config.provider_settings_as(GcpProvider)
+    if not isinstance(registry, ArtifactRegistryEndpoint):
+        # The backend table pairs GKE with Artifact Registry only, and config validation enforces it.
+        raise TypeError(f"GKE pulls from Artifact Registry only, not {type(registry).__name__}")
+    cluster_name = settings.cluster_name or f"ml-{pulumi.get_stack()}"
+    location = settings.zone or provider.region
+
+    network = GkeNetwork(
+        "network", GkeNetworkArgs(project=provider.project, region=provider.region, ranges=settings.network), opts
+    )
+    artifacts = GcsArtifacts(
+        "artifacts",
+        GcsArtifactsArgs(project=provider.project, location=provider.region, protect=settings.protect),
+        opts,
+    )
+    cluster = GkeCluster(
+        "cluster",
+        GkeClusterArgs(
+            cluster_name=cluster_name,
+            project=provider.project,
+            location=location,
+            kubernetes_version=config.settings.kubernetes_version,
+            namespace=config.settings.namespace,
+            settings=settings,
+            network_id=network.network_id,
+            subnet_id=network.subnet_id,
+            artifacts=artifacts,
+            node_network=network.egress,
+            registry=registry,
+        ),
+        opts,
+    )
+    return ProvisionedCluster(
+        contract=cluster.contract,
+        outputs={
+            outputs.CLUSTER_NAME: cluster.cluster_name,
+            outputs.KUBECONFIG: cluster.kubeconfig,
+            outputs.ARTIFACT_BUCKET: artifacts.bucket_name,
+            outputs.REGION: provider.region,
+            outputs.UPDATE_KUBECONFIG: pulumi.Output.concat(
+                "gcloud container clusters get-credentials ",
+                cluster.cluster_name,
+                " --location ",
+                location,
+                " --project ",
+                provider.project,
+            ),
+        },
+    )
