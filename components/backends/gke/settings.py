@@ -56,10 +56,15 @@ _GPUS_IN_NAME = re.compile(r"-(\d+)g$")
 
 
 def _cidr(value: str) -> str:
+    """CIDR notation, prefix length included: GKE's API refuses a bare address."""
     try:
         ipaddress.IPv4Network(value, strict=True)
     except ValueError:
-        raise ValueError("must be an IPv4 CIDR block with no host bits set, e.g. 203.0.113.0/24") from None
+        valid = False
+    else:
+        valid = "/" in value
+    if not valid:
+        raise ValueError("must be an IPv4 CIDR block (address/prefix length, no host bits set), e.g. 203.0.113.0/24")
     return value
 
 
