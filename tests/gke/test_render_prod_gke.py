@@ -461,6 +461,29 @@ def test_cluster_ip_services_get_no_load_balancer_annotations(tmp_path_factory):
     assert service["spec"]["type"] == "ClusterIP" and "annotations" not in service["metadata"]
 
 
+# Bad config
+
+
+def test_bad_gke_config_fails_before_any_resource_naming_each_problem(tmp_path):
+    """The four bad cases of issue 7 in one stack file: the render exits 2, writes nothing, and
+    names each key, its value and what is allowed."""
+    document = copy.deepcopy(stack_document(STACK))
+    del document["config"]["gcp:project"]
+    document["config"][KEY]["gpuNodePools"][0].update(zones=[], acceleratorType="nvidia-gtx-1080")
+    document["config"][KEY]["endpoint"]["authorizedNetworks"] = ["office"]
+    (tmp_path / "stacks").mkdir()
+    (tmp_path / "stacks" / "Pulumi.bad-gke.yaml").write_text(yaml.safe_dump(document))
+    result = render("bad-gke", tmp_path / "out", check=False, stacks_dir=tmp_path / "stacks")
+    assert result.returncode == 2 and not (tmp_path / "out").exists()
+    assert "Traceback" not in result.stderr
+    assert "invalid stack configuration (4 problem(s))" in result.stderr
+    assert "gcp:project = (missing): required by clusterBackend gke" in result.stderr
+    assert f"{KEY}.gpuNodePools[0].zones = []: List should have at least 1 item" in result.stderr
+    assert f'{KEY}.gpuNodePools[0].acceleratorType = "nvidia-gtx-1080": Input should be ' in result.stderr
+    assert "'nvidia-l4'" in result.stderr
+    assert f'{KEY}.endpoint.authorizedNetworks[0] = "office": must be an IPv4 CIDR block' in result.stderr
+
+
 # Protect and secrets
 
 
