@@ -2,16 +2,16 @@
 
     .venv/bin/python bench/bench_render.py [--repeat 3]
 
-Prints wall time of rendering dev-kind and of stacks with 1, 10 and 100 models (each a fresh
-process, as `pulumi preview` would start one), and of importing what the dev-kind program imports
-versus that plus the AWS and GCP SDKs (pulumi-gcp is not a project dependency: `pip install
-pulumi-gcp==10.2.0` to include it; it is reported as absent otherwise).
+Prints wall and CPU time of rendering each shipped stack (dev-kind, prod-eks, prod-gke) and of dev-kind
+stacks with 1, 10 and 100 models (each a fresh process, as `pulumi preview` would start one), and
+of importing what the dev-kind program imports versus that plus the AWS and GCP SDKs.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import resource
 import statistics
 import subprocess
 import sys
@@ -40,14 +40,23 @@ CLOUD_IMPORTS = {
 }
 
 
-def timed(command: list[str]) -> float:
+def timed(command: list[str]) -> tuple[float, float]:
+    """Wall seconds, and CPU seconds (user + system) of the process: on a shared machine the CPU
+    figure stays comparable when other load stretches the wall time."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(command, cwd=ROOT, check=True, capture_output=True)
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def median_of(repeat: int, command: list[str]) -> float:
-    return statistics.median(timed(command) for _ in range(repeat))
+def median_of(repeat: int, command: list[str]) -> str:
+    """`median wall s` and `median CPU s` columns."""
+    runs = [timed(command) for _ in range(repeat)]
+    wall = statistics.median(run[0] for run in runs)
+    cpu = statistics.median(run[1] for run in runs)
+    return f"{wall:>14.2f}{cpu:>14.2f}"
 
 
 def stack_with_models(count: int, directory: Path) -> str:
@@ -76,24 +85,24 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         scratch_path = Path(scratch)
         render = [python, "-m", "tools.render"]
-        print(f"{'what':<48}{'median wall s':>14}")
-        seconds = median_of(args.repeat, [*render, "dev-kind", "--out", str(scratch_path / "dev-kind")])
-        print(f"{'render dev-kind':<48}{seconds:>14.2f}")
+        print(f"{'what':<48}{'median wall s':>14}{'median CPU s':>14}")
+        for stack in ("dev-kind", "prod-eks", "prod-gke"):
+            figures = median_of(args.repeat, [*render, stack, "--out", str(scratch_path / stack)])
+            print(f"{f'render {stack}':<48}{figures}")
         for count in (1, 10, 100):
             stack = stack_with_models(count, scratch_path)
             command = [*render, stack, "--out", str(scratch_path / stack), "--stacks-dir", str(scratch_path)]
-            print(f"{f'render a stack with {count} model(s)':<48}{median_of(args.repeat, command):>14.2f}")
+            print(f"{f'render a stack with {count} model(s)':<48}{median_of(args.repeat, command)}")
 
-    baseline = median_of(args.repeat, [python, "-c", PROGRAM_IMPORTS])
-    print(f"{'import the dev-kind program':<48}{baseline:>14.2f}")
+    print(f"{'import the dev-kind program':<48}{median_of(args.repeat, [python, '-c', PROGRAM_IMPORTS])}")
     extra = ""
     for module, statement in CLOUD_IMPORTS.items():
         if not installed(module):
             print(f"{f'  + {module}':<48}{'not installed':>14}")
             continue
         extra += "; " + statement
-        seconds = median_of(args.repeat, [python, "-c", PROGRAM_IMPORTS + extra])
-        print(f"{f'  + {module} (cumulative)':<48}{seconds:>14.2f}")
+        figures = median_of(args.repeat, [python, "-c", PROGRAM_IMPORTS + extra])
+        print(f"{f'  + {module} (cumulative)':<48}{figures}")
 
 
 if __name__ == "__main__":

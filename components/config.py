@@ -278,7 +278,9 @@ def _parse(raw: Mapping[str, str], secret_keys: Collection[str]) -> StackConfig:
         _check_build_contexts(images, problems)
     warnings: list[Problem] = []
     if settings is not None:
-        facts = _stack_facts(settings, models, frozenset(key for key in SECRET_KEYS if key in values))
+        facts = _stack_facts(
+            settings, models, frozenset(key for key in SECRET_KEYS if key in values), provider_settings
+        )
         if backend is not None and backend_settings is not None:
             problems.extend(backend_settings.problems(f"{NAMESPACE}:{backend.settings_key}", facts))
             warnings = backend_settings.warnings(f"{NAMESPACE}:{backend.settings_key}", facts)
@@ -560,7 +562,10 @@ def _validate_provider(
 
 
 def _stack_facts(
-    settings: ScalarSettings, models: list[tuple[int, ModelConfig]], secrets_set: frozenset[str]
+    settings: ScalarSettings,
+    models: list[tuple[int, ModelConfig]],
+    secrets_set: frozenset[str],
+    provider: Schema | None,
 ) -> StackFacts:
     """What the backend's own checks need to know about the workloads, named by config key."""
     gpus_per_pod: list[tuple[str, int]] = []
@@ -585,6 +590,7 @@ def _stack_facts(
         service_types=tuple(service_types),
         pods_per_workload=_pods_per_workload(models),
         secrets_set=secrets_set,
+        provider=provider,
     )
 
 

@@ -176,6 +176,8 @@ class StackFacts:
     """(config key, pods running at once) of every workload: training `nodes`, serving `replicas`."""
     secrets_set: frozenset[str] = frozenset()
     """Secret keys of the project namespace the stack sets (`registryPassword`, without the namespace)."""
+    provider: Schema | None = None
+    """The backend's validated provider keys (e.g. `gcp:region`), when its row declares them and they are valid."""
 
 
 @dataclass(frozen=True, kw_only=True)

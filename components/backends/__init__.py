@@ -25,6 +25,7 @@ import pulumi
 
 from components.backends.eks.settings import AwsProvider, EksSettings
 from components.backends.existing.settings import KUBECONFIG_KEY, OBJECT_STORE_SECRET_KEY, ExistingSettings
+from components.backends.gke.settings import GcpProvider, GkeSettings
 from components.backends.kind.settings import KindSettings
 from components.backends.oci.settings import PASSWORD_KEY, OciRegistrySettings
 from components.schema import BackendSettings, Schema, SecretKey
@@ -140,6 +141,15 @@ CLUSTERS: Mapping[str, ClusterBackend] = {
             ),
         ),
     ),
+    "gke": ClusterBackend(
+        name="gke",
+        settings_key="gke",
+        settings=GkeSettings,
+        provider=ProviderConfig(namespace="gcp", schema=GcpProvider),
+        service_types=("ClusterIP", "LoadBalancer"),
+        module="components.backends.gke.platform",
+        mocks="components.backends.gke.mocks",
+    ),
 }
 
 REGISTRIES: Mapping[str, RegistryBackend] = {
@@ -175,6 +185,13 @@ REGISTRIES: Mapping[str, RegistryBackend] = {
                 required=True,
             ),
         ),
+    ),
+    # Pulled with the GKE node service account's Artifact Registry read role (configured in the `gke` object).
+    "artifact-registry": RegistryBackend(
+        name="artifact-registry",
+        clusters=("gke",),
+        module="components.backends.gke.registry",
+        mocks="components.backends.gke.mocks",
     ),
 }
 

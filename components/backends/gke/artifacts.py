@@ -1,0 +1,192 @@
+"""Model artifacts in Cloud Storage: a hardened bucket, and per workload a Google service account
+bound to the workload's Kubernetes service account by Workload Identity, granted one model's prefix.
+
+What each workload is granted, on the bucket only (no project-wide storage role):
+
+- its objects: `roles/storage.objectUser` (training: create, read, overwrite, delete) or
+  `roles/storage.objectViewer` (serving: read), with the IAM condition
+  `resource.name.startsWith("projects/_/buckets/<bucket>/objects/models/<model>/")`. The trailing
+  slash matters: `models/digits/` never matches `models/digits-wide/...`.
+- listing: object listing is authorised on the bucket, not on objects, so the object condition
+  can never grant it. A second binding, `roles/storage.objectViewer` with the condition
+  `api.getAttribute("storage.googleapis.com/objectListPrefix", "").startsWith("models/<model>/")`,
+  lets the workload list only requests whose prefix lies under its model (the trainer lists its
+  run's checkpoints). For any other request the attribute is empty and the binding grants nothing.
+  A listing of the bucket root or of another model's prefix is refused.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_gcp as gcp
+
+from components.backends.gke.naming import gcp_labels, service_account_id
+from components.contracts.artifacts import ArtifactAccess, ArtifactAccessMode
+from components.contracts.service_account import workload_service_account
+from components.schema import NAMESPACE
+
+GCP_SERVICE_ACCOUNT_ANNOTATION = "iam.gke.io/gcp-service-account"
+WORKLOAD_IDENTITY_USER = "roles/iam.workloadIdentityUser"
+OBJECT_ROLES = {
+    ArtifactAccessMode.READ_WRITE: "roles/storage.objectUser",
+    ArtifactAccessMode.READ_ONLY: "roles/storage.objectViewer",
+}
+LIST_ROLE = "roles/storage.objectViewer"
+MODELS_PREFIX = "models"
+LIST_PREFIX_ATTRIBUTE = "storage.googleapis.com/objectListPrefix"
+# Old object versions are kept for recovery, then deleted.
+NONCURRENT_VERSION_DAYS = 30
+INCOMPLETE_UPLOAD_DAYS = 7
+
+
+def model_prefix(model: str) -> str:
+    """`models/<model>/`, with the slash that keeps one model's prefix from matching another's."""
+    return f"{MODELS_PREFIX}/{model}/"
+
+
+def object_condition(bucket: str, model: str) -> str:
+    """CEL: the request is for an object under the model's prefix."""
+    return f"resource.name.startsWith({json.dumps(f'projects/_/buckets/{bucket}/objects/{model_prefix(model)}')})"
+
+
+def list_condition(model: str) -> str:
+    """CEL: the request lists objects under the model's prefix (the attribute is empty otherwise)."""
+    attribute = f"api.getAttribute({json.dumps(LIST_PREFIX_ATTRIBUTE)}, {json.dumps('')})"
+    return f"{attribute}.startsWith({json.dumps(model_prefix(model))})"
+
+
+def workload_identity_member(project: str, namespace: str, service_account: str) -> str:
+    """The Kubernetes service account as an IAM principal of the project's Workload Identity pool."""
+    return f"serviceAccount:{project}.svc.id.goog[{namespace}/{service_account}]"
+
+
+@dataclass(frozen=True, kw_only=True)
+class GcsArtifactsArgs:
+    project: str
+    location: str
+    """Region of the bucket: the cluster's, so reads and writes stay in-region."""
+    protect: bool = True
+    """Protect the bucket from `pulumi destroy` (it also refuses deletion while it holds objects)."""
+
+
+class GcsArtifacts(pulumi.ComponentResource):
+    """The bucket."""
+
+    bucket_name: pulumi.Output[str]
+
+    def __init__(self, name: str, args: GcsArtifactsArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("ml-platform:cluster:GcsArtifacts", name, None, opts)
+        bucket = gcp.storage.Bucket(
+            f"{name}-bucket",
+            project=args.project,
+            # Location names are upper case in the API; lower case would show as a change on every run.
+            location=args.location.upper(),
+            storage_class="STANDARD",
+            # No ACLs: IAM alone decides access, which IAM conditions need.
+            uniform_bucket_level_access=True,
+            public_access_prevention="enforced",
+            versioning=gcp.storage.BucketVersioningArgs(enabled=True),
+            lifecycle_rules=[
+                gcp.storage.BucketLifecycleRuleArgs(
+                    action=gcp.storage.BucketLifecycleRuleActionArgs(type="Delete"),
+                    condition=gcp.storage.BucketLifecycleRuleConditionArgs(
+                        days_since_noncurrent_time=NONCURRENT_VERSION_DAYS, with_state="ARCHIVED"
+                    ),
+                ),
+                gcp.storage.BucketLifecycleRuleArgs(
+                    action=gcp.storage.BucketLifecycleRuleActionArgs(type="AbortIncompleteMultipartUpload"),
+                    condition=gcp.storage.BucketLifecycleRuleConditionArgs(age=INCOMPLETE_UPLOAD_DAYS),
+                ),
+            ],
+            # Never delete trained models with the stack; `protect` guards the bucket itself.
+            force_destroy=False,
+            labels=gcp_labels("artifacts"),
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
+        )
+        self.bucket_name = bucket.name
+        self.register_outputs({"bucket_name": self.bucket_name})
+
+
+class GcsArtifactStore:
+    """The `ArtifactStore` of GKE: each grant is one Google service account, usable by exactly one
+    Kubernetes service account (Workload Identity), with bucket bindings limited to one model's prefix."""
+
+    def __init__(
+        self,
+        *,
+        artifacts: GcsArtifacts,
+        project: str,
+        namespace: pulumi.Input[str],
+        cluster: pulumi.Resource,
+    ):
+        """`cluster`: the Workload Identity pool (`<project>.svc.id.goog`) exists only once a cluster
+        with Workload Identity does; bindings to it wait for the cluster."""
+        self._artifacts = artifacts
+        self._project = project
+        self._namespace = namespace
+        self._cluster = cluster
+
+    def grant(self, name: str, model: str, mode: ArtifactAccessMode, opts: pulumi.ResourceOptions) -> ArtifactAccess:
+        # The caller's opts carry the Kubernetes provider; Google resources only share its parent.
+        on_gcp = pulumi.ResourceOptions(parent=opts.parent)
+        bucket = self._artifacts.bucket_name
+        # The binding names the Kubernetes account, so the account's name is fixed (unique per workload).
+        account_name = name
+
+        account = gcp.serviceaccount.Account(
+            f"{name}-gcp-service-account",
+            project=self._project,
+            account_id=service_account_id(pulumi.get_stack(), name),
+            display_name=f"{NAMESPACE} {pulumi.get_stack()} {name}",
+            description=f"{mode.value} access to model {model}'s artifacts; used by Kubernetes account {name}",
+            opts=on_gcp,
+        )
+        identity = gcp.serviceaccount.IAMMember(
+            f"{name}-workload-identity",
+            service_account_id=account.name,
+            role=WORKLOAD_IDENTITY_USER,
+            member=pulumi.Output.from_input(self._namespace).apply(
+                lambda namespace: workload_identity_member(self._project, namespace, account_name)
+            ),
+            opts=pulumi.ResourceOptions(parent=opts.parent, depends_on=[self._cluster]),
+        )
+        objects = gcp.storage.BucketIAMMember(
+            f"{name}-objects",
+            bucket=bucket,
+            role=OBJECT_ROLES[mode],
+            member=account.member,
+            condition=gcp.storage.BucketIAMMemberConditionArgs(
+                title=f"{name}-{mode.value}",
+                description=f"objects under {model_prefix(model)} only",
+                expression=bucket.apply(lambda bucket_name: object_condition(bucket_name, model)),
+            ),
+            opts=on_gcp,
+        )
+        listing = gcp.storage.BucketIAMMember(
+            f"{name}-list",
+            bucket=bucket,
+            role=LIST_ROLE,
+            member=account.member,
+            condition=gcp.storage.BucketIAMMemberConditionArgs(
+                title=f"{name}-list",
+                description=f"object listings under {model_prefix(model)} only",
+                expression=list_condition(model),
+            ),
+            opts=on_gcp,
+        )
+        service_account = workload_service_account(
+            name,
+            model,
+            self._namespace,
+            opts,
+            annotations={GCP_SERVICE_ACCOUNT_ANNOTATION: account.email},
+            account_name=account_name,
+        )
+        return ArtifactAccess(
+            model_root_uri=pulumi.Output.concat("gs://", bucket, "/", model_prefix(model).rstrip("/")),
+            service_account_name=service_account.metadata.name,
+            depends_on=[identity, objects, listing],
+        )
