@@ -10,7 +10,13 @@ import pulumi_kubernetes as k8s
 
 from components.config import ServingConfig
 from components.contracts.artifacts import ArtifactAccess
-from components.workloads.pod import Placement, container_security_context, pod_security_context, scratch_volumes
+from components.workloads.pod import (
+    Placement,
+    container_security_context,
+    pod_security_context,
+    scratch_volumes,
+    with_configured_env,
+)
 
 SERVER_PORT = 8080
 SERVER_PORT_NAME = "http"
@@ -37,13 +43,16 @@ def serving_pod_template(
         name="server",
         image=image,
         ports=[k8s.core.v1.ContainerPortArgs(name=SERVER_PORT_NAME, container_port=SERVER_PORT)],
-        env=[
-            k8s.core.v1.EnvVarArgs(name="MODEL_URI", value=model_uri),
-            k8s.core.v1.EnvVarArgs(name="MODEL_NAME", value=model),
-            k8s.core.v1.EnvVarArgs(name="PORT", value=str(SERVER_PORT)),
-            k8s.core.v1.EnvVarArgs(name="MAX_INSTANCES", value=str(serving.max_batch_size)),
-            *access.env,
-        ],
+        env=with_configured_env(
+            [
+                k8s.core.v1.EnvVarArgs(name="MODEL_URI", value=model_uri),
+                k8s.core.v1.EnvVarArgs(name="MODEL_NAME", value=model),
+                k8s.core.v1.EnvVarArgs(name="PORT", value=str(SERVER_PORT)),
+                k8s.core.v1.EnvVarArgs(name="MAX_INSTANCES", value=str(serving.max_batch_size)),
+                *access.env,
+            ],
+            serving.env,
+        ),
         resources=placement.resources,
         security_context=container_security_context(),
         volume_mounts=[*mounts, *access.volume_mounts],
