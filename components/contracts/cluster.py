@@ -56,3 +56,7 @@ class ClusterContract:
     """Annotations per Service type (e.g. the NLB annotations for `LoadBalancer` on EKS)."""
     ready: Sequence[pulumi.Resource] = ()
     """Resources workloads wait for: registry wiring, device plugins, node groups."""
+    metrics_api: Sequence[pulumi.Resource] = ()
+    """What serves the resource metrics API (metrics.k8s.io) that HorizontalPodAutoscalers read;
+    autoscalers are created after it. Every backend's cluster must serve that API: kind and EKS
+    install metrics-server; a cluster that has it built in (GKE) leaves this empty."""
