@@ -63,6 +63,9 @@ Quantity = Annotated[str, AfterValidator(_quantity)]
 KubernetesVersion = Annotated[
     str, matching(r"1\.\d{2}", 'must be a Kubernetes minor version written "1.NN", e.g. "1.33"')
 ]
+ChartVersion = Annotated[
+    str, matching(r"\d+\.\d+\.\d+", "must be an exact chart version MAJOR.MINOR.PATCH (no ranges)")
+]
 PinnedImage = Annotated[
     str,
     matching(
