@@ -5,7 +5,8 @@
 BASE_DIR and HEAD_DIR each hold one render per stack (`DIR/<stack>/`, as written by
 `python -m tools.render <stack> --out DIR/<stack>`), typically of the target branch and of the
 pull request. For each stack it lists the resources created, deleted, replaced and updated (with
-the input paths that changed), then the unified diff of the Kubernetes manifests.
+the input paths that changed, less those under the resource's `ignoreChanges`, which Pulumi does
+not apply), then the unified diff of the Kubernetes manifests.
 
 "Replaced" means a changed input falls under the resource's `replaceOnChanges` option; providers
 may replace on other changes too, which only a real `pulumi preview` against the cloud can tell.
@@ -70,7 +71,14 @@ def stack_changes(base: list[dict], head: list[dict]) -> list[Change]:
     changes += [Change("delete", old[urn]["type"], old[urn]["name"]) for urn in sorted(old.keys() - new.keys())]
     for urn in sorted(old.keys() & new.keys()):
         before, after = old[urn], new[urn]
-        paths = changed_paths(before["inputs"], after["inputs"])
+        # Pulumi keeps the old value of an input under the new program's ignoreChanges (e.g. a
+        # Deployment's spec.replicas, owned by its autoscaler): no change is applied there.
+        ignored = after["options"].get("ignoreChanges", [])
+        paths = [
+            path
+            for path in changed_paths(before["inputs"], after["inputs"])
+            if not any(_covers(pattern, path) for pattern in ignored)
+        ]
         paths += [
             f"(option) {key}" for key in sorted(after["options"]) if before["options"].get(key) != after["options"][key]
         ]
