@@ -64,7 +64,7 @@ def _covers(pattern: str, path: str) -> bool:
     )  # a path may be longer than its pattern
 
 
-def stack_changes(base: list[dict], head: list[dict]) -> list[Change]:
+def stack_changes(base: list[dict[str, Any]], head: list[dict[str, Any]]) -> list[Change]:
     old = {resource["urn"]: resource for resource in base}
     new = {resource["urn"]: resource for resource in head}
     changes = [Change("create", new[urn]["type"], new[urn]["name"]) for urn in sorted(new.keys() - old.keys())]
@@ -92,7 +92,7 @@ def stack_changes(base: list[dict], head: list[dict]) -> list[Change]:
 
 def manifest_diff(base_dir: Path, head_dir: Path) -> str:
     names = sorted({p.name for p in base_dir.glob("*.yaml")} | {p.name for p in head_dir.glob("*.yaml")})
-    chunks = []
+    chunks: list[str] = []
     for name in names:
         before = (base_dir / name).read_text().splitlines(keepends=True) if (base_dir / name).exists() else []
         after = (head_dir / name).read_text().splitlines(keepends=True) if (head_dir / name).exists() else []
@@ -100,7 +100,7 @@ def manifest_diff(base_dir: Path, head_dir: Path) -> str:
     return "".join(chunks)
 
 
-def _resources(directory: Path) -> list[dict]:
+def _resources(directory: Path) -> list[dict[str, Any]]:
     path = directory / "resources.json"
     return json.loads(path.read_text())["resources"] if path.exists() else []
 
