@@ -45,6 +45,7 @@ from components.schema import (
     Schema,
     StackFacts,
 )
+from components.workload_options import Autoscaling, ServingEnv, TrainerArg, TrainingEnv
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 """The repository root: build contexts are relative to it."""
@@ -93,6 +94,20 @@ class TrainingConfig(Schema):
     )
     backoff_limit: NonNegativeInt = Field(default=3, description="Pod retries before the Job fails.")
     active_deadline_seconds: PositiveInt = Field(default=3600, description="Wall-clock limit of the whole Job.")
+    args: list[TrainerArg] = Field(
+        default_factory=list,
+        description=(
+            "Extra trainer flags, after the platform's (e.g. [--hidden-units, '128']); part of the run id. "
+            "The platform's own flags (--epochs, ...) are set by the fields above, never here."
+        ),
+    )
+    env: TrainingEnv = Field(
+        default_factory=dict,
+        description=(
+            "Extra environment variables of the trainer (name: value); part of the run id. "
+            "Names the platform, torchrun or the artifact store set are refused."
+        ),
+    )
 
 
 ServiceType = Literal["ClusterIP", "NodePort", "LoadBalancer"]
@@ -102,7 +117,17 @@ class ServingConfig(Schema):
     """The model server: a Deployment, a Service and a PodDisruptionBudget."""
 
     image: DnsName = Field(description="Name of an entry in `images`.")
-    replicas: PositiveInt = Field(default=2, description="Server pods; updates roll with no loss of capacity.")
+    replicas: PositiveInt = Field(
+        default=2,
+        description="Server pods; updates roll with no loss of capacity. Conflicts with `autoscaling`.",
+    )
+    autoscaling: Autoscaling | None = Field(
+        default=None,
+        description=(
+            "A HorizontalPodAutoscaler between minReplicas and maxReplicas on CPU use; "
+            "the replica count is then the autoscaler's (set `replicas` or this, not both)."
+        ),
+    )
     resources: Resources = Field(
         default=Resources(cpu="250m", memory="512Mi"), description="Per-pod resources (default 250m, 512Mi)."
     )
@@ -111,6 +136,26 @@ class ServingConfig(Schema):
     )
     port: Annotated[StrictInt, Field(ge=1, le=65535)] = Field(default=80, description="Service port.")
     max_batch_size: PositiveInt = Field(default=64, description="Most instances one predict request may carry.")
+    env: ServingEnv = Field(
+        default_factory=dict,
+        description=(
+            "Extra environment variables of the server (name: value), e.g. LOG_LEVEL. "
+            "Names the platform or the artifact store set are refused."
+        ),
+    )
+
+    def problems(self, key: str) -> list[Problem]:
+        """Checks across fields, each reported against the key it concerns (`key`: this object's)."""
+        if self.autoscaling is not None and "replicas" in self.model_fields_set:
+            return [
+                Problem(
+                    f"{key}.replicas",
+                    self.replicas,
+                    "conflicts with autoscaling: the autoscaler owns the replica count, between "
+                    "autoscaling.minReplicas and maxReplicas; remove replicas (or autoscaling)",
+                )
+            ]
+        return []
 
 
 class ModelConfig(Schema):
@@ -287,6 +332,7 @@ def _parse(raw: Mapping[str, str], secret_keys: Collection[str]) -> StackConfig:
         if registry is not None and registry_settings is not None:
             problems.extend(registry_settings.problems(f"{NAMESPACE}:{registry.settings_key}", facts))
     _check_unique_names(models, problems)
+    _check_serving(models, problems)
 
     # Each is None only when validating it added a problem.
     if problems or settings is None or images is None or backend_settings is None:
@@ -676,6 +722,12 @@ def _check_unique_names(models: list[tuple[int, ModelConfig]], problems: list[Pr
                 )
             )
         seen.setdefault(model.name, index)
+
+
+def _check_serving(models: list[tuple[int, ModelConfig]], problems: list[Problem]) -> None:
+    for index, model in models:
+        if model.serving is not None:
+            problems.extend(model.serving.problems(f"{NAMESPACE}:models[{index}].serving"))
 
 
 def _check_service_types(

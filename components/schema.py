@@ -118,6 +118,9 @@ KubernetesVersion = Annotated[
         "(YAML reads an unquoted 1.30 as the number 1.3)",
     ),
 ]
+ChartVersion = Annotated[
+    str, matching(r"\d+\.\d+\.\d+", "must be an exact chart version MAJOR.MINOR.PATCH (no ranges)")
+]
 PinnedImage = Annotated[
     str,
     matching(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from components import config
+from components import config, workload_options
 from tests.rendering import render
 from tools.render import known_stacks, stack_config
 
@@ -58,6 +58,32 @@ def test_enum_fields_hold_allowed_values(rendered_stack, stack):
                 assert container["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
                 assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
                 assert "@sha256:" in container["image"], "workloads run images by digest"
+    for body in rendered.objects("HorizontalPodAutoscaler"):
+        for metric in body["spec"]["metrics"]:
+            assert metric["type"] in ("Resource", "ContainerResource", "Pods", "Object", "External")
+            assert metric["resource"]["target"]["type"] in ("Utilization", "AverageValue", "Value")
+    for body in rendered.objects("PodDisruptionBudget"):
+        assert body["spec"].get("unhealthyPodEvictionPolicy") in (None, "IfHealthyBudget", "AlwaysAllow")
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_variable_the_platform_sets_is_reserved_from_the_stack_file(rendered_stack, stack):
+    """Whatever the platform or the stack's backend sets in a pod (the artifact store's region, ...)
+    must be refused in `training.env` / `serving.env`, or a stack could override it."""
+    models = {model.name: model for model in config.parse(*stack_config(stack)).models}
+    rendered = rendered_stack(stack)
+    for kind, reserved, prefixes in (
+        ("Job", workload_options.TRAINING_ENV, workload_options.TRAINING_ENV_PREFIXES),
+        ("Deployment", workload_options.SERVING_ENV, workload_options.SERVING_ENV_PREFIXES),
+    ):
+        for body in rendered.objects(kind):
+            model = models[body["metadata"]["labels"]["app.kubernetes.io/name"]]
+            workload = model.training if kind == "Job" else model.serving
+            configured = set(workload.env) if workload is not None else set()
+            for container in body["spec"]["template"]["spec"]["containers"]:
+                for variable in container.get("env", []):
+                    if variable["name"] not in configured:
+                        assert workload_options.reserved_env(variable["name"], reserved, prefixes), variable
 
 
 @pytest.mark.parametrize("stack", STACKS)

@@ -10,7 +10,11 @@ import pytest
 import yaml
 
 from components import outputs
+from components.backends.kind.settings import KindSettings
 from tests.rendering import PROJECT_ROOT, load, render, stack_document
+from tests.test_render_all_stacks import VALIDATE
+from tests.test_scanners import checkov
+from tools import render_diff
 
 STACK = "dev-kind"
 NS = "ml-platform"
@@ -265,3 +269,124 @@ def test_ingress_is_denied_except_where_a_workload_opens_it(kind):
     (rule,) = training["ingress"]
     assert rule["from"] == [{"podSelector": {"matchLabels": training["podSelector"]["matchLabels"]}}]
     assert rule["ports"] == [{"port": 29500, "protocol": "TCP"}]
+
+
+def test_metrics_server_is_a_pinned_chart_that_accepts_kinds_self_signed_kubelets(kind):
+    """kind serves no metrics.k8s.io of its own; autoscalers need it. Its kubelets' certificates
+    are self-signed, so metrics-server must skip verifying them or it scrapes nothing."""
+    chart = kind.one("kubernetes:helm.sh/v4:Chart", "cluster-metrics-server")
+    assert chart["inputs"]["chart"] == "metrics-server" and chart["inputs"]["namespace"] == "kube-system"
+    assert chart["inputs"]["version"] == KindSettings().charts.metrics_server
+    assert chart["inputs"]["repositoryOpts"]["repo"] == "https://kubernetes-sigs.github.io/metrics-server/"
+    assert chart["inputs"]["values"]["args"] == ["--kubelet-insecure-tls"]
+    assert chart["provider"] == kind.one("pulumi:providers:kubernetes")["urn"]
+
+
+def test_fixed_replicas_are_pulumis_to_set(kind):
+    """dev-kind runs a fixed count: no autoscaler, and Pulumi applies a changed `replicas`."""
+    assert kind.objects("HorizontalPodAutoscaler") == []
+    assert kind.one("kubernetes:apps/v1:Deployment")["options"]["ignoreChanges"] == []
+    assert _only(kind.objects("PodDisruptionBudget"))["spec"]["maxUnavailable"] == 1
+
+
+def _autoscaled_variant(tmp_path, min_replicas: int):
+    """dev-kind with the autoscaler instead of fixed replicas, extra trainer flags and variables."""
+    document = copy.deepcopy(stack_document(STACK))
+    model = document["config"][f"{NS}:models"][0]
+    del model["serving"]["replicas"]
+    model["serving"]["autoscaling"] = {"minReplicas": min_replicas, "maxReplicas": 4, "targetCpuUtilization": 60}
+    model["serving"]["env"] = {"LOG_LEVEL": "debug"}
+    model["training"]["args"] = ["--device", "cpu"]
+    model["training"]["env"] = {"NCCL_DEBUG": "INFO"}
+    # One stack name for every variant (it is in every label), each in its own directory.
+    directory = tmp_path / f"min-{min_replicas}"
+    stack = _write_stack(directory / "stacks", document, "autoscaled")
+    render(stack, directory / "out", stacks_dir=directory / "stacks")
+    return load(directory / "out")
+
+
+@pytest.fixture(scope="module")
+def autoscaled(tmp_path_factory):
+    """The same stack rendered with minReplicas 1 and 2: an operator raising the minimum."""
+    tmp_path = tmp_path_factory.mktemp("autoscaled")
+    return _autoscaled_variant(tmp_path, 1), _autoscaled_variant(tmp_path, 2)
+
+
+def test_changing_the_minimum_with_an_autoscaler_present_never_fights_it(autoscaled):
+    """The Deployment declares its replicas once (on create) and Pulumi ignores them after: raising
+    minReplicas in the stack file changes the HPA, and nothing Pulumi would apply to the Deployment,
+    whatever the autoscaler has scaled it to."""
+    one, two = autoscaled
+    before, after = one.one("kubernetes:apps/v1:Deployment"), two.one("kubernetes:apps/v1:Deployment")
+    for deployment, minimum in ((before, 1), (after, 2)):
+        assert deployment["options"]["ignoreChanges"] == ["spec.replicas"]
+        assert deployment["inputs"]["spec"]["replicas"] == minimum, "on create: the autoscaler's minimum"
+    assert render_diff.changed_paths(before["inputs"], after["inputs"]) == ["spec.replicas"]
+    changes = {change.name: change for change in render_diff.stack_changes(one.resources, two.resources)}
+    assert "digits-serving-deployment" not in changes, "the only changed input is one Pulumi ignores"
+    assert changes["digits-serving-autoscaler"].paths == ("spec.minReplicas",)
+    assert changes["digits-serving-disruption-budget"].action == "update"
+
+
+def test_replicas_beside_an_autoscaler_is_refused_naming_the_key(tmp_path):
+    """Two owners of the replica count is a config error, never a silent choice of one."""
+    document = copy.deepcopy(stack_document(STACK))
+    document["config"][f"{NS}:models"][0]["serving"]["autoscaling"] = {"maxReplicas": 4}
+    stack = _write_stack(tmp_path / "stacks", document)
+    result = render(stack, tmp_path / "out", check=False, stacks_dir=tmp_path / "stacks")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"{NS}:models[0].serving.replicas = 2: conflicts with autoscaling" in result.stderr
+
+
+def test_autoscaler_targets_the_deployment_and_waits_for_metrics_server(autoscaled):
+    one, _ = autoscaled
+    hpa = _only(one.objects("HorizontalPodAutoscaler"))
+    deployment = _only(one.objects("Deployment"))
+    assert hpa["spec"]["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": deployment["metadata"]["name"],
+    }
+    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (1, 4)
+    (metric,) = hpa["spec"]["metrics"]
+    assert metric["resource"] == {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 60}}
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]["cpu"] == "250m"
+    resource = one.one("kubernetes:autoscaling/v2:HorizontalPodAutoscaler")
+    assert one.one("kubernetes:helm.sh/v4:Chart", "cluster-metrics-server")["urn"] in resource["dependencies"]
+
+
+def test_one_pod_minimum_gets_a_budget_that_keeps_it(autoscaled):
+    one, two = autoscaled
+    assert _only(one.objects("PodDisruptionBudget"))["spec"]["minAvailable"] == 1
+    assert "maxUnavailable" not in _only(one.objects("PodDisruptionBudget"))["spec"]
+    assert _only(two.objects("PodDisruptionBudget"))["spec"]["maxUnavailable"] == 1
+
+
+def test_extra_args_and_env_reach_the_pods_after_the_platforms(autoscaled, kind):
+    one, _ = autoscaled
+    (trainer,) = _only(one.objects("Job"))["spec"]["template"]["spec"]["containers"]
+    assert trainer["args"][:2] == ["--output-uri", one.outputs[outputs.MODELS]["digits"][outputs.MODEL_URI]]
+    assert trainer["args"][-2:] == ["--device", "cpu"]
+    assert trainer["env"][-1] == {"name": "NCCL_DEBUG", "value": "INFO"}
+    (server,) = _only(one.objects("Deployment"))["spec"]["template"]["spec"]["containers"]
+    assert server["env"][-1] == {"name": "LOG_LEVEL", "value": "debug"}
+    # Extra flags and variables decide the model: a new run, so a new Job and a new MODEL_URI.
+    shipped_uri = kind.outputs[outputs.MODELS]["digits"][outputs.MODEL_URI]
+    assert one.outputs[outputs.MODELS]["digits"][outputs.MODEL_URI] != shipped_uri
+
+
+def test_autoscaled_variant_passes_kubernetes_validate_and_checkov(autoscaled):
+    """The shipped prod-eks stack has an HPA and a maxUnavailable budget; this variant adds the
+    minAvailable budget and the extra env, validated the same way."""
+    one, _ = autoscaled
+    files = sorted(str(path) for path in (one.directory / "manifests").glob("*.yaml"))
+    validate = subprocess.run(
+        [str(VALIDATE), "--strict", "--quiet", "-k", "1.33.0", *files],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert validate.returncode == 0, validate.stdout + validate.stderr
+    result = checkov("kubernetes", one.directory / "manifests")
+    assert result["failed"] == [], "\n".join(result["failed"])

@@ -57,6 +57,18 @@ def test_stack_changes_classify_create_delete_replace_update():
     assert changes[("update", "web")].paths == ("spec.replicas",)
 
 
+def test_inputs_under_ignore_changes_are_not_an_update():
+    """Pulumi keeps the old value under ignoreChanges (an autoscaled Deployment's replicas): the
+    preview must not promise an update Pulumi would not make, nor hide the other paths."""
+    deployment = "urn:pulumi:s::p::kubernetes:apps/v1:Deployment::web"
+    base = [_resource(deployment, {"spec": {"replicas": 2, "paused": False}}, ignoreChanges=["spec.replicas"])]
+    head = [_resource(deployment, {"spec": {"replicas": 3, "paused": False}}, ignoreChanges=["spec.replicas"])]
+    assert render_diff.stack_changes(base, head) == []
+    head[0]["inputs"]["spec"]["paused"] = True
+    (change,) = render_diff.stack_changes(base, head)
+    assert change.paths == ("spec.paused",)
+
+
 def test_option_changes_are_shown():
     urn = "urn:pulumi:s::p::aws:s3/bucket:Bucket::models"
     base = [_resource(urn, {}, protect=True)]

@@ -64,13 +64,16 @@ def test_every_flag_the_job_passes_parses_in_the_trainer():
     try:
         import train
 
-        training = TrainingConfig(image="trainer", epochs=7, batch_size=32, learning_rate=0.01, seed=5)
+        # training.args reach the trainer after the platform's flags (`--device` is one the trainer has).
+        training = TrainingConfig(
+            image="trainer", epochs=7, batch_size=32, learning_rate=0.01, seed=5, args=["--device", "cpu"]
+        )
         arguments = training_pod.training_arguments("digits", training, "file:///models/digits/runs/x")
         parsed = train.parse_args([str(argument) for argument in arguments])
     finally:
         sys.path.remove(str(PROJECT_ROOT / "images" / "trainer"))
     assert (parsed.output_uri, parsed.model_name, parsed.epochs) == ("file:///models/digits/runs/x", "digits", 7)
-    assert (parsed.batch_size, parsed.learning_rate, parsed.seed) == (32, 0.01, 5)
+    assert (parsed.batch_size, parsed.learning_rate, parsed.seed, parsed.device) == (32, 0.01, 5, "cpu")
 
 
 def test_the_platforms_training_defaults_are_the_trainers():

@@ -63,6 +63,11 @@ def _docker_image(args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict[str, A
     }
 
 
+def _helm_chart(args: pulumi_mocks.MockResourceArgs) -> dict[str, Any]:
+    # The objects a chart renders are not known offline; the chart's inputs (version, values) are.
+    return {"resources": []}
+
+
 ResourceMock = Callable[[pulumi_mocks.MockResourceArgs], tuple[str, dict[str, Any]]]
 CallMock = Callable[[pulumi_mocks.MockCallArgs], dict[str, Any]]
 ComponentMock = Callable[[pulumi_mocks.MockResourceArgs], dict[str, Any]]
@@ -97,6 +102,8 @@ class PlatformMocks(pulumi_mocks.Mocks):
 
     def __post_init__(self) -> None:
         self.resources = {"docker:index/image:Image": _docker_image, **self.resources}
+        # Every backend may install charts (metrics-server on kind and EKS).
+        self.components = {"kubernetes:helm.sh/v4:Chart": _helm_chart, **self.components}
 
     def add(self, backend: BackendMocks) -> None:
         self.resources.update(backend.resources)

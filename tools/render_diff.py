@@ -6,7 +6,8 @@ BASE_DIR and HEAD_DIR each hold one render per stack (`DIR/<stack>/`, as written
 `python -m tools.render <stack> --out DIR/<stack>`), typically of the target branch and of the
 pull request. For each stack it says in words what the change means (images rebuilt, new training
 runs, Deployments that roll or scale), lists the resources created, deleted, replaced and updated
-with each changed input as `path: old → new` (secrets masked), then the unified diff of the
+with each changed input as `path: old → new` (secrets masked; inputs under the resource's
+`ignoreChanges`, which Pulumi does not apply, are left out), then the unified diff of the
 Kubernetes manifests.
 
 This is an offline approximation of `pulumi preview`: the renders come from mocks, so values the
@@ -176,7 +177,14 @@ def stack_changes(base: list[dict[str, Any]], head: list[dict[str, Any]]) -> lis
     ]
     for urn in sorted(old.keys() & new.keys()):
         before, after = old[urn], new[urn]
-        values = [_masked(after["type"], change) for change in value_changes(before["inputs"], after["inputs"])]
+        # Pulumi keeps the old value of an input under the new program's ignoreChanges (e.g. a
+        # Deployment's spec.replicas, owned by its autoscaler): no change is applied there.
+        ignored = after["options"].get("ignoreChanges", [])
+        values = [
+            _masked(after["type"], change)
+            for change in value_changes(before["inputs"], after["inputs"])
+            if not any(_covers(pattern, change.path) for pattern in ignored)
+        ]
         options = [
             ValueChange(f"(option) {key}", before["options"].get(key), after["options"][key])
             for key in sorted(after["options"])

@@ -59,3 +59,7 @@ class ClusterContract:
     image_pull_secrets: Sequence[pulumi.Input[str]] = ()
     """Names of `kubernetes.io/dockerconfigjson` Secrets in `namespace` that every workload pod lists
     in `imagePullSecrets` (a private registry's token); empty where nodes pull on their own."""
+    metrics_api: Sequence[pulumi.Resource] = ()
+    """What serves the resource metrics API (metrics.k8s.io) that HorizontalPodAutoscalers read;
+    autoscalers are created after it. Every backend's cluster must serve that API: kind and EKS
+    install metrics-server; a cluster that has it built in (GKE) leaves this empty."""

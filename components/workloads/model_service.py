@@ -1,6 +1,7 @@
 """Serves a trained model: a Deployment of the model server, a Service in front of it, a
-NetworkPolicy that opens only the server port, and a PodDisruptionBudget that keeps it answering
-through node drains."""
+NetworkPolicy that opens only the server port, a PodDisruptionBudget that keeps it answering
+through node drains, and, with `serving.autoscaling`, a HorizontalPodAutoscaler that owns the
+replica count (`scaling.py`)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from components import labels
 from components.config import ServingConfig
 from components.contracts.artifacts import ArtifactAccessMode
 from components.contracts.cluster import ClusterContract
-from components.workloads import pod, serving_pod
+from components.workloads import pod, scaling, serving_pod
 
 COMPONENT = "serving"
 
@@ -85,15 +86,27 @@ class ModelService(pulumi.ComponentResource):
             f"{name}-deployment",
             metadata=metadata,
             spec=k8s.apps.v1.DeploymentSpecArgs(
-                replicas=serving.replicas,
+                # With an autoscaler: its minimum, on create only (see scaling.deployment_ignore_changes).
+                replicas=scaling.minimum_replicas(serving),
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
                 strategy=rolling_update(),
                 template=template,
             ),
             opts=pulumi.ResourceOptions.merge(
-                child, pulumi.ResourceOptions(depends_on=[*access.depends_on, *cluster.ready, *args.depends_on])
+                child,
+                pulumi.ResourceOptions(
+                    depends_on=[*access.depends_on, *cluster.ready, *args.depends_on],
+                    ignore_changes=scaling.deployment_ignore_changes(serving),
+                ),
             ),
         )
+        if serving.autoscaling is not None:
+            k8s.autoscaling.v2.HorizontalPodAutoscaler(
+                f"{name}-autoscaler",
+                metadata=metadata,
+                spec=scaling.autoscaler_spec(serving, deployment.metadata.name),
+                opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=list(cluster.metrics_api))),
+            )
         service = k8s.core.v1.Service(
             f"{name}-service",
             metadata=k8s.meta.v1.ObjectMetaArgs(
@@ -122,10 +135,7 @@ class ModelService(pulumi.ComponentResource):
         k8s.policy.v1.PodDisruptionBudget(
             f"{name}-disruption-budget",
             metadata=metadata,
-            spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
-                max_unavailable=1,
-                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
-            ),
+            spec=scaling.disruption_budget_spec(serving, selector),
             opts=child,
         )
 

@@ -82,6 +82,23 @@ def ingress_policy(
     )
 
 
+def with_configured_env(
+    platform: Sequence[k8s.core.v1.EnvVarArgs], configured: Mapping[str, str]
+) -> list[k8s.core.v1.EnvVarArgs]:
+    """The platform's variables (its own and the artifact store's), then the stack's, in the stack
+    file's order. Config validation refuses the names the platform and known backends set; a name
+    that still collides means a backend sets a variable `workload_options` does not reserve, which
+    is a bug to fix there, never a silent override (the later duplicate would win)."""
+    taken = {variable.name.upper(): variable.name for variable in platform if isinstance(variable.name, str)}
+    clashes = [f"{name} (as {taken[name.upper()]})" for name in configured if name.upper() in taken]
+    if clashes:
+        raise ValueError(
+            f"the stack file sets {', '.join(clashes)}, which the platform or the cluster backend sets too; "
+            "reserve it in components/workload_options.py so config validation refuses it"
+        )
+    return [*platform, *(k8s.core.v1.EnvVarArgs(name=name, value=value) for name, value in configured.items())]
+
+
 def pod_security_context() -> k8s.core.v1.PodSecurityContextArgs:
     """Meets the `restricted` Pod Security Standard."""
     return k8s.core.v1.PodSecurityContextArgs(

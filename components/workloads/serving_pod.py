@@ -16,6 +16,7 @@ from components.workloads.pod import (
     pod_security_context,
     pull_secret_references,
     scratch_volumes,
+    with_configured_env,
 )
 
 SERVER_PORT = 8080
@@ -44,13 +45,16 @@ def serving_pod_template(
         name="server",
         image=image,
         ports=[k8s.core.v1.ContainerPortArgs(name=SERVER_PORT_NAME, container_port=SERVER_PORT)],
-        env=[
-            k8s.core.v1.EnvVarArgs(name="MODEL_URI", value=model_uri),
-            k8s.core.v1.EnvVarArgs(name="MODEL_NAME", value=model),
-            k8s.core.v1.EnvVarArgs(name="PORT", value=str(SERVER_PORT)),
-            k8s.core.v1.EnvVarArgs(name="MAX_INSTANCES", value=str(serving.max_batch_size)),
-            *access.env,
-        ],
+        env=with_configured_env(
+            [
+                k8s.core.v1.EnvVarArgs(name="MODEL_URI", value=model_uri),
+                k8s.core.v1.EnvVarArgs(name="MODEL_NAME", value=model),
+                k8s.core.v1.EnvVarArgs(name="PORT", value=str(SERVER_PORT)),
+                k8s.core.v1.EnvVarArgs(name="MAX_INSTANCES", value=str(serving.max_batch_size)),
+                *access.env,
+            ],
+            serving.env,
+        ),
         resources=placement.resources,
         security_context=container_security_context(),
         volume_mounts=[*mounts, *access.volume_mounts],

@@ -30,12 +30,24 @@ AWAIT_MARGIN_SECONDS = 300
 
 # What decides the trained model. Sizing and retry limits do not: changing them replaces the Job,
 # whose trainer finds the run's checkpoints (or its finished model) and carries on.
-RUN_FIELDS = {"epochs", "batch_size", "learning_rate", "seed", "nodes", "processes_per_node"}
+# Extra flags are hyperparameters by purpose. Extra environment variables count too: the platform
+# cannot tell a variable that steers training (a data path, CUBLAS_WORKSPACE_CONFIG) from one that
+# only logs (NCCL_DEBUG), and resuming a run's checkpoints under different settings would give a
+# model no single configuration produced. Retraining after a logging change is the cheaper mistake.
+RUN_FIELDS = {"epochs", "batch_size", "learning_rate", "seed", "nodes", "processes_per_node", "args", "env"}
+# Fields added after runs existed: left out of the digest while empty, so a stack that sets neither
+# keeps its run ids (and its trained models) across the upgrade that added them.
+LATER_RUN_FIELDS = ("args", "env")
 
 
 def run_id(image_ref: str, training: TrainingConfig) -> str:
-    """Same image and model-deciding settings -> same run (resumable); anything else -> a new run."""
-    settings = json.dumps(training.model_dump(mode="json", include=RUN_FIELDS), sort_keys=True)
+    """Same image and model-deciding settings -> same run (resumable); anything else -> a new run.
+    The order of `env` does not matter; the order of `args` does (the trainer sees them in order)."""
+    fields = training.model_dump(mode="json", include=RUN_FIELDS)
+    for name in LATER_RUN_FIELDS:
+        if not fields[name]:
+            del fields[name]
+    settings = json.dumps(fields, sort_keys=True)
     return hashlib.sha256(f"{image_ref}\n{settings}".encode()).hexdigest()[:RUN_ID_LENGTH]
 
 

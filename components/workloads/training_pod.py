@@ -16,6 +16,7 @@ from components.workloads.pod import (
     pod_security_context,
     pull_secret_references,
     scratch_volumes,
+    with_configured_env,
 )
 
 RENDEZVOUS_PORT = 29500
@@ -23,6 +24,8 @@ TRAINER_SCRIPT = "/app/train.py"
 
 
 def training_arguments(model: str, training: TrainingConfig, model_uri: pulumi.Input[str]) -> list[pulumi.Input[str]]:
+    """The platform's flags (`workload_options.TRAINER_FLAGS`), then the stack's `training.args`,
+    which config validation keeps from repeating any of them."""
     return [
         "--output-uri", model_uri,
         "--model-name", model,
@@ -30,6 +33,7 @@ def training_arguments(model: str, training: TrainingConfig, model_uri: pulumi.I
         "--batch-size", str(training.batch_size),
         "--learning-rate", repr(training.learning_rate),
         "--seed", str(training.seed),
+        *training.args,
     ]  # fmt: skip
 
 
@@ -80,7 +84,9 @@ def training_pod_template(
         command=command,
         # With torchrun the arguments follow the script path; otherwise they follow the entrypoint.
         args=arguments,
-        env=[k8s.core.v1.EnvVarArgs(name="PYTHONUNBUFFERED", value="1"), *access.env],
+        env=with_configured_env(
+            [k8s.core.v1.EnvVarArgs(name="PYTHONUNBUFFERED", value="1"), *access.env], training.env
+        ),
         resources=placement.resources,
         security_context=container_security_context(),
         volume_mounts=[*mounts, *access.volume_mounts],

@@ -363,3 +363,38 @@ def test_artifact_roles_of_models_sharing_a_name_prefix_reach_only_their_own(var
     (job,) = [o for o in rendered.objects("Job") if o["metadata"]["labels"]["app.kubernetes.io/name"] == model]
     output_uri = job["spec"]["template"]["spec"]["containers"][0]["args"][1]
     assert output_uri.startswith(f"s3://{rendered.outputs[outputs.ARTIFACT_BUCKET]}/models/{model}/runs/")
+
+
+def _serving_config():
+    return stack_document(STACK)["config"]["ml-platform:models"][0]["serving"]
+
+
+def test_serving_is_autoscaled_as_the_stack_file_says(eks):
+    """prod-eks ships an autoscaled model: the HPA owns the replica count and Pulumi never sets it
+    after create; one pod may be drained at a time, leaving at least minReplicas - 1 serving."""
+    autoscaling = _serving_config()["autoscaling"]
+    assert "replicas" not in _serving_config(), "replicas and autoscaling are exclusive"
+    (hpa,) = eks.objects("HorizontalPodAutoscaler")
+    (deployment,) = eks.objects("Deployment")
+    assert hpa["spec"]["scaleTargetRef"]["name"] == deployment["metadata"]["name"]
+    assert hpa["spec"]["minReplicas"] == autoscaling["minReplicas"] >= 2
+    assert hpa["spec"]["maxReplicas"] == autoscaling["maxReplicas"]
+    (metric,) = hpa["spec"]["metrics"]
+    assert metric["resource"]["target"]["averageUtilization"] == autoscaling["targetCpuUtilization"]
+    assert deployment["spec"]["replicas"] == autoscaling["minReplicas"]
+    assert eks.one("kubernetes:apps/v1:Deployment")["options"]["ignoreChanges"] == ["spec.replicas"]
+    (budget,) = eks.objects("PodDisruptionBudget")
+    assert budget["spec"]["maxUnavailable"] == 1 and "minAvailable" not in budget["spec"]
+
+
+def test_metrics_server_runs_on_the_system_nodes_and_autoscalers_wait_for_it(eks):
+    """EKS ships no metrics-server: without one every HPA reports <unknown> and never scales."""
+    chart = eks.one("kubernetes:helm.sh/v4:Chart", "cluster-addons-metrics-server")
+    assert chart["inputs"]["version"] == _settings()["charts"]["metricsServer"]
+    values = chart["inputs"]["values"]
+    assert values["nodeSelector"] == {"ml-platform/node-pool": "system"}
+    assert values["replicas"] == 2 and values["podDisruptionBudget"] == {"enabled": True, "maxUnavailable": 1}
+    assert "args" not in values, "EKS kubelet certificates verify: no --kubelet-insecure-tls"
+    assert any(dep.endswith("::cluster-system") for dep in chart["dependencies"])
+    hpa = eks.one("kubernetes:autoscaling/v2:HorizontalPodAutoscaler")
+    assert chart["urn"] in hpa["dependencies"]

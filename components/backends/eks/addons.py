@@ -1,5 +1,6 @@
 """Cluster add-ons the EKS backend installs with pinned Helm charts: the NVIDIA device plugin (GPU
-nodes only) and the cluster-autoscaler (auto-discovery, its own least-privilege IRSA role)."""
+nodes only), the cluster-autoscaler (auto-discovery, its own least-privilege IRSA role) and
+metrics-server (EKS does not run one; HorizontalPodAutoscalers read CPU use from it)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from components import labels
 from components.backends.eks import policies as eks_policies
 from components.backends.eks.settings import AddonCharts
 from components.contracts.cluster import GPU_NODE_LABEL, GPU_TAINT_KEY
+from components.contracts.metrics import metrics_server
 
 ADDON_NAMESPACE = "kube-system"
 NVIDIA_CHART_REPO = "https://nvidia.github.io/k8s-device-plugin"
@@ -79,6 +81,18 @@ def autoscaler_values(
     }
 
 
+def metrics_server_values(system_node_selector: Mapping[str, str]) -> dict[str, Any]:
+    """Two replicas on the system nodes, at most one drained at a time: while metrics-server is down
+    every autoscaler holds its pods where they are. Kubelet certificates verify on EKS (no
+    `--kubelet-insecure-tls`), and the chart's container port is the kubelet's 10250, which EKS's
+    security groups already open from the control plane to the nodes."""
+    return {
+        "replicas": 2,
+        "podDisruptionBudget": {"enabled": True, "maxUnavailable": 1},
+        "nodeSelector": dict(system_node_selector),
+    }
+
+
 @dataclass(frozen=True, kw_only=True)
 class EksAddonsArgs:
     cluster_name: str
@@ -102,6 +116,8 @@ class EksAddons(pulumi.ComponentResource):
 
     ready: list[pulumi.Resource]
     """What GPU workloads wait for."""
+    metrics_api: k8s.helm.v4.Chart
+    """metrics-server: what autoscalers wait for."""
     autoscaler_role_arn: pulumi.Output[str]
 
     def __init__(self, name: str, args: EksAddonsArgs, opts: pulumi.ResourceOptions | None = None):
@@ -156,5 +172,11 @@ class EksAddons(pulumi.ComponentResource):
                     opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=list(args.node_groups))),
                 )
             )
+        self.metrics_api = metrics_server(
+            name,
+            args.charts.metrics_server,
+            metrics_server_values(args.system_node_selector),
+            pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=list(args.node_groups))),
+        )
         self.autoscaler_role_arn = role.arn
         self.register_outputs({"autoscaler_role_arn": self.autoscaler_role_arn})

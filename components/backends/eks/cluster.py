@@ -182,6 +182,7 @@ class EksCluster(pulumi.ComponentResource):
             ),
             service_annotations={"LoadBalancer": load_balancer_annotations(settings)},
             ready=(*groups, *addons.ready),
+            metrics_api=(addons.metrics_api,),
         )
         self.register_outputs(
             {

@@ -116,11 +116,6 @@ def _eks_cluster(args: pulumi_mocks.MockResourceArgs) -> dict[str, Any]:
     }
 
 
-def _helm_chart(args: pulumi_mocks.MockResourceArgs) -> dict[str, Any]:
-    # The objects a chart renders are not known offline; the chart's inputs (version, values) are.
-    return {"resources": []}
-
-
 def _availability_zones(args: pulumi_mocks.MockCallArgs) -> dict[str, Any]:
     return {
         "id": REGION,
@@ -165,7 +160,6 @@ RESOURCES = {
 }
 COMPONENTS = {
     "eks:index:Cluster": _eks_cluster,
-    "kubernetes:helm.sh/v4:Chart": _helm_chart,
 }
 CALLS = {
     "aws:index/getAvailabilityZones:getAvailabilityZones": _availability_zones,

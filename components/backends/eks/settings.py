@@ -18,6 +18,7 @@ from pydantic import AfterValidator, ConfigDict, Field, StrictBool, StrictInt, m
 from components.schema import (
     MISSING,
     BackendSettings,
+    ChartVersion,
     NonNegativeInt,
     PositiveInt,
     Problem,
@@ -32,7 +33,6 @@ from components.schema import (
 _POOL_NAME = r"[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?"
 _CLUSTER_NAME = r"[a-zA-Z0-9][a-zA-Z0-9_-]{0,99}"
 _INSTANCE_TYPE = r"[a-z][a-z0-9-]*\.[a-z0-9]+"
-_CHART_VERSION = r"\d+\.\d+\.\d+"
 _LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 _LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
 # The label keys the platform sets itself on every node group; a pool may not override them.
@@ -78,7 +78,6 @@ PoolName = Annotated[
 ]
 InstanceType = Annotated[str, matching(_INSTANCE_TYPE, "must be an EC2 instance type such as g5.xlarge or m6i.large")]
 Cidr = Annotated[str, AfterValidator(_cidr)]
-ChartVersion = Annotated[str, matching(_CHART_VERSION, "must be an exact chart version MAJOR.MINOR.PATCH (no ranges)")]
 NodeLabels = Annotated[dict[str, str], AfterValidator(_labels)]
 DiskSizeGb = Annotated[StrictInt, Field(ge=20, le=16384)]
 
@@ -180,6 +179,11 @@ class AddonCharts(Schema):
         description=(
             "cluster-autoscaler chart (https://kubernetes.github.io/autoscaler); its minor must match the cluster's."
         ),
+    )
+    metrics_server: ChartVersion = Field(
+        # Chart 3.13.0 ships metrics-server v0.8.0 (the chart's CHANGELOG.md); the same pin as kind's.
+        default="3.13.0",
+        description="metrics-server chart (https://kubernetes-sigs.github.io/metrics-server/), for autoscalers.",
     )
 
 

@@ -1,5 +1,5 @@
 """A kind cluster on the laptop, wired to a local registry (or pulling from a remote one, with the
-platform's imagePullSecret), with model artifacts on a volume.
+platform's imagePullSecret), with model artifacts on a volume and metrics-server for autoscalers.
 
 kind has no cloud API, so the cluster's lifecycle is the `kind` CLI run through pulumi-command:
 `kind create cluster` on create, `kind delete cluster` on delete, and a new cluster whenever its
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pulumi
 import pulumi_command as command
@@ -20,6 +21,7 @@ from components import labels
 from components.backends.kind.registry import REGISTRY_PORT, LocalRegistryEndpoint
 from components.backends.kind.settings import KindSettings
 from components.contracts.cluster import NO_GPUS, ClusterContract
+from components.contracts.metrics import metrics_server
 from components.contracts.namespace import workload_namespace
 from components.contracts.volume_artifacts import VolumeArtifactStore, artifact_claim
 
@@ -39,6 +41,15 @@ def kind_config(node_image: str) -> str:
         "containerdConfigPatches": [CONTAINERD_REGISTRY_PATCH],
     }
     return yaml.safe_dump(config, sort_keys=False)
+
+
+def metrics_server_values() -> dict[str, Any]:
+    """kind's kubelets serve metrics with self-signed certificates that no cluster CA signs, so
+    metrics-server cannot verify them and, by default, scrapes nothing (every HPA then reports
+    `<unknown>` and never scales). `--kubelet-insecure-tls` skips that verification: acceptable on
+    a single-node cluster on the laptop, where the kubelet is a container on the same machine and
+    the traffic never leaves the kind network. Cloud backends never set it."""
+    return {"args": ["--kubelet-insecure-tls"]}
 
 
 def registry_hosting_data(registry_host: str) -> dict[str, str]:
@@ -114,6 +125,8 @@ class KindCluster(pulumi.ComponentResource):
             opts=on_cluster,
         )
 
+        metrics = metrics_server(name, args.settings.charts.metrics_server, metrics_server_values(), on_cluster)
+
         self.contract = ClusterContract(
             name=self.cluster_name,
             provider=self.provider,
@@ -121,6 +134,7 @@ class KindCluster(pulumi.ComponentResource):
             gpu=NO_GPUS,
             artifacts=VolumeArtifactStore(artifacts.metadata.name, namespace.metadata.name),
             ready=ready,
+            metrics_api=(metrics,),
         )
         self.register_outputs({"cluster_name": self.cluster_name, "kubeconfig": self.kubeconfig})
 

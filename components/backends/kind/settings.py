@@ -7,7 +7,26 @@ from typing import Annotated
 
 from pydantic import Field, StrictInt
 
-from components.schema import BackendSettings, DnsName, PinnedImage, Problem, StackFacts, StorageQuantity
+from components.schema import (
+    BackendSettings,
+    ChartVersion,
+    DnsName,
+    PinnedImage,
+    Problem,
+    Schema,
+    StackFacts,
+    StorageQuantity,
+)
+
+
+class KindCharts(Schema):
+    """Pinned Helm chart versions of what the kind cluster lacks out of the box."""
+
+    metrics_server: ChartVersion = Field(
+        # Chart 3.13.0 ships metrics-server v0.8.0 (the chart's CHANGELOG.md).
+        default="3.13.0",
+        description="metrics-server chart (https://kubernetes-sigs.github.io/metrics-server/), for autoscalers.",
+    )
 
 
 class KindSettings(BackendSettings):
@@ -32,6 +51,7 @@ class KindSettings(BackendSettings):
     artifact_volume_size: StorageQuantity = Field(
         default="5Gi", description="Size of the model artifact volume (at least 1Mi)."
     )
+    charts: KindCharts = Field(default_factory=KindCharts, description="Pinned add-on chart versions.")
 
     def problems(self, key: str, facts: StackFacts) -> list[Problem]:
         tag = self.node_image.split("@")[0].rpartition(":")[2]
