@@ -171,3 +171,12 @@ def test_readme_lists_every_rule_at_its_levels():
         if len(cells) == 4 and cells[0].startswith("`"):
             rows.append((cells[0].strip("`"), cells[1], cells[2]))
     assert rows == [(rule.name, rule.level.value, rule.production_level.value) for rule in ALL_RULES]
+
+
+def test_the_rules_config_warnings_name_exist_in_the_pack():
+    """A warning at `pulumi up` names the policy rule that flags the same choice: that rule exists."""
+    from components.backends import exposure
+    from policy.rules import ALL_RULES
+
+    names = {rule.name for rule in ALL_RULES}
+    assert {exposure.ENDPOINT_RULE, exposure.LOAD_BALANCER_RULE} <= names

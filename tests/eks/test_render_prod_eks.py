@@ -348,7 +348,7 @@ def test_a_risky_choice_is_logged_by_the_program_and_printed_by_the_render(varia
         "render variant: warning: stack configuration: ml-platform:eks.endpoint.publicCidrs = "
         '["0.0.0.0/0"]: the Kubernetes API endpoint is open to the whole internet'
     ) in result.stderr
-    assert "eks-endpoint-not-public-to-world" in result.stderr
+    assert "api-endpoint-restricted" in result.stderr
 
 
 @pytest.mark.parametrize("role", ["training", "serving"])

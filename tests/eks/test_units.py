@@ -216,7 +216,7 @@ def test_an_api_endpoint_open_to_the_internet_is_a_warning_naming_the_policy_rul
     """A production choice (CI runners without fixed addresses), so allowed, but never silently."""
     (warning,) = _parse_with(endpoint={"public": True, "publicCidrs": cidrs}).warnings
     assert warning.key == "ml-platform:eks.endpoint.publicCidrs"
-    assert "open to the whole internet" in warning.allowed and "eks-endpoint-not-public-to-world" in warning.allowed
+    assert "open to the whole internet" in warning.allowed and "api-endpoint-restricted" in warning.allowed
 
 
 def test_a_load_balancer_without_source_ranges_is_an_error():
@@ -237,7 +237,7 @@ def test_a_load_balancer_open_to_the_internet_is_a_warning_unless_internal():
     (warning,) = _parse_with(loadBalancer={"internal": False, "sourceCidrs": ["0.0.0.0/0"]}).warnings
     assert warning.key == "ml-platform:eks.loadBalancer.sourceCidrs"
     assert "ml-platform:models[0].serving.serviceType" in warning.allowed
-    assert "service-load-balancer-not-open-to-world" in warning.allowed
+    assert "load-balancer-restricted" in warning.allowed
     assert _parse_with(loadBalancer={"internal": True, "sourceCidrs": ["0.0.0.0/0"]}).warnings == ()
 
 

@@ -200,7 +200,8 @@ def test_zonal_cluster_and_its_open_endpoint_warning(wide):
     inputs = rendered.one("gcp:container/cluster:Cluster")["inputs"]
     assert inputs["location"] == "us-central1-a"
     assert rendered.outputs[outputs.UPDATE_KUBECONFIG].endswith(f"--location us-central1-a --project {PROJECT}")
-    assert "authorizedNetworks contains 0.0.0.0/0" in stderr and "whole internet" in stderr
+    assert "warning: stack configuration: ml-platform:gke.endpoint.authorizedNetworks = " in stderr
+    assert "whole internet" in stderr and "api-endpoint-restricted" in stderr
 
 
 def test_private_endpoint_only(private):

@@ -145,14 +145,10 @@ def test_every_allowed_accelerator_has_a_machine_family():
 def test_public_endpoint_needs_authorized_networks_and_open_to_all_is_accepted_with_a_warning():
     (problem,) = _problems_of(_document(endpoint={"public": True}))
     assert problem.key == f"{KEY}.endpoint.authorizedNetworks" and problem.allowed == "required"
-    from components.backends.gke.cluster import open_endpoint_warning
-
-    open_settings = _parse_with(endpoint={"public": True, "authorizedNetworks": ["0.0.0.0/0"]}).backend_settings
-    assert isinstance(open_settings, GkeSettings)
-    warning = open_endpoint_warning(open_settings)
-    assert warning is not None and "0.0.0.0/0" in warning and "whole internet" in warning
-    closed = _parse_with().backend_settings
-    assert isinstance(closed, GkeSettings) and open_endpoint_warning(closed) is None
+    (warning,) = _parse_with(endpoint={"public": True, "authorizedNetworks": ["0.0.0.0/0"]}).warnings
+    assert warning.key == f"{KEY}.endpoint.authorizedNetworks" and warning.value == ["0.0.0.0/0"]
+    assert "whole internet" in warning.allowed and "api-endpoint-restricted" in warning.allowed
+    assert _parse_with().warnings == ()
 
 
 def test_pool_names_sizes_labels_and_ranges_are_checked():
@@ -281,3 +277,27 @@ def test_initial_node_count_reaches_the_minimum_over_the_zones():
     assert initial_node_count(2, 3) == 1
     assert initial_node_count(4, 3) == 2
     assert initial_node_count(2, 1) == 2
+
+
+def test_a_pod_asking_for_more_gpus_than_any_pool_has_per_node_is_an_error():
+    document = _document()
+    document["config"]["ml-platform:models"][0]["training"]["resources"]["gpus"] = 2
+    (problem,) = _problems_of(document)
+    assert problem.key == "ml-platform:models[0].training.resources.gpus" and problem.value == 2
+    assert "no GPU node pool has 2 GPUs per node (ml-platform:gke.gpuNodePools acceleratorCount: l4: 1)" in str(problem)
+
+
+def test_a_multi_node_run_larger_than_the_gpu_pools_can_hold_is_an_error():
+    document = _document(gpuNodePools=[_pool(maxNodes=2)])
+    training = document["config"]["ml-platform:models"][0]["training"]
+    training["resources"]["gpus"], training["nodes"] = 1, 3
+    (problem,) = _problems_of(document)
+    assert "the run's 3 pods must all run at once" in problem.allowed and "raise maxNodes" in problem.allowed
+
+
+def test_a_load_balancer_without_source_ranges_is_an_error_and_open_to_all_a_warning():
+    (problem,) = _problems_of(_document(loadBalancer={"internal": False}))
+    assert problem.key == f"{KEY}.loadBalancer.sourceCidrs" and "required because" in problem.allowed
+    (warning,) = _parse_with(loadBalancer={"sourceCidrs": ["0.0.0.0/0"]}).warnings
+    assert warning.key == f"{KEY}.loadBalancer.sourceCidrs" and "load-balancer-restricted" in warning.allowed
+    assert _parse_with(loadBalancer={"internal": True, "sourceCidrs": ["0.0.0.0/0"]}).warnings == ()

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Sequence
 from typing import Annotated, Literal, Self
 
 from pydantic import AfterValidator, ConfigDict, Field, StrictBool, StrictInt, model_validator
 
+from components.backends.exposure import exposure_warnings, load_balancer_problems
+from components.backends.gpu_capacity import PoolCapacity, gpu_scheduling_problems
 from components.schema import (
-    MISSING,
     BackendSettings,
     ChartVersion,
     NonNegativeInt,
@@ -24,7 +24,6 @@ from components.schema import (
     Problem,
     Schema,
     StackFacts,
-    covers_whole_internet,
     matching,
 )
 
@@ -42,8 +41,6 @@ LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 
 # Rules of the policy pack (policy/) that flag, in every preview and update, the production
 # choices these settings only warn about.
-ENDPOINT_RULE = "eks-endpoint-not-public-to-world"
-LOAD_BALANCER_RULE = "service-load-balancer-not-open-to-world"
 
 
 def _cidr(value: str) -> str:
@@ -250,45 +247,22 @@ class EksSettings(BackendSettings):
         return self
 
     def problems(self, key: str, facts: StackFacts) -> list[Problem]:
-        return [*gpu_scheduling_problems(self.gpu_node_pools, key, facts), *self._load_balancer_problems(key, facts)]
-
-    def _load_balancer_problems(self, key: str, facts: StackFacts) -> list[Problem]:
-        exposed = [service_key for service_key, kind in facts.service_types if kind == "LoadBalancer"]
-        if not exposed or self.load_balancer.source_cidrs:
-            return []
+        pools = [PoolCapacity(pool.name, pool.gpus_per_node, pool.max_size) for pool in self.gpu_node_pools]
         return [
-            Problem(
-                f"{key}.loadBalancer.sourceCidrs",
-                MISSING,
-                f"required because {exposed[0]} is LoadBalancer: list the client CIDRs the NLB admits "
-                '(an NLB without source ranges admits anyone; ["0.0.0.0/0"] says so explicitly, with a warning)',
-            )
+            *gpu_scheduling_problems(pools, key, facts, gpus_field="gpusPerNode", nodes_field="maxSize"),
+            *load_balancer_problems(f"{key}.loadBalancer.sourceCidrs", self.load_balancer.source_cidrs, facts),
         ]
 
     def warnings(self, key: str, facts: StackFacts) -> list[Problem]:
-        warnings = []
-        if self.endpoint.public and covers_whole_internet(self.endpoint.public_cidrs):
-            warnings.append(
-                Problem(
-                    f"{key}.endpoint.publicCidrs",
-                    self.endpoint.public_cidrs,
-                    "the Kubernetes API endpoint is open to the whole internet: a leaked credential or an API "
-                    "server flaw is exploitable from anywhere. List your operators' and CI's CIDRs, or set "
-                    f"public: false. Policy rule {ENDPOINT_RULE} flags this stack.",
-                )
-            )
-        exposed = [service_key for service_key, kind in facts.service_types if kind == "LoadBalancer"]
-        if exposed and not self.load_balancer.internal and covers_whole_internet(self.load_balancer.source_cidrs):
-            warnings.append(
-                Problem(
-                    f"{key}.loadBalancer.sourceCidrs",
-                    self.load_balancer.source_cidrs,
-                    f"every LoadBalancer model service ({', '.join(exposed)}) is open to the whole internet. "
-                    "List the clients' CIDRs, or set internal: true. "
-                    f"Policy rule {LOAD_BALANCER_RULE} flags this stack.",
-                )
-            )
-        return warnings
+        return exposure_warnings(
+            endpoint_key=f"{key}.endpoint.publicCidrs",
+            endpoint_public=self.endpoint.public,
+            endpoint_cidrs=self.endpoint.public_cidrs,
+            sources_key=f"{key}.loadBalancer.sourceCidrs",
+            source_cidrs=self.load_balancer.source_cidrs,
+            internal=self.load_balancer.internal,
+            facts=facts,
+        )
 
     @model_validator(mode="after")
     def _admin_arns(self) -> Self:
@@ -296,43 +270,6 @@ class EksSettings(BackendSettings):
             if not re.match(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/.+$", arn):
                 raise ValueError(f"adminPrincipalArns: {arn!r} is not an IAM role or user ARN")
         return self
-
-
-def gpu_scheduling_problems(pools: Sequence[GpuNodePool], key: str, facts: StackFacts) -> list[Problem]:
-    """A workload whose pods can never be scheduled: more GPUs per pod than any pool's nodes have,
-    or more such pods that must run together (a multi-node run) than the pools can ever hold.
-    No pool at all is not a problem here: GPU workloads then run on CPU, with a warning."""
-    if not pools:
-        return []
-    problems = []
-    sizes = ", ".join(f"{pool.name}: {pool.gpus_per_node}" for pool in pools)
-    for gpus_key, gpus in facts.gpus_per_pod:
-        fitting = [pool for pool in pools if pool.gpus_per_node >= gpus]
-        if not fitting:
-            most = max(pool.gpus_per_node for pool in pools)
-            problems.append(
-                Problem(
-                    gpus_key,
-                    gpus,
-                    f"no GPU node pool has {gpus} GPUs per node ({key}.gpuNodePools gpusPerNode: {sizes}), so "
-                    f"these pods could never be scheduled; ask for at most {most} or add a pool with "
-                    f"gpusPerNode >= {gpus}",
-                )
-            )
-            continue
-        together = facts.pods_at_once.get(gpus_key, 1)
-        capacity = sum(pool.max_size * (pool.gpus_per_node // gpus) for pool in fitting)
-        if capacity < together:
-            problems.append(
-                Problem(
-                    gpus_key,
-                    gpus,
-                    f"the run's {together} pods must all run at once, but the GPU pools with {gpus} or more GPUs "
-                    f"per node hold at most {capacity} such pods (maxSize x gpusPerNode // {gpus}); raise maxSize "
-                    f"in {key}.gpuNodePools or lower the run's nodes",
-                )
-            )
-    return problems
 
 
 class AwsProvider(Schema):

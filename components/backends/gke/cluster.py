@@ -33,7 +33,6 @@ AUTH_PLUGIN_HINT = (
     "Install gke-gcloud-auth-plugin for kubectl: `gcloud components install gke-gcloud-auth-plugin`, see "
     "https://cloud.google.com/kubernetes-engine/docs/how-to/cluster-access-for-kubectl#install_plugin"
 )
-OPEN_TO_ALL = "0.0.0.0/0"
 INTERNAL_LB_ANNOTATION = "networking.gke.io/load-balancer-type"
 SOURCE_RANGES_ANNOTATION = "service.beta.kubernetes.io/load-balancer-source-ranges"
 """Read by the cloud provider's service helpers for external and internal load balancers alike
@@ -93,16 +92,6 @@ def kubeconfig(cluster_name: str, endpoint: str, ca_certificate: str) -> str:
     return yaml.safe_dump(document, sort_keys=False)
 
 
-def open_endpoint_warning(settings: GkeSettings) -> str | None:
-    """A loud warning when anyone on the internet may reach the API server (the schema allows it)."""
-    if settings.endpoint.public and OPEN_TO_ALL in settings.endpoint.authorized_networks:
-        return (
-            f"ml-platform:gke.endpoint.authorizedNetworks contains {OPEN_TO_ALL}: the Kubernetes API server is "
-            "reachable from the whole internet (authentication still applies). List your operators' and CI's CIDRs."
-        )
-    return None
-
-
 @dataclass(frozen=True, kw_only=True)
 class GkeClusterArgs:
     cluster_name: str
@@ -137,9 +126,6 @@ class GkeCluster(pulumi.ComponentResource):
         super().__init__("ml-platform:cluster:GkeCluster", name, None, opts)
         settings = args.settings
         child = pulumi.ResourceOptions(parent=self)
-        warning = open_endpoint_warning(settings)
-        if warning:
-            pulumi.log.warn(warning, resource=self)
 
         node_account, node_roles = node_pools.node_service_account(name, args.project, child)
         cluster = self._control_plane(name, args, node_account.email, [*node_roles, *args.node_network])

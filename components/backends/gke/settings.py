@@ -16,6 +16,8 @@ from typing import Annotated, Literal, Self
 
 from pydantic import AfterValidator, ConfigDict, Field, StrictBool, StrictInt, model_validator
 
+from components.backends.exposure import exposure_warnings, load_balancer_problems
+from components.backends.gpu_capacity import PoolCapacity, gpu_scheduling_problems
 from components.schema import BackendSettings, NonNegativeInt, PositiveInt, Problem, Schema, StackFacts, matching
 
 # GKE node pool names are at most 40 characters; Pulumi's auto-naming adds 8 to the logical name
@@ -243,8 +245,12 @@ class LoadBalancing(Schema):
     internal: StrictBool = Field(
         default=False, description="True: an internal passthrough Network Load Balancer, reachable from the VPC only."
     )
-    source_cidrs: Annotated[list[Cidr], Field(min_length=1)] = Field(
-        default_factory=lambda: ["0.0.0.0/0"], description="Client CIDRs the load balancer admits (default anywhere)."
+    source_cidrs: list[Cidr] = Field(
+        default_factory=list,
+        description=(
+            "Client CIDRs the load balancer admits; required when a model is served as LoadBalancer (no open "
+            'default: ["0.0.0.0/0"] says so explicitly, with a warning).'
+        ),
     )
 
 
@@ -335,6 +341,25 @@ class GkeSettings(BackendSettings):
         return self
 
     def problems(self, key: str, facts: StackFacts) -> list[Problem]:
+        pools = [PoolCapacity(pool.name, pool.accelerator_count, pool.max_nodes) for pool in self.gpu_node_pools]
+        return [
+            *self._zone_problems(key, facts),
+            *gpu_scheduling_problems(pools, key, facts, gpus_field="acceleratorCount", nodes_field="maxNodes"),
+            *load_balancer_problems(f"{key}.loadBalancer.sourceCidrs", self.load_balancer.source_cidrs, facts),
+        ]
+
+    def warnings(self, key: str, facts: StackFacts) -> list[Problem]:
+        return exposure_warnings(
+            endpoint_key=f"{key}.endpoint.authorizedNetworks",
+            endpoint_public=self.endpoint.public,
+            endpoint_cidrs=self.endpoint.authorized_networks,
+            sources_key=f"{key}.loadBalancer.sourceCidrs",
+            source_cidrs=self.load_balancer.source_cidrs,
+            internal=self.load_balancer.internal,
+            facts=facts,
+        )
+
+    def _zone_problems(self, key: str, facts: StackFacts) -> list[Problem]:
         """Every zone the stack names must be in gcp:region (the provider keys are checked first)."""
         if not isinstance(facts.provider, GcpProvider):
             return []

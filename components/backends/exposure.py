@@ -1,0 +1,67 @@
+"""What a cloud backend checks about its internet exposure at validation, the same way on every
+cloud: a LoadBalancer model needs its client CIDRs declared, and an API endpoint or a load balancer
+open to the whole internet is allowed but never silent (a warning naming the policy rule that
+flags it; the rules live in policy/rules/network.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from components.schema import MISSING, Problem, StackFacts, covers_whole_internet
+
+ENDPOINT_RULE = "api-endpoint-restricted"
+LOAD_BALANCER_RULE = "load-balancer-restricted"
+
+
+def load_balanced(facts: StackFacts) -> list[str]:
+    """Config keys of the models served as LoadBalancer."""
+    return [service_key for service_key, kind in facts.service_types if kind == "LoadBalancer"]
+
+
+def load_balancer_problems(sources_key: str, source_cidrs: Sequence[str], facts: StackFacts) -> list[Problem]:
+    exposed = load_balanced(facts)
+    if not exposed or source_cidrs:
+        return []
+    return [
+        Problem(
+            sources_key,
+            MISSING,
+            f"required because {exposed[0]} is LoadBalancer: list the client CIDRs the load balancer admits "
+            '(one without source ranges admits anyone; ["0.0.0.0/0"] says so explicitly, with a warning)',
+        )
+    ]
+
+
+def exposure_warnings(
+    *,
+    endpoint_key: str,
+    endpoint_public: bool,
+    endpoint_cidrs: Sequence[str],
+    sources_key: str,
+    source_cidrs: Sequence[str],
+    internal: bool,
+    facts: StackFacts,
+) -> list[Problem]:
+    warnings = []
+    if endpoint_public and covers_whole_internet(endpoint_cidrs):
+        warnings.append(
+            Problem(
+                endpoint_key,
+                list(endpoint_cidrs),
+                "the Kubernetes API endpoint is open to the whole internet: a leaked credential or an API "
+                "server flaw is exploitable from anywhere. List your operators' and CI's CIDRs, or set "
+                f"public: false. Policy rule {ENDPOINT_RULE} flags this stack.",
+            )
+        )
+    exposed = load_balanced(facts)
+    if exposed and not internal and covers_whole_internet(source_cidrs):
+        warnings.append(
+            Problem(
+                sources_key,
+                list(source_cidrs),
+                f"every LoadBalancer model service ({', '.join(exposed)}) is open to the whole internet. "
+                "List the clients' CIDRs, or set internal: true. "
+                f"Policy rule {LOAD_BALANCER_RULE} flags this stack.",
+            )
+        )
+    return warnings
