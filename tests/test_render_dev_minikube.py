@@ -32,8 +32,9 @@ def _only(items):
 
 
 def _pods(rendered):
+    """Every workload's pod spec, by `Kind/name` (the stack has two models)."""
     return {
-        body["kind"]: body["spec"]["template"]["spec"]
+        f"{body['kind']}/{body['metadata']['name']}": body["spec"]["template"]["spec"]
         for body in rendered.objects("Job") + rendered.objects("Deployment")
     }
 
@@ -69,9 +70,9 @@ def test_images_are_pushed_to_ghcr_under_the_prefix_and_pods_run_them_by_digest(
         "server": "ghcr.io/acme/server",
         "trainer": "ghcr.io/acme/trainer",
     }
-    pods = _pods(minikube)
-    assert pods["Job"]["containers"][0]["image"] == refs["trainer"]
-    assert pods["Deployment"]["containers"][0]["image"] == refs["server"]
+    for workload, pod in _pods(minikube).items():
+        expected = refs["trainer"] if workload.startswith("Job/") else refs["server"]
+        assert pod["containers"][0]["image"] == expected, workload
     for ref in refs.values():
         assert ref.startswith("ghcr.io/acme/") and "@sha256:" in ref
 
@@ -86,7 +87,8 @@ def test_pods_pull_with_a_dockerconfigjson_secret_in_their_namespace(minikube):
     # Workloads wait for the secret, as for anything else the cluster says is needed first.
     secret_urn = minikube.one("kubernetes:core/v1:Secret")["urn"]
     for kind in ("kubernetes:batch/v1:Job", "kubernetes:apps/v1:Deployment"):
-        assert secret_urn in minikube.one(kind)["dependencies"], kind
+        for workload in minikube.of_type(kind):
+            assert secret_urn in workload["dependencies"], workload["name"]
     assert minikube.one("kubernetes:core/v1:Secret")["inputs"]["data"] == "[secret]"
 
 
@@ -96,8 +98,8 @@ def test_artifacts_are_on_a_claim_of_the_declared_class_and_access_mode(minikube
     assert claim["spec"]["storageClassName"] == declared["storageClass"]
     assert claim["spec"]["accessModes"] == [declared["accessMode"]]
     assert claim["spec"]["resources"]["requests"]["storage"] == declared["size"]
-    for kind, read_only in (("Job", False), ("Deployment", True)):
-        pod = _pods(minikube)[kind]
+    for workload, pod in _pods(minikube).items():
+        read_only = workload.startswith("Deployment/")
         (volume,) = [v for v in pod["volumes"] if "persistentVolumeClaim" in v]
         assert volume["persistentVolumeClaim"] == {"claimName": claim["metadata"]["name"], "readOnly": read_only}
     assert minikube.outputs[outputs.MODELS]["digits"][outputs.MODEL_URI].startswith("file:///models/digits/runs/")
@@ -122,3 +124,18 @@ def test_the_secure_token_reaches_no_file_of_the_render(minikube):
     CLI) as a secret: masked everywhere it went (push credentials, pull secret)."""
     assert secret_leaks(minikube.directory, (SECURE_PLACEHOLDER,)) == []
     assert minikube.outputs[outputs.CLUSTER_NAME] == "minikube"
+
+
+def test_a_second_model_of_another_shape_trains_from_the_same_image_with_its_dataset_flag(minikube):
+    """breast-cancer (30 tabular features) beside digits: the same trainer image with `--dataset`,
+    its own run and artifact prefix, served by the same server image (trained and served for real in
+    tests/images/test_images_second_model.py)."""
+    (job,) = [
+        j for j in minikube.objects("Job") if j["metadata"]["labels"]["app.kubernetes.io/name"] == "breast-cancer"
+    ]
+    args = job["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[-2:] == ["--dataset", "breast-cancer"], "extra flags follow the platform's"
+    assert args[args.index("--model-name") + 1] == "breast-cancer"
+    uri = minikube.outputs[outputs.MODELS]["breast-cancer"][outputs.MODEL_URI]
+    assert uri.startswith("file:///models/breast-cancer/runs/")
+    assert uri != minikube.outputs[outputs.MODELS]["digits"][outputs.MODEL_URI]

@@ -222,8 +222,9 @@ def test_object_store_artifacts_are_reached_with_a_mounted_credentials_file(aks)
         assert env["AWS_ENDPOINT_URL_S3"] == store["endpoint"] and env["AWS_DEFAULT_REGION"] == store["region"]
         # The key is a file, never an environment variable of the pod spec.
         assert not [e for e in container["env"] if "valueFrom" in e], kind
-    job = aks.objects("Job")[0]["spec"]["template"]["spec"]["containers"][0]
-    assert job["args"][job["args"].index("--output-uri") + 1] == model_uri
+    (job,) = [j for j in aks.objects("Job") if j["metadata"]["labels"]["app.kubernetes.io/name"] == "digits"]
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    assert container["args"][container["args"].index("--output-uri") + 1] == model_uri
 
 
 def test_an_existing_namespace_gets_namespaced_objects_only(aks):
