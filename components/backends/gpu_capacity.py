@@ -55,3 +55,14 @@ def gpu_scheduling_problems(
                 )
             )
     return problems
+
+
+def check_unique_pool_names(names: Sequence[str], reserved: str = "system") -> None:
+    """GPU pool names become node labels and logical names: unique, and not the system pool's."""
+    seen: set[str] = set()
+    for name in names:
+        if name in seen or name == reserved:
+            raise ValueError(
+                f"gpuNodePools names must be unique and not {reserved!r}; {name!r} is repeated or reserved"
+            )
+        seen.add(name)

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.rendering import PROJECT_ROOT, render, stack_document
+from tests import cost_helpers
+from tests.rendering import PROJECT_ROOT
 from tools import cost, pricing
 
 STACK = "prod-eks"
@@ -104,14 +105,7 @@ def test_the_command_renders_the_stack_and_prints_the_same_figures_as_json():
 
 
 def estimate_changed(tmp_path: Path, change: Callable[[dict[str, Any]], None]) -> cost.Estimate:
-    """Renders a copy of the real stack file with `change` applied to its ml-platform:eks object."""
-    document = stack_document(STACK)
-    change(document["config"]["ml-platform:eks"])
-    stacks = tmp_path / "stacks"
-    stacks.mkdir()
-    (stacks / f"Pulumi.{STACK}.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
-    render(STACK, tmp_path / "out", stacks_dir=stacks)
-    return cost.estimate(tmp_path / "out")
+    return cost_helpers.estimate_changed(tmp_path, STACK, "ml-platform:eks", change)
 
 
 def test_a_larger_gpu_pool_maximum_raises_busy_by_the_added_nodes_only(estimate, tmp_path):

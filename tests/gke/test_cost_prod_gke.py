@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.rendering import render, stack_document
+from tests import cost_helpers
 from tools import cost, pricing
 
 STACK = "prod-gke"
@@ -85,14 +85,7 @@ def test_monthly_figures_equal_a_hand_sum_from_the_price_file(estimate):
 
 
 def estimate_changed(tmp_path: Path, change: Callable[[dict[str, Any]], None]) -> cost.Estimate:
-    """Renders a copy of the real stack file with `change` applied to its ml-platform:gke object."""
-    document = stack_document(STACK)
-    change(document["config"]["ml-platform:gke"])
-    stacks = tmp_path / "stacks"
-    stacks.mkdir()
-    (stacks / f"Pulumi.{STACK}.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
-    render(STACK, tmp_path / "out", stacks_dir=stacks)
-    return cost.estimate(tmp_path / "out")
+    return cost_helpers.estimate_changed(tmp_path, STACK, "ml-platform:gke", change)
 
 
 def test_a_larger_gpu_pool_maximum_raises_busy_by_the_added_nodes_and_their_nat_share(estimate, tmp_path):

@@ -17,7 +17,7 @@ from typing import Annotated, Literal, Self
 from pydantic import AfterValidator, ConfigDict, Field, StrictBool, StrictInt, model_validator
 
 from components.backends.exposure import exposure_warnings, load_balancer_problems
-from components.backends.gpu_capacity import PoolCapacity, gpu_scheduling_problems
+from components.backends.gpu_capacity import PoolCapacity, check_unique_pool_names, gpu_scheduling_problems
 from components.schema import BackendSettings, NonNegativeInt, PositiveInt, Problem, Schema, StackFacts, matching
 
 # GKE node pool names are at most 40 characters; Pulumi's auto-naming adds 8 to the logical name
@@ -331,13 +331,7 @@ class GkeSettings(BackendSettings):
 
     @model_validator(mode="after")
     def _unique_pools(self) -> Self:
-        seen: set[str] = set()
-        for pool in self.gpu_node_pools:
-            if pool.name in seen or pool.name == "system":
-                raise ValueError(
-                    f"gpuNodePools names must be unique and not 'system'; {pool.name!r} is repeated or reserved"
-                )
-            seen.add(pool.name)
+        check_unique_pool_names([pool.name for pool in self.gpu_node_pools])
         return self
 
     def problems(self, key: str, facts: StackFacts) -> list[Problem]:
