@@ -7,9 +7,11 @@ from __future__ import annotations
 import copy
 import fnmatch
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from components import config
 from components.backends.eks import ci_policies
@@ -131,6 +133,23 @@ def test_what_only_github_settings_can_refuse_on_aws():
     preview, deploy = _trusts()
     assert may_assume(deploy, github_oidc.deploying(branch="feature"))
     assert may_assume(preview, github_oidc.pr(event="pull_request_target"))
+
+
+def test_no_workflow_gives_a_run_on_fork_input_an_oidc_token():
+    """The GitHub side of the limitation above: pull_request_target and workflow_run runs have the
+    base repository's identity while acting on a fork's input, so none may request an OIDC token."""
+    workflows = sorted((Path(__file__).parents[2] / ".github" / "workflows").glob("*.yml"))
+    assert workflows
+    for path in workflows:
+        document = yaml.safe_load(path.read_text())
+        triggers = document.get("on", document.get(True))  # YAML 1.1 reads a bare `on` as true
+        if not {"pull_request_target", "workflow_run"} & set(triggers):
+            continue
+        grants = [document.get("permissions") or {}] + [
+            job.get("permissions") or {} for job in document["jobs"].values()
+        ]
+        assert all(not isinstance(grant, dict) or grant.get("id-token") != "write" for grant in grants), path.name
+        assert all(grant != "write-all" for grant in grants), path.name
 
 
 # --- Permissions -------------------------------------------------------------------------------
