@@ -79,8 +79,15 @@ def test_roles_live_under_the_ci_path_with_sessions_as_long_as_their_jobs(eks):
         inputs = _role(eks, which)["inputs"]
         assert inputs["path"] == ci_policies.CI_PATH
         assert inputs["maxSessionDuration"] == seconds
-    deploy_workflow = yaml.safe_load((Path(__file__).parents[2] / ".github/workflows/pulumi-deploy.yml").read_text())
-    assert deploy_workflow["jobs"]["up"]["timeout-minutes"] * 60 <= ci_identity.DEPLOY_SESSION_SECONDS
+    deploy_job = yaml.safe_load((Path(__file__).parents[2] / ".github/workflows/pulumi-deploy.yml").read_text())[
+        "jobs"
+    ]["up"]
+    (login,) = [step for step in deploy_job["steps"] if step.get("uses") == "./.github/actions/cloud-credentials"]
+    assert (
+        deploy_job["timeout-minutes"] * 60
+        <= int(login["with"]["session-seconds"])
+        <= ci_identity.DEPLOY_SESSION_SECONDS
+    )
 
 
 def test_both_roles_read_everything_and_write_only_what_their_policy_says(eks):

@@ -20,7 +20,7 @@ from pulumi.runtime.sync_await import _sync_await
 from components import outputs
 from components.backends.gke import ci_identity
 from components.backends.gke.ci_settings import SUBJECT_LIMIT_BYTES, GcpCiSettings
-from components.ci import parse_state_backend
+from components.ci import CiSettings, parse_state_backend
 from tests.github_oidc import FORGED, INTENDED, REPOSITORY, Job, deploying, pr
 from tools.mocks import PlatformMocks, RecordingMonitor
 
@@ -145,6 +145,11 @@ def test_state_conditions_name_pulumis_objects_only():
     assert ci_identity.grantable_roles_condition(["roles/b", "roles/a"]) == (
         'api.getAttribute(\'iam.googleapis.com/modifiedGrantsByRole\', []).hasOnly(["roles/a", "roles/b"])'
     )
+
+
+def test_the_gcp_schema_is_the_generic_one_narrowed_to_google():
+    assert issubclass(GcpCiSettings, CiSettings)
+    assert GcpCiSettings.state_schemes == ("https", "gs") and GcpCiSettings.secrets_schemes == ("gcpkms",)
 
 
 @pytest.mark.parametrize(
