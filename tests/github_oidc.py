@@ -68,25 +68,50 @@ def deploying(
     return token(repository, event=event, ref=f"refs/heads/{branch}", environment=environment)
 
 
-INTENDED = (
-    Job("preview of a pull request from a branch of the repository", pr(), preview=True, deploy=False),
-    Job("scheduled drift check on main", on_branch(), preview=True, deploy=False),
-    Job("drift check started by hand on main", on_branch(event="workflow_dispatch"), preview=True, deploy=False),
-    Job("deploy on push to main in environment prod-eks", deploying(), preview=False, deploy=True),
-    Job("deploy started by hand from main", deploying(event="workflow_dispatch"), preview=False, deploy=True),
-)
-FORGED = (
-    Job("another owner's repository of the same name", pr("other-org/ml-platform"), preview=False, deploy=False),
-    Job("a fork's own pull request workflow", pr("attacker/ml-platform"), preview=False, deploy=False),
-    Job("a look-alike repository name", pr("your-org/ml-platform-evil"), preview=False, deploy=False),
-    Job("a look-alike repository's deploy", deploying("your-org/ml-platform-evil"), preview=False, deploy=False),
-    Job("a look-alike repository's main", on_branch("your-org/ml-platform-evil"), preview=False, deploy=False),
-    Job("a repository whose name prefixes ours", deploying("your-org/ml"), preview=False, deploy=False),
-    Job("our name in other case", deploying("Your-Org/ML-Platform"), preview=False, deploy=False),
-    Job("another owner's deploy to an environment of the same name", deploying("x/ml-platform"), False, False),
-    Job("a push to another branch", on_branch(branch="feature", event="push"), preview=False, deploy=False),
-    Job("a branch named like main's ref", on_branch(branch="main-evil", event="push"), preview=False, deploy=False),
-    Job("a tag", token(REPOSITORY, event="push", ref="refs/tags/v1.0.0"), preview=False, deploy=False),
-    Job("a pull request's job in another environment", deploying(environment="staging"), preview=False, deploy=False),
-    Job("a token for another audience", pr() | {"aud": "https://github.com/your-org"}, preview=False, deploy=False),
-)
+def intended(environment: str) -> tuple[Job, ...]:
+    """The jobs of the stack whose deploy environment is `environment`, and what each may assume."""
+    return (
+        Job("preview of a pull request from a branch of the repository", pr(), preview=True, deploy=False),
+        Job("scheduled drift check on main", on_branch(), preview=True, deploy=False),
+        Job("drift check started by hand on main", on_branch(event="workflow_dispatch"), preview=True, deploy=False),
+        Job(f"deploy on push to main in environment {environment}", deploying(environment=environment), False, True),
+        Job(
+            "deploy started by hand from main",
+            deploying(environment=environment, event="workflow_dispatch"),
+            preview=False,
+            deploy=True,
+        ),
+    )
+
+
+def forged(environment: str) -> tuple[Job, ...]:
+    """Jobs that must get neither identity of that stack."""
+    return (
+        Job("another owner's repository of the same name", pr("other-org/ml-platform"), preview=False, deploy=False),
+        Job("a fork's own pull request workflow", pr("attacker/ml-platform"), preview=False, deploy=False),
+        Job("a look-alike repository name", pr("your-org/ml-platform-evil"), preview=False, deploy=False),
+        Job(
+            "a look-alike repository's deploy",
+            deploying("your-org/ml-platform-evil", environment),
+            preview=False,
+            deploy=False,
+        ),
+        Job("a look-alike repository's main", on_branch("your-org/ml-platform-evil"), preview=False, deploy=False),
+        Job("a repository whose name prefixes ours", deploying("your-org/ml", environment), False, False),
+        Job("our name in other case", deploying("Your-Org/ML-Platform", environment), preview=False, deploy=False),
+        Job(
+            "another owner's deploy to an environment of the same name",
+            deploying("x/ml-platform", environment),
+            False,
+            False,
+        ),
+        Job("a push to another branch", on_branch(branch="feature", event="push"), preview=False, deploy=False),
+        Job("a branch named like main's ref", on_branch(branch="main-evil", event="push"), preview=False, deploy=False),
+        Job("a tag", token(REPOSITORY, event="push", ref="refs/tags/v1.0.0"), preview=False, deploy=False),
+        Job("a job in another environment", deploying(environment="staging"), preview=False, deploy=False),
+        Job("a token for another audience", pr() | {"aud": "https://github.com/your-org"}, preview=False, deploy=False),
+    )
+
+
+INTENDED = intended("prod-eks")
+FORGED = forged("prod-eks")

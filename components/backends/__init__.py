@@ -26,6 +26,7 @@ import pulumi
 from components.backends.eks.ci_settings import AwsCiSettings
 from components.backends.eks.settings import AwsProvider, EksSettings
 from components.backends.existing.settings import KUBECONFIG_KEY, OBJECT_STORE_SECRET_KEY, ExistingSettings
+from components.backends.gke.ci_settings import GcpCiSettings
 from components.backends.gke.settings import GcpProvider, GkeSettings
 from components.backends.kind.settings import KindSettings
 from components.backends.oci.settings import PASSWORD_KEY, OciRegistrySettings
@@ -155,6 +156,7 @@ CLUSTERS: Mapping[str, ClusterBackend] = {
         service_types=("ClusterIP", "LoadBalancer"),
         module="components.backends.gke.platform",
         mocks="components.backends.gke.mocks",
+        ci=GcpCiSettings,
     ),
 }
 

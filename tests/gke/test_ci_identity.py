@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,10 +22,10 @@ from components import outputs
 from components.backends.gke import ci_identity
 from components.backends.gke.ci_settings import SUBJECT_LIMIT_BYTES, GcpCiSettings
 from components.ci import CiSettings, parse_state_backend
-from tests.github_oidc import FORGED, INTENDED, REPOSITORY, Job, deploying, pr
+from tests.github_oidc import REPOSITORY, Job, deploying, forged, intended, pr
 from tools.mocks import PlatformMocks, RecordingMonitor
 
-STACK = "prod-eks"  # the stack whose environment the shared GitHub jobs name
+STACK = "prod-gke"
 PROJECT = "my-ml-project"
 PROJECT_NUMBER = "123456789012"
 POOL = f"projects/{PROJECT_NUMBER}/locations/global/workloadIdentityPools/github-{STACK}"
@@ -34,44 +35,54 @@ AUDIENCE = f"https://iam.googleapis.com/{PROVIDER}"
 CI = GcpCiSettings(github_repository=REPOSITORY)
 
 
-def _for_google(claims: dict[str, str]) -> dict[str, str]:
-    """The same job's token as requested for Google (only the audience differs)."""
-    return claims | {"aud": AUDIENCE} if claims["aud"] == "sts.amazonaws.com" else claims
+def for_google(claims: dict[str, str], provider: str = PROVIDER) -> dict[str, str]:
+    """The same job's token as google-github-actions/auth requests it (only the audience differs)."""
+    return (
+        claims | {"aud": f"https://iam.googleapis.com/{provider}"} if claims["aud"] == "sts.amazonaws.com" else claims
+    )
 
 
 def _condition_holds(condition: str, claims: dict[str, str]) -> bool:
-    (repository,) = re.fullmatch(r"assertion\.repository == '([^'\\]*)'", condition).groups()  # type: ignore[union-attr]
-    return claims["repository"] == repository
+    match = re.fullmatch(r"assertion\.repository == '([^'\\]*)'", condition)
+    assert match, f"not the condition this model evaluates: {condition}"
+    return claims["repository"] == match.group(1)
 
 
-def _member_matches(member: str, attributes: dict[str, str]) -> bool:
-    match = re.fullmatch(rf"principalSet://iam\.googleapis\.com/{re.escape(POOL)}/attribute\.([a-z_]+)/(.+)", member)
+def _member_matches(member: str, attributes: dict[str, str], pool: str) -> bool:
+    match = re.fullmatch(rf"principalSet://iam\.googleapis\.com/{re.escape(pool)}/attribute\.([a-z_]+)/(.+)", member)
     assert match, f"not a principal set of the pool filtered on an attribute: {member}"
     attribute, value = match.groups()
     return attributes[attribute] == value
 
 
-def may_impersonate(members: dict[str, str], claims: dict[str, str], ci: GcpCiSettings = CI) -> bool:
-    """Google's decision: the token is for this provider, passes the attribute condition, and the
-    attributes mapped from it match one of the service account's workloadIdentityUser members."""
-    if claims["aud"] != AUDIENCE or not _condition_holds(ci_identity.attribute_condition(ci.github_repository), claims):
+def may_impersonate(members: Iterable[str], claims: dict[str, str], condition: str, provider: str = PROVIDER) -> bool:
+    """Google's decision: the token is for this provider (a provider without allowed audiences
+    accepts its own URL), passes the attribute condition, and the attributes mapped from it match
+    one of the service account's workloadIdentityUser members."""
+    if claims["aud"] != f"https://iam.googleapis.com/{provider}" or not _condition_holds(condition, claims):
         return False
     attributes = ci_identity.attribute_values(claims)
-    return any(_member_matches(member, attributes) for member in members.values())
+    pool = provider.rsplit("/providers/", 1)[0]
+    return any(_member_matches(member, attributes, pool) for member in members)
 
 
-@pytest.mark.parametrize("job", INTENDED + FORGED, ids=lambda job: job.name)
+CONDITION = ci_identity.attribute_condition(REPOSITORY)
+
+
+@pytest.mark.parametrize("job", intended(STACK) + forged(STACK), ids=lambda job: job.name)
 def test_each_service_account_is_impersonated_by_exactly_its_jobs(job: Job):
-    claims = _for_google(job.claims)
-    assert may_impersonate(ci_identity.preview_members(POOL, CI), claims) is job.preview
-    assert may_impersonate(ci_identity.deploy_members(POOL, CI, STACK), claims) is job.deploy
+    claims = for_google(job.claims)
+    assert may_impersonate(ci_identity.preview_members(POOL, CI).values(), claims, CONDITION) is job.preview
+    assert may_impersonate(ci_identity.deploy_members(POOL, CI, STACK).values(), claims, CONDITION) is job.deploy
 
 
 def test_google_also_refuses_what_only_github_settings_refuse_on_aws():
     """Unlike AWS, the bindings see the event and the ref: a deploy-environment job on another branch,
     and pull_request_target (a base-repository run on a fork's input), are refused here too."""
-    assert not may_impersonate(ci_identity.deploy_members(POOL, CI, STACK), _for_google(deploying(branch="feature")))
-    assert not may_impersonate(ci_identity.preview_members(POOL, CI), _for_google(pr(event="pull_request_target")))
+    deploy = ci_identity.deploy_members(POOL, CI, STACK).values()
+    preview = ci_identity.preview_members(POOL, CI).values()
+    assert not may_impersonate(deploy, for_google(deploying(environment=STACK, branch="feature")), CONDITION)
+    assert not may_impersonate(preview, for_google(pr(event="pull_request_target")), CONDITION)
 
 
 def test_the_attribute_condition_admits_the_repository_only():
@@ -115,10 +126,10 @@ def test_principal_sets_are_filtered_on_the_repository_and_the_job():
 
 
 def test_a_missing_environment_claim_maps_to_an_empty_part():
-    attributes = ci_identity.attribute_values(_for_google(pr()))
+    attributes = ci_identity.attribute_values(for_google(pr()))
     assert attributes["repository_environment_ref"] == f"{REPOSITORY}::refs/pull/7/merge"
     assert attributes["repository_event_environment"] == f"{REPOSITORY}:pull_request:"
-    attributes = ci_identity.attribute_values(_for_google(deploying()))
+    attributes = ci_identity.attribute_values(for_google(deploying()))
     assert attributes["repository_event_environment"] == f"{REPOSITORY}:push:prod-eks"
 
 

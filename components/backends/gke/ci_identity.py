@@ -2,8 +2,8 @@
 tokens of one repository, and two service accounts, read-only (previews, drift check) and deploy,
 that only the intended jobs of that repository may impersonate.
 
-Standalone until the GKE backend's `provision` calls `provision` below (docs/ci.md); its outputs
-are the repository variables the workflows read: the provider's full name and the two emails.
+The GKE backend's `provision` calls `provision` below when the stack has a `ci` section; its
+outputs are the repository variables the workflows read: the provider's full name and the emails.
 
 Who may impersonate what is decided twice, so that neither alone is a single point of failure:
 1. the provider's attribute condition refuses every token whose `repository` is not the one
@@ -28,6 +28,7 @@ import pulumi_gcp as gcp
 
 from components import outputs
 from components.backends.gke.ci_settings import GcpCiSettings, check_subjects
+from components.backends.gke.node_pools import NODE_ROLE
 from components.ci import GITHUB_OIDC_ISSUER, CiSettings, SecretsKey, StateBackend
 
 PROVIDER_ID = "github"
@@ -48,7 +49,7 @@ DEPLOY_ROLES = (
 everything inside the cluster), service accounts and their bindings, the repository, the bucket.
 Never roles/owner or roles/editor (the policy pack's `iam-no-write-on-all-resources`)."""
 PROJECT_IAM_ADMIN = "roles/resourcemanager.projectIamAdmin"
-GRANTABLE_PROJECT_ROLES = ("roles/container.defaultNodeServiceAccount",)
+GRANTABLE_PROJECT_ROLES = (NODE_ROLE,)
 """The project roles the stack grants (its nodes' account's); the deploy account may grant these only."""
 STATE_OBJECT_VIEWER = "roles/storage.objectViewer"
 STATE_OBJECT_USER = "roles/storage.objectUser"
