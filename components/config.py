@@ -29,6 +29,7 @@ from pydantic import BaseModel, Field, StrictBool, StrictInt
 
 from components import backends, config_keys
 from components.build_context import containment_problem
+from components.ci import CiSettings
 from components.schema import (
     HIDDEN,
     MISSING,
@@ -196,6 +197,8 @@ class ScalarSettings(Schema):
 COMMON_STRUCTURED_KEYS: dict[str, Any] = {
     "images": dict[DnsName, ImageConfig],
     "models": Annotated[list[ModelConfig], Field(min_length=1)],
+    # Validated with the selected backend's own schema (its row's `ci`), a subclass of this one.
+    "ci": CiSettings,
 }
 STRUCTURED_KEYS: dict[str, Any] = {
     **COMMON_STRUCTURED_KEYS,
@@ -239,6 +242,8 @@ class StackConfig:
     """Valid but risky choices (from the backend's `warnings`): logged at program start, never silent."""
     registry_settings: BackendSettings | None = None
     """The selected registry backend's own settings object, if its row has one (`ml-platform:registry`)."""
+    ci: CiSettings | None = None
+    """`ml-platform:ci`, as the selected backend's row types it (`ClusterBackend.ci`); None: no CI identity."""
 
     def backend_settings_as(self, schema: type[SettingsT]) -> SettingsT:
         """The backend's settings, typed: a backend reads its own settings object only."""
@@ -310,11 +315,13 @@ def _parse(raw: Mapping[str, str], secret_keys: Collection[str]) -> StackConfig:
     backend_settings = None
     provider_settings = None
     registry_settings = None
+    ci = None
     if registry is not None:
         registry_settings = _validate_registry_settings(registry, values, problems)
     if backend is not None:
         backend_settings = _validate_backend_settings(backend, values, problems)
         provider_settings = _validate_provider(backend, provider_values, problems)
+        ci = _validate_ci(backend, values, problems)
         _check_service_types(models, backend, backend_settings, problems)
     if backend is not None and registry is not None:
         _check_secrets(values, secret_keys, backend, backend_settings, registry, registry_settings, problems)
@@ -349,6 +356,7 @@ def _parse(raw: Mapping[str, str], secret_keys: Collection[str]) -> StackConfig:
         provider_settings=provider_settings,
         warnings=tuple(warnings),
         registry_settings=registry_settings,
+        ci=ci,
     )
 
 
@@ -667,6 +675,26 @@ def _check_namespaces(raw: Mapping[str, Any], selected: backends.ClusterBackend 
         },
         known_keys=known_keys,
     )
+
+
+def _validate_ci(
+    backend: backends.ClusterBackend, values: Mapping[str, Any], problems: list[Problem]
+) -> CiSettings | None:
+    """`ci` with the schema of the backend that builds the identity; an error where none does."""
+    if "ci" not in values:
+        return None
+    if backend.ci is None:
+        supported = [name for name, row in backends.CLUSTERS.items() if row.ci is not None]
+        problems.append(
+            Problem(
+                f"{NAMESPACE}:ci",
+                values["ci"],
+                f"clusterBackend {backend.name} builds no CI identity; only: " + ", ".join(supported),
+            )
+        )
+        return None
+    validated: CiSettings | None = _validate(backend.ci, values["ci"], ("ci",), problems)
+    return validated
 
 
 def _check_references(

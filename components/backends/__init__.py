@@ -23,11 +23,14 @@ from typing import TYPE_CHECKING, Protocol, cast
 
 import pulumi
 
+from components.backends.eks.ci_settings import AwsCiSettings
 from components.backends.eks.settings import AwsProvider, EksSettings
 from components.backends.existing.settings import KUBECONFIG_KEY, OBJECT_STORE_SECRET_KEY, ExistingSettings
+from components.backends.gke.ci_settings import GcpCiSettings
 from components.backends.gke.settings import GcpProvider, GkeSettings
 from components.backends.kind.settings import KindSettings
 from components.backends.oci.settings import PASSWORD_KEY, OciRegistrySettings
+from components.ci import CiSettings
 from components.schema import BackendSettings, Schema, SecretKey
 
 if TYPE_CHECKING:
@@ -71,6 +74,9 @@ class ClusterBackend:
     beyond the Kubernetes and Docker answers every stack gets)."""
     secrets: tuple[SecretKey, ...] = ()
     """Secret keys of the project namespace this backend reads; unknown keys unless it is selected."""
+    ci: type[CiSettings] | None = None
+    """Schema of `ml-platform:ci` where the backend's `provision` builds the stack's CI identity
+    (`ci_identity` in its package); None: the key is an error on this backend's stacks."""
 
     def load(self) -> ClusterModule:
         return cast("ClusterModule", importlib.import_module(self.module))
@@ -119,6 +125,7 @@ CLUSTERS: Mapping[str, ClusterBackend] = {
         service_types=("ClusterIP", "LoadBalancer"),
         module="components.backends.eks.platform",
         mocks="components.backends.eks.mocks",
+        ci=AwsCiSettings,
     ),
     "existing": ClusterBackend(
         name="existing",
@@ -149,6 +156,7 @@ CLUSTERS: Mapping[str, ClusterBackend] = {
         service_types=("ClusterIP", "LoadBalancer"),
         module="components.backends.gke.platform",
         mocks="components.backends.gke.mocks",
+        ci=GcpCiSettings,
     ),
 }
 

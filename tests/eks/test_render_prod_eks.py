@@ -101,9 +101,11 @@ def test_network_policies_are_enforced_by_the_vpc_cni_addon(eks):
 
 
 def test_no_access_entries_for_node_roles(eks):
-    """EKS creates the managed node groups' access entries itself; declaring them would conflict."""
+    """EKS creates the managed node groups' access entries itself; declaring them would conflict.
+    (The only declared ones are the CI roles', tests/eks/test_render_prod_eks_ci.py.)"""
     node_role = eks.one("aws:iam/role:Role", "cluster-node-role")
-    assert not eks.of_type("aws:eks/accessEntry:AccessEntry")
+    declared = [entry["inputs"]["principalArn"] for entry in eks.of_type("aws:eks/accessEntry:AccessEntry")]
+    assert all("/ml-platform-ci/" in arn for arn in declared), declared
     entries = eks.one("eks:index:Cluster")["inputs"].get("accessEntries") or {}
     assert not any("cluster-node-role" in entry["principalArn"] for entry in entries.values()), node_role["name"]
 

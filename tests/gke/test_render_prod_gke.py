@@ -259,6 +259,11 @@ def test_gpu_pool_is_tainted_and_labelled_for_the_contracts_selector(gke):
     assert node["imageType"] == "COS_CONTAINERD"
 
 
+def _of_ci(resource: dict) -> bool:
+    """A grant of the stack's CI identity (tested in test_render_prod_gke_ci.py), not of its workloads."""
+    return resource["parent"].endswith("ml-platform:ci_identity:GithubWorkloadIdentity::ci")
+
+
 def test_nodes_run_as_a_least_privilege_account_with_the_gke_metadata_server(gke):
     email = _node_account_email(gke)
     for pool in gke.of_type(NODE_POOL):
@@ -267,7 +272,7 @@ def test_nodes_run_as_a_least_privilege_account_with_the_gke_metadata_server(gke
         assert node["workloadMetadataConfig"] == {"mode": "GKE_METADATA"}
         assert node["oauthScopes"] == ["https://www.googleapis.com/auth/cloud-platform"]
     member = f"serviceAccount:{email}"
-    project_roles = [r["inputs"] for r in gke.of_type("gcp:projects/iAMMember:IAMMember")]
+    project_roles = [r["inputs"] for r in gke.of_type("gcp:projects/iAMMember:IAMMember") if not _of_ci(r)]
     assert project_roles == [
         {"project": PROJECT, "role": "roles/container.defaultNodeServiceAccount", "member": member}
     ]
@@ -395,7 +400,7 @@ def test_each_workload_has_its_own_google_account_bound_by_workload_identity(gke
 def test_training_may_write_its_model_and_serving_only_read_it(gke):
     assert _grants(gke, "digits-training")["objects"]["role"] == "roles/storage.objectUser"
     assert _grants(gke, "digits-serving")["objects"]["role"] == "roles/storage.objectViewer"
-    roles = {r["inputs"]["role"] for r in gke.of_type("gcp:projects/iAMMember:IAMMember")}
+    roles = {r["inputs"]["role"] for r in gke.of_type("gcp:projects/iAMMember:IAMMember") if not _of_ci(r)}
     assert not {role for role in roles if role.startswith("roles/storage.")}, "no project-wide storage role"
 
 

@@ -33,8 +33,9 @@ def _with_identity(
 
 def _iam_role(args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
     name = args.inputs.get("name") or auto_name(args.name)
+    path = args.inputs.get("path") or "/"  # in the ARN between `role` and the name
     return _with_identity(
-        args, name, f"arn:aws:iam::{ACCOUNT_ID}:role/{name}", uniqueId=f"AROA{short_hash(name, length=16).upper()}"
+        args, name, f"arn:aws:iam::{ACCOUNT_ID}:role{path}{name}", uniqueId=f"AROA{short_hash(name, length=16).upper()}"
     )
 
 
@@ -42,6 +43,12 @@ def _iam_policy(args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict[str, Any
     name = args.inputs.get("name") or auto_name(args.name)
     arn = f"arn:aws:iam::{ACCOUNT_ID}:policy/{name}"
     return arn, {**args.inputs, "id": arn, "name": name, "arn": arn}
+
+
+def _oidc_provider(args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+    """IAM names an OIDC provider by its URL's host and path: one per account and URL."""
+    arn = f"arn:aws:iam::{ACCOUNT_ID}:oidc-provider/{str(args.inputs['url']).removeprefix('https://')}"
+    return arn, {**args.inputs, "id": arn, "arn": arn}
 
 
 def _kms_key(args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
@@ -152,6 +159,7 @@ def _ecr_token(args: pulumi_mocks.MockCallArgs) -> dict[str, Any]:
 RESOURCES = {
     "aws:iam/role:Role": _iam_role,
     "aws:iam/policy:Policy": _iam_policy,
+    "aws:iam/openIdConnectProvider:OpenIdConnectProvider": _oidc_provider,
     "aws:kms/key:Key": _kms_key,
     "aws:s3/bucket:Bucket": _s3_bucket,
     "aws:ecr/repository:Repository": _ecr_repository,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pulumi
 
 from components import outputs
+from components.backends.eks import ci_identity
 from components.backends.eks.artifacts import S3Artifacts, S3ArtifactsArgs
 from components.backends.eks.cluster import EksCluster, EksClusterArgs
 from components.backends.eks.network import EksNetwork, EksNetworkArgs
@@ -49,6 +50,14 @@ def provision(
         ),
         opts,
     )
+    # The roles GitHub Actions assumes to preview and deploy this stack (docs/ci.md), if it asks for them.
+    ci_outputs = (
+        ci_identity.provision(
+            config.ci, region=region, cluster_name=cluster_name, cluster=cluster, artifacts=artifacts, opts=opts
+        )
+        if config.ci is not None
+        else {}
+    )
     return ProvisionedCluster(
         contract=cluster.contract,
         outputs={
@@ -59,5 +68,6 @@ def provision(
             outputs.UPDATE_KUBECONFIG: pulumi.Output.concat(
                 "aws eks update-kubeconfig --region ", region, " --name ", cluster.cluster_name
             ),
+            **ci_outputs,
         },
     )

@@ -192,6 +192,18 @@ def _client_config(args: pulumi_mocks.MockCallArgs) -> dict[str, Any]:
     }
 
 
+def _workload_identity_pool(args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+    """Named by the project's number, as IAM names pools (what workflows and principal sets quote)."""
+    name = f"projects/{PROJECT_NUMBER}/locations/global/workloadIdentityPools/{args.inputs['workloadIdentityPoolId']}"
+    return name, {**args.inputs, "id": name, "name": name, "state": "ACTIVE", "project": _project(args)}
+
+
+def _workload_identity_pool_provider(args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+    pool = f"projects/{PROJECT_NUMBER}/locations/global/workloadIdentityPools/{args.inputs['workloadIdentityPoolId']}"
+    name = f"{pool}/providers/{args.inputs['workloadIdentityPoolProviderId']}"
+    return name, {**args.inputs, "id": name, "name": name, "state": "ACTIVE", "project": _project(args)}
+
+
 def _gcp_resource(args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
     """Any other Google Cloud resource: what `cloud_resource` answers, with the project it is in."""
     resource_id, state = cloud_resource(args)
@@ -208,6 +220,8 @@ MOCKS = BackendMocks(
         "gcp:container/cluster:Cluster": _cluster,
         "gcp:container/nodePool:NodePool": _node_pool,
         "gcp:serviceaccount/account:Account": _service_account,
+        "gcp:iam/workloadIdentityPool:WorkloadIdentityPool": _workload_identity_pool,
+        "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider": _workload_identity_pool_provider,
         "gcp:storage/bucket:Bucket": _bucket,
         "gcp:artifactregistry/repository:Repository": _repository,
         "gcp:projects/iAMMember:IAMMember": _iam_member,

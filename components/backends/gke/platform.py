@@ -7,6 +7,7 @@ from __future__ import annotations
 import pulumi
 
 from components import outputs
+from components.backends.gke import ci_identity
 from components.backends.gke.artifacts import GcsArtifacts, GcsArtifactsArgs
 from components.backends.gke.cluster import GkeCluster, GkeClusterArgs
 from components.backends.gke.network import GkeNetwork, GkeNetworkArgs
@@ -51,6 +52,8 @@ def provision(
         ),
         opts,
     )
+    # The identities GitHub Actions impersonates to preview and deploy this stack (docs/ci.md), if it asks for them.
+    ci_outputs = ci_identity.provision(config.ci, project=provider.project, opts=opts) if config.ci is not None else {}
     return ProvisionedCluster(
         contract=cluster.contract,
         outputs={
@@ -66,5 +69,6 @@ def provision(
                 " --project ",
                 provider.project,
             ),
+            **ci_outputs,
         },
     )
