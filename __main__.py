@@ -34,6 +34,10 @@ images = {
     for name, image in stack.images.items()
 }
 
+# The predict routes' bearer token, read only where a model requires it (a secret, never in clear).
+requiring_token = [model for model in stack.models if model.serving is not None and model.serving.require_token]
+serving_token = pulumi.Config(config.NAMESPACE).require_secret(config.SERVING_TOKEN_KEY) if requiring_token else None
+
 models = {}
 for model in stack.models:
     training = TrainingJob(
@@ -60,6 +64,7 @@ for model in stack.models:
                 serving=model.serving,
                 cluster=cluster,
                 depends_on=[training.job] if stack.settings.await_training else [],
+                auth_token=serving_token if model.serving.require_token else None,
             ),
         )
         summary |= {

@@ -137,6 +137,14 @@ class ServingConfig(Schema):
     )
     port: Annotated[StrictInt, Field(ge=1, le=65535)] = Field(default=80, description="Service port.")
     max_batch_size: PositiveInt = Field(default=64, description="Most instances one predict request may carry.")
+    require_token: StrictBool = Field(
+        default=False,
+        description=(
+            "Predict routes require `Authorization: Bearer <token>`, the token being the stack's secret "
+            "`ml-platform:servingToken` (mounted from a Kubernetes Secret). Default off: anyone who reaches "
+            "the Service may predict; turn it on for a LoadBalancer open beyond your network."
+        ),
+    )
     env: ServingEnv = Field(
         default_factory=dict,
         description=(
@@ -215,7 +223,9 @@ _ROWS: list[backends.ClusterBackend | backends.RegistryBackend] = [
     *backends.CLUSTERS.values(),
     *backends.REGISTRIES.values(),
 ]
-SECRET_KEYS = frozenset(secret.key for backend in _ROWS for secret in backend.secrets)
+SERVING_TOKEN_KEY = "servingToken"  # noqa: S105 - the name of a secret config key, not a secret
+"""The secret bearer token of the predict routes of models with `serving.requireToken`."""
+SECRET_KEYS = frozenset({SERVING_TOKEN_KEY, *(secret.key for backend in _ROWS for secret in backend.secrets)})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -325,6 +335,7 @@ def _parse(raw: Mapping[str, str], secret_keys: Collection[str]) -> StackConfig:
         _check_service_types(models, backend, backend_settings, problems)
     if backend is not None and registry is not None:
         _check_secrets(values, secret_keys, backend, backend_settings, registry, registry_settings, problems)
+    _check_serving_token(values, secret_keys, models, problems)
     if images is not None:
         _check_references(models, images, problems)
         _check_build_contexts(images, problems)
@@ -511,6 +522,34 @@ def _validate_registry_settings(
     key = selected.settings_key
     validated: BackendSettings | None = _validate(selected.settings, values.get(key, {}), (key,), problems)
     return validated
+
+
+def _check_serving_token(
+    values: Mapping[str, Any],
+    secret_keys: Collection[str],
+    models: Sequence[tuple[int, ModelConfig]],
+    problems: list[Problem],
+) -> None:
+    """The serving token is set, as a secret, exactly when some model's predict routes require it."""
+    key = f"{NAMESPACE}:{SERVING_TOKEN_KEY}"
+    requiring = [
+        f"{NAMESPACE}:models[{i}].serving.requireToken" for i, m in models if m.serving and m.serving.require_token
+    ]
+    if requiring and SERVING_TOKEN_KEY not in values:
+        problems.append(
+            Problem(key, MISSING, f"required by {requiring[0]}; set it with `pulumi config set --secret {key}`")
+        )
+    elif SERVING_TOKEN_KEY in values and not requiring:
+        problems.append(Problem(key, HIDDEN, "no model sets serving.requireToken: true, so it would do nothing"))
+    if SERVING_TOKEN_KEY in values and key not in secret_keys:
+        problems.append(
+            Problem(
+                key,
+                HIDDEN,
+                "must be a secret (a value in clear sits in the stack file): remove it, then set it with "
+                f"`pulumi config set --secret {key}`",
+            )
+        )
 
 
 def _check_secrets(

@@ -57,6 +57,8 @@ SERVING_ENV: Mapping[str, str] = {
     "MODEL_NAME": "set by the platform from the model's name (its /v1/models/<name> routes)",
     "PORT": "set by the platform: the port the probes, the Service and the NetworkPolicy use",
     "MAX_INSTANCES": "set by the platform from serving.maxBatchSize",
+    "ADMIN_PORT": "set by the platform: the port of the probes and /metrics, which the Service never exposes",
+    "AUTH_TOKEN_FILE": "set by the platform from serving.requireToken (the mounted token Secret)",
 }
 """Variables the serving pod sets for the server (`images/server/mlserve/settings.py`)."""
 

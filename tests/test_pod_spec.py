@@ -107,11 +107,51 @@ def test_serving_pod_probes_the_servers_health_endpoints():
     (container,) = template.spec.containers
     assert container.readiness_probe.http_get.path == "/readyz"
     assert container.liveness_probe.http_get.path == "/healthz"
-    assert container.readiness_probe.http_get.port == container.ports[0].name == "http"
+    inference, admin = container.ports
+    # Probes use the admin port, which the Service never exposes; clients get the inference port only.
+    for probe in (container.readiness_probe, container.liveness_probe, container.startup_probe):
+        assert probe.http_get.port == admin.name == "admin"
     env = {variable.name: variable.value for variable in container.env}
     assert env["MODEL_URI"] == "file:///models/digits/runs/x" and env["MODEL_NAME"] == "digits"
-    assert env["PORT"] == str(container.ports[0].container_port)
+    assert env["PORT"] == str(inference.container_port) and env["ADMIN_PORT"] == str(admin.container_port)
+    assert "AUTH_TOKEN_FILE" not in env, "no token unless serving.requireToken"
+    assert template.metadata.annotations == {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": str(admin.container_port),
+        "prometheus.io/path": "/metrics",
+    }
     assert template.spec.automount_service_account_token is False
+
+
+def test_a_required_token_is_a_mounted_secret_file_the_server_reads():
+    placement = pod.place(Resources(cpu="250m", memory="512Mi"), NO_GPUS, "w")
+    template = serving_pod.serving_pod_template(
+        model="digits",
+        image="r/server@sha256:" + "0" * 64,
+        model_uri="file:///models/digits/runs/x",
+        serving=ServingConfig(image="server", require_token=True),
+        access=ACCESS,
+        placement=placement,
+        labels={"a": "b"},
+        selector={"a": "b"},
+        token_secret="digits-token",
+    )
+    (container,) = template.spec.containers
+    (volume,) = [v for v in template.spec.volumes if v.secret is not None]
+    assert volume.secret.secret_name == "digits-token" and volume.secret.default_mode == 0o440
+    (mount,) = [m for m in container.volume_mounts if m.name == volume.name]
+    assert mount.read_only is True
+    env = {variable.name: variable.value for variable in container.env}
+    assert env["AUTH_TOKEN_FILE"] == f"{mount.mount_path}/{serving_pod.TOKEN_FILE}"
+
+
+def test_the_admin_port_is_open_to_metrics_scrapers_only():
+    spec = serving_pod.serving_network_policy({"app": "m"})
+    clients, scrapers = spec.ingress
+    assert clients.from_ is None and [p.port for p in clients.ports] == [serving_pod.SERVER_PORT]
+    assert [p.port for p in scrapers.ports] == [serving_pod.ADMIN_PORT]
+    (peer,) = scrapers.from_
+    assert peer.namespace_selector.match_labels == {serving_pod.METRICS_SCRAPER_LABEL: "true"}
 
 
 def test_gpu_pods_get_shared_memory():

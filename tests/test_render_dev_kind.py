@@ -261,9 +261,13 @@ def test_ingress_is_denied_except_where_a_workload_opens_it(kind):
     serving = policies["serving"]["spec"]
     deployment = _only(kind.objects("Deployment"))
     assert serving["podSelector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
-    (rule,) = serving["ingress"]
-    assert "from" not in rule and rule["ports"] == [{"port": 8080, "protocol": "TCP"}]
-    assert deployment["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"] == 8080
+    clients, scrapers = serving["ingress"]
+    assert "from" not in clients and clients["ports"] == [{"port": 8080, "protocol": "TCP"}]
+    # Probes and /metrics are on the admin port, open only to namespaces labelled as metrics scrapers.
+    assert scrapers["ports"] == [{"port": 8081, "protocol": "TCP"}]
+    assert scrapers["from"] == [{"namespaceSelector": {"matchLabels": {"ml-platform/metrics-scraper": "true"}}}]
+    ports = deployment["spec"]["template"]["spec"]["containers"][0]["ports"]
+    assert [(port["name"], port["containerPort"]) for port in ports] == [("http", 8080), ("admin", 8081)]
 
     training = policies["training"]["spec"]
     (rule,) = training["ingress"]

@@ -52,6 +52,7 @@ def _training_container(training: TrainingConfig, access: ArtifactAccess = ACCES
 
 def _serving_container(serving: ServingConfig, access: ArtifactAccess = ACCESS):
     template = serving_pod.serving_pod_template(
+        token_secret="token" if serving.require_token else None,
         model="digits",
         image="i",
         model_uri="file:///models/digits/runs/x",
@@ -74,7 +75,7 @@ def test_reserved_flags_are_the_flags_the_training_pod_passes():
 
 
 def test_reserved_variables_cover_what_the_pods_set():
-    serving_names = {variable.name for variable in _serving_container(ServingConfig(image="s")).env}
+    serving_names = {variable.name for variable in _serving_container(ServingConfig(image="s", require_token=True)).env}
     assert serving_names == set(workload_options.SERVING_ENV)
     training_names = {variable.name for variable in _training_container(TrainingConfig(image="t")).env}
     assert training_names <= set(workload_options.TRAINING_ENV)

@@ -31,6 +31,9 @@ class ModelServiceArgs:
     cluster: ClusterContract
     depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)
     """Usually the training Job: with awaited training, servers start after the model exists."""
+    auth_token: pulumi.Input[str] | None = None
+    """The predict routes' bearer token (a secret), when `serving.require_token`; kept in a
+    Kubernetes Secret mounted into the pods. Required exactly then."""
 
 
 def rolling_update() -> k8s.apps.v1.DeploymentStrategyArgs:
@@ -70,6 +73,7 @@ class ModelService(pulumi.ComponentResource):
 
         selector = labels.selector_labels(COMPONENT, args.model)
         pod_labels = labels.kubernetes_labels(COMPONENT, args.model)
+        token_secret = self._token_secret(name, args, pod_labels, child) if serving.require_token else None
         template = serving_pod.serving_pod_template(
             model=args.model,
             image=args.image,
@@ -80,6 +84,7 @@ class ModelService(pulumi.ComponentResource):
             labels=pod_labels,
             selector=selector,
             image_pull_secrets=cluster.image_pull_secrets,
+            token_secret=token_secret.metadata.name if token_secret is not None else None,
         )
         metadata = k8s.meta.v1.ObjectMetaArgs(namespace=cluster.namespace, labels=pod_labels)
         deployment = k8s.apps.v1.Deployment(
@@ -128,8 +133,7 @@ class ModelService(pulumi.ComponentResource):
         k8s.networking.v1.NetworkPolicy(
             f"{name}-network-policy",
             metadata=metadata,
-            # Clients reach the server port from anywhere the Service is exposed; nothing else.
-            spec=pod.ingress_policy(selector, serving_pod.SERVER_PORT),
+            spec=serving_pod.serving_network_policy(selector),
             opts=child,
         )
         k8s.policy.v1.PodDisruptionBudget(
@@ -169,4 +173,18 @@ class ModelService(pulumi.ComponentResource):
                 "endpoint": self.endpoint,
                 "local_access": self.local_access,
             }
+        )
+
+    @staticmethod
+    def _token_secret(
+        name: str, args: ModelServiceArgs, pod_labels: dict[str, str], child: pulumi.ResourceOptions
+    ) -> k8s.core.v1.Secret:
+        if args.auth_token is None:
+            raise ValueError(f"model {args.model} requires a token (serving.requireToken) but none was given")
+        return k8s.core.v1.Secret(
+            f"{name}-auth-token",
+            metadata=k8s.meta.v1.ObjectMetaArgs(namespace=args.cluster.namespace, labels=pod_labels),
+            type="Opaque",
+            string_data={serving_pod.TOKEN_FILE: pulumi.Output.secret(args.auth_token)},
+            opts=child,
         )

@@ -21,8 +21,18 @@ from components.workloads.pod import (
 
 SERVER_PORT = 8080
 SERVER_PORT_NAME = "http"
+"""The inference port: the KServe V1 routes only; what the Service exposes."""
+ADMIN_PORT = 8081
+ADMIN_PORT_NAME = "admin"
+"""Probes and /metrics: never behind the Service, reached by the kubelet and by metrics scrapers."""
 READINESS_PATH = "/readyz"
 LIVENESS_PATH = "/healthz"
+METRICS_PATH = "/metrics"
+METRICS_SCRAPER_LABEL = "ml-platform/metrics-scraper"
+"""A namespace labelled `<this>: "true"` (where Prometheus runs) may reach the admin port."""
+TOKEN_DIRECTORY = "/var/run/secrets/ml-platform/auth"  # noqa: S105 - where the token Secret is mounted
+TOKEN_FILE = "token"  # noqa: S105 - a file name, not a secret
+"""The key of the token Secret, and the file it becomes in TOKEN_DIRECTORY."""
 SHUTDOWN_DRAIN_SECONDS = 5
 """Seconds a stopping server keeps serving while endpoints drop it, before SIGTERM."""
 
@@ -38,19 +48,36 @@ def serving_pod_template(
     labels: Mapping[str, str],
     selector: Mapping[str, str],
     image_pull_secrets: Sequence[pulumi.Input[str]] = (),
+    token_secret: pulumi.Input[str] | None = None,
 ) -> k8s.core.v1.PodTemplateSpecArgs:
+    """`token_secret`: the Secret holding the predict routes' bearer token (serving.requireToken)."""
     volumes, mounts = scratch_volumes(placement.gpus)
-    probe_port = SERVER_PORT_NAME
+    token_env: list[k8s.core.v1.EnvVarArgs] = []
+    if token_secret is not None:
+        volumes.append(
+            k8s.core.v1.VolumeArgs(
+                name="auth-token",
+                secret=k8s.core.v1.SecretVolumeSourceArgs(secret_name=token_secret, default_mode=0o440),
+            )
+        )
+        mounts.append(k8s.core.v1.VolumeMountArgs(name="auth-token", mount_path=TOKEN_DIRECTORY, read_only=True))
+        token_env.append(k8s.core.v1.EnvVarArgs(name="AUTH_TOKEN_FILE", value=f"{TOKEN_DIRECTORY}/{TOKEN_FILE}"))
+    probe_port = ADMIN_PORT_NAME
     container = k8s.core.v1.ContainerArgs(
         name="server",
         image=image,
-        ports=[k8s.core.v1.ContainerPortArgs(name=SERVER_PORT_NAME, container_port=SERVER_PORT)],
+        ports=[
+            k8s.core.v1.ContainerPortArgs(name=SERVER_PORT_NAME, container_port=SERVER_PORT),
+            k8s.core.v1.ContainerPortArgs(name=ADMIN_PORT_NAME, container_port=ADMIN_PORT),
+        ],
         env=with_configured_env(
             [
                 k8s.core.v1.EnvVarArgs(name="MODEL_URI", value=model_uri),
                 k8s.core.v1.EnvVarArgs(name="MODEL_NAME", value=model),
                 k8s.core.v1.EnvVarArgs(name="PORT", value=str(SERVER_PORT)),
+                k8s.core.v1.EnvVarArgs(name="ADMIN_PORT", value=str(ADMIN_PORT)),
                 k8s.core.v1.EnvVarArgs(name="MAX_INSTANCES", value=str(serving.max_batch_size)),
+                *token_env,
                 *access.env,
             ],
             serving.env,
@@ -80,7 +107,7 @@ def serving_pod_template(
         ),
     )
     return k8s.core.v1.PodTemplateSpecArgs(
-        metadata=k8s.meta.v1.ObjectMetaArgs(labels=dict(labels)),
+        metadata=k8s.meta.v1.ObjectMetaArgs(labels=dict(labels), annotations=scrape_annotations()),
         spec=k8s.core.v1.PodSpecArgs(
             service_account_name=access.service_account_name,
             # Workloads never call the Kubernetes API; cloud identities use their own projected token.
@@ -102,4 +129,29 @@ def serving_pod_template(
             containers=[container],
             volumes=[*volumes, *access.volumes],
         ),
+    )
+
+
+def scrape_annotations() -> dict[str, str]:
+    """The annotations Prometheus' common pod discovery reads: scrape /metrics on the admin port."""
+    return {"prometheus.io/scrape": "true", "prometheus.io/port": str(ADMIN_PORT), "prometheus.io/path": METRICS_PATH}
+
+
+def serving_network_policy(selector: Mapping[str, str]) -> k8s.networking.v1.NetworkPolicySpecArgs:
+    """Clients reach the inference port from anywhere the Service is exposed; the admin port only
+    from namespaces labelled as metrics scrapers (kubelet probes are not subject to policies)."""
+    scrapers = k8s.networking.v1.NetworkPolicyPeerArgs(
+        namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={METRICS_SCRAPER_LABEL: "true"})
+    )
+    return k8s.networking.v1.NetworkPolicySpecArgs(
+        pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(selector)),
+        policy_types=["Ingress"],
+        ingress=[
+            k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=SERVER_PORT, protocol="TCP")]
+            ),
+            k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                from_=[scrapers], ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=ADMIN_PORT, protocol="TCP")]
+            ),
+        ],
     )
