@@ -1,0 +1,121 @@
+"""Adaptive micro-batching: concurrent predict requests share one onnxruntime call, run on a
+thread of its own while the event loop goes on parsing requests.
+
+While the inference thread runs a call, the requests that arrive queue up; when it finishes it
+takes all of them (up to `max_instances` rows) as the next call. Under light load a request runs
+alone at once; under heavy load calls grow with the load, with no timer to tune. With
+`max_wait_seconds` > 0 an idle thread also waits that long for company before it runs (Triton's
+dynamic batcher's `max_queue_delay`). onnxruntime releases the GIL while it runs, so the call
+overlaps with the event loop on a second core. Each request gets back exactly its own rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+
+import numpy as np
+import numpy.typing as npt
+
+from mlserve.inputs import Batch
+from mlserve.metrics import Metrics
+
+log = logging.getLogger("server")
+
+Classes = npt.NDArray[np.intp]
+_Job = list[tuple[Batch, "asyncio.Future[Classes]"]]
+
+
+class MicroBatcher:
+    """Create and use on the event loop's thread; `close()` stops the inference thread."""
+
+    def __init__(
+        self,
+        classify: Callable[[Batch], Classes],
+        *,
+        max_instances: int,
+        max_wait_seconds: float,
+        metrics: Metrics,
+    ) -> None:
+        self._classify = classify
+        self._max_instances = max_instances
+        self._max_wait = max_wait_seconds
+        self._metrics = metrics
+        self._loop = asyncio.get_running_loop()
+        self._pending: deque[tuple[Batch, asyncio.Future[Classes]]] = deque()
+        self._pending_rows = 0
+        self._running = False  # the thread has a call in hand
+        self._timer: asyncio.TimerHandle | None = None
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._work, name="inference", daemon=True)
+        self._thread.start()
+
+    async def classify(self, batch: Batch) -> Classes:
+        """The class index of each row of `batch`, computed in some call with other requests' rows."""
+        future: asyncio.Future[Classes] = self._loop.create_future()
+        self._pending.append((batch, future))
+        self._pending_rows += len(batch)
+        if not self._running:
+            if self._max_wait == 0 or self._pending_rows >= self._max_instances:
+                self._dispatch()
+            elif self._timer is None:
+                self._timer = self._loop.call_later(self._max_wait, self._dispatch)
+        return await future
+
+    def close(self) -> None:
+        """Stop the thread once the calls in hand are done (requests have drained by then)."""
+        if self._timer is not None:
+            self._timer.cancel()
+        self._jobs.put(None)
+        self._thread.join(timeout=10)
+
+    def _dispatch(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if not self._pending:
+            return
+        job: _Job = []
+        rows = 0
+        # At least one request; then whole requests while they fit.
+        while self._pending and (not job or rows + len(self._pending[0][0]) <= self._max_instances):
+            item = self._pending.popleft()
+            job.append(item)
+            rows += len(item[0])
+        self._pending_rows -= rows
+        self._running = True
+        self._jobs.put(job)
+
+    def _work(self) -> None:
+        """The inference thread: one call per job, results handed back to the loop."""
+        while (job := self._jobs.get()) is not None:
+            started = time.perf_counter()
+            try:
+                batch = job[0][0] if len(job) == 1 else np.concatenate([rows for rows, _ in job])
+                classes: Classes | None = self._classify(batch)
+                failure: BaseException | None = None
+            except Exception as error:  # noqa: BLE001 - handed to the waiting requests, which answer 500
+                classes, failure = None, error
+            seconds = time.perf_counter() - started
+            self._loop.call_soon_threadsafe(self._finish, job, classes, failure, seconds)
+
+    def _finish(self, job: _Job, classes: Classes | None, failure: BaseException | None, seconds: float) -> None:
+        self._running = False
+        self._metrics.inference_seconds.observe(seconds)
+        offset = 0
+        for rows, future in job:
+            end = offset + len(rows)
+            if not future.done():  # a request cut at shutdown has cancelled its future
+                if classes is None:
+                    future.set_exception(failure or RuntimeError("inference failed"))
+                else:
+                    future.set_result(classes[offset:end])
+            offset = end
+        self._metrics.batch_instances.observe(offset)
+        if self._pending:
+            self._dispatch()  # these waited for the thread already: no further wait
