@@ -48,10 +48,19 @@ def listen(host: str, port: int, setting: str) -> socket.socket:
     """A listening TCP socket on host:port, bound here rather than by uvicorn so that a taken port
     is one clear line and EXIT_CANNOT_LISTEN."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # IPPROTO_TCP named explicitly: asyncio sets TCP_NODELAY on accepted connections only when the
+    # socket says it is TCP (socket.create_server leaves proto 0), and Nagle's algorithm would then
+    # hold each response's body behind its headers for the client's 40 ms delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
-        return socket.create_server((host, port), family=family, backlog=2048)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # inherited by accepted sockets
+        sock.bind((host, port))
+        sock.listen(2048)
     except OSError as error:
+        sock.close()
         raise CannotListenError(f"cannot listen on {host}:{port} ({setting}): {error.strerror or error}") from None
+    return sock
 
 
 def run(

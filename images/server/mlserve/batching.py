@@ -1,12 +1,13 @@
 """Adaptive micro-batching: concurrent predict requests share one onnxruntime call, run on a
-thread of its own while the event loop goes on parsing requests.
+thread of its own while the event loop goes on with other requests.
 
-While the inference thread runs a call, the requests that arrive queue up; when it finishes it
-takes all of them (up to `max_instances` rows) as the next call. Under light load a request runs
-alone at once; under heavy load calls grow with the load, with no timer to tune. With
-`max_wait_seconds` > 0 an idle thread also waits that long for company before it runs (Triton's
-dynamic batcher's `max_queue_delay`). onnxruntime releases the GIL while it runs, so the call
-overlaps with the event loop on a second core. Each request gets back exactly its own rows.
+A call takes the requests parsed in the same event-loop iteration (those that arrived together),
+and while the inference thread runs it, later requests queue up to form the next call (up to
+`max_instances` rows). Batches thus grow with the load, with no timer to tune; a request that
+has no company runs at once on the event loop (handing it to the thread and back would cost
+more than the call). With `max_wait_seconds` > 0 an idle server also waits that long for company
+(as Triton's dynamic batcher's `max_queue_delay`). onnxruntime releases the GIL while it computes,
+so a call overlaps with the event loop on a second core. Each request gets back its own rows only.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class MicroBatcher:
         self._pending: deque[tuple[Batch, asyncio.Future[Classes]]] = deque()
         self._pending_rows = 0
         self._running = False  # the thread has a call in hand
+        self._soon = False  # a dispatch is scheduled for the end of this loop iteration
         self._timer: asyncio.TimerHandle | None = None
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._work, name="inference", daemon=True)
@@ -61,10 +63,16 @@ class MicroBatcher:
         self._pending.append((batch, future))
         self._pending_rows += len(batch)
         if not self._running:
-            if self._max_wait == 0 or self._pending_rows >= self._max_instances:
+            if self._pending_rows >= self._max_instances:
                 self._dispatch()
-            elif self._timer is None:
-                self._timer = self._loop.call_later(self._max_wait, self._dispatch)
+            elif self._max_wait > 0:
+                if self._timer is None:
+                    self._timer = self._loop.call_later(self._max_wait, self._dispatch)
+            elif not self._soon:
+                # After the callbacks already queued in this loop iteration: the requests that
+                # arrived together are parsed by then and join this call, at no added wait.
+                self._soon = True
+                self._loop.call_soon(self._dispatch)
         return await future
 
     def close(self) -> None:
@@ -75,10 +83,11 @@ class MicroBatcher:
         self._thread.join(timeout=10)
 
     def _dispatch(self) -> None:
+        self._soon = False
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if not self._pending:
+        if self._running or not self._pending:
             return
         job: _Job = []
         rows = 0
@@ -88,8 +97,22 @@ class MicroBatcher:
             job.append(item)
             rows += len(item[0])
         self._pending_rows -= rows
+        if len(job) == 1:
+            # A request with no company: handing it to the thread and back (two wake-ups) costs
+            # more than the call, so it runs here.
+            self._run_here(job)
+            return
         self._running = True
         self._jobs.put(job)
+
+    def _run_here(self, job: _Job) -> None:
+        started = time.perf_counter()
+        try:
+            classes: Classes | None = self._classify(job[0][0])
+            failure: BaseException | None = None
+        except Exception as error:  # noqa: BLE001 - handed to the waiting request, which answers 500
+            classes, failure = None, error
+        self._finish(job, classes, failure, time.perf_counter() - started)
 
     def _work(self) -> None:
         """The inference thread: one call per job, results handed back to the loop."""
