@@ -5,8 +5,8 @@ Runs in KServe's own venv (not a dependency of the image), e.g.:
     python -m venv .bench-venv && .bench-venv/bin/pip install kserve==0.21.0 onnxruntime==1.31.1
     .bench-venv/bin/python bench/kserve_digits.py --model_dir /path/to/model --http_port 8090
 
-A `kserve.Model` that runs onnxruntime on the trainer's model.onnx with the session options our
-server uses, serving KServe V1 (`POST /v1/models/digits:predict`) on `kserve.ModelServer`
+A `kserve.Model` that runs onnxruntime on the trainer's model.onnx with one intra-op thread, as our
+server does, serving KServe V1 (`POST /v1/models/digits:predict`) on `kserve.ModelServer`
 (uvicorn, uvloop and httptools, as installed with kserve; one worker). gRPC and the per-request
 log lines (latency, access, trace) are off, as our server has none of them by default. bench_server.py starts it.
 """

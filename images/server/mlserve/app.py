@@ -103,6 +103,7 @@ async def load_until_ready(state: ServerState) -> None:
         if settings.micro_batching:
             state.batcher = MicroBatcher(
                 model.classify,
+                seconds_per_instance=model.seconds_per_instance,
                 max_instances=settings.micro_batch_max_instances,
                 max_wait_seconds=settings.micro_batch_max_wait_seconds,
                 metrics=state.metrics,
@@ -112,11 +113,13 @@ async def load_until_ready(state: ServerState) -> None:
         state.metrics.model_ready.set(1)
         state.metrics.model_info.labels(settings.model_name, meta.version).set(1)
         log.info(
-            "model ready name=%s version=%s test_accuracy=%s input_range=%s from=%s load_seconds=%.3f",
+            "model ready name=%s version=%s test_accuracy=%s input_range=%s us_per_instance=%.1f from=%s "
+            "load_seconds=%.3f",
             settings.model_name,
             meta.version,
             meta.test_accuracy,
             list(meta.input_range) if meta.input_range else "none",
+            1e6 * model.seconds_per_instance,
             settings.model_uri,
             time.perf_counter() - started,
         )
@@ -303,6 +306,7 @@ class ModelServer:
                 classes = model.classify(batch)
                 self.metrics.inference_seconds.observe(time.perf_counter() - started)
                 self.metrics.batch_instances.observe(len(batch))
+                self.metrics.inference_calls.labels("event_loop").inc()
         except Exception as failure:  # noqa: BLE001 - onnxruntime's errors are one type; one log line, one 500
             log.error("inference failed for %d instance(s): %s: %s", len(batch), type(failure).__name__, failure)
             return error(500, "inference failed")

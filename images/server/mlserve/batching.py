@@ -1,13 +1,14 @@
-"""Adaptive micro-batching: concurrent predict requests share one onnxruntime call, run on a
-thread of its own while the event loop goes on with other requests.
+"""Adaptive micro-batching: concurrent predict requests share one onnxruntime call.
 
-A call takes the requests parsed in the same event-loop iteration (those that arrived together),
-and while the inference thread runs it, later requests queue up to form the next call (up to
-`max_instances` rows). Batches thus grow with the load, with no timer to tune; a request that
-has no company runs at once on the event loop (handing it to the thread and back would cost
-more than the call). With `max_wait_seconds` > 0 an idle server also waits that long for company
-(as Triton's dynamic batcher's `max_queue_delay`). onnxruntime releases the GIL while it computes,
-so a call overlaps with the event loop on a second core. Each request gets back its own rows only.
+A call takes the requests parsed in the same event-loop iteration (those that arrived together);
+while a call runs on the inference thread, later requests queue up to form the next one (up to
+`max_instances` rows). Calls thus grow with the load, with no timer to tune. A call that serves
+one request, or is expected to be short (LOOP_CALL_SECONDS, by the model's time per instance
+measured at load), runs at once on the event loop instead: handing it to the thread and back
+would cost more than it frees. onnxruntime releases the GIL while it computes, so a long call on
+the thread overlaps with the event loop on a second core. With `max_wait_seconds` > 0 an idle
+server also waits that long for company (as Triton's dynamic batcher's `max_queue_delay`). Each
+request gets back its own rows only.
 """
 
 from __future__ import annotations
@@ -29,6 +30,16 @@ from mlserve.metrics import Metrics
 log = logging.getLogger("server")
 
 Classes = npt.NDArray[np.intp]
+
+LOOP_CALL_SECONDS = 100e-6
+"""A call of one request, or of fewer instances than take this long (by the model's time per
+instance, measured at load), runs on the event loop: handing it to the inference thread and back
+(two thread wake-ups, GIL hand-overs) costs more than it frees, and a lone request has nothing to
+overlap with. Measured with the digits model (bench/README.md): batch 1 at 16 clients gave 20.5k
+req/s with such calls on the loop and 16.3k with every shared call on the thread; a lone batch-32
+request per client, 3.0k on the loop and 2.4k on the thread; shared batch-32 calls at 64 clients,
+4.2k on the thread and 3.5k on the loop."""
+
 _Job = list[tuple[Batch, "asyncio.Future[Classes]"]]
 
 
@@ -39,6 +50,7 @@ class MicroBatcher:
         self,
         classify: Callable[[Batch], Classes],
         *,
+        seconds_per_instance: float,
         max_instances: int,
         max_wait_seconds: float,
         metrics: Metrics,
@@ -53,6 +65,9 @@ class MicroBatcher:
         self._running = False  # the thread has a call in hand
         self._soon = False  # a dispatch is scheduled for the end of this loop iteration
         self._timer: asyncio.TimerHandle | None = None
+        self._loop_max_instances = int(LOOP_CALL_SECONDS / max(seconds_per_instance, 1e-9))
+        self._on_loop = metrics.inference_calls.labels("event_loop")
+        self._on_thread = metrics.inference_calls.labels("inference_thread")
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._work, name="inference", daemon=True)
         self._thread.start()
@@ -97,18 +112,18 @@ class MicroBatcher:
             job.append(item)
             rows += len(item[0])
         self._pending_rows -= rows
-        if len(job) == 1:
-            # A request with no company: handing it to the thread and back (two wake-ups) costs
-            # more than the call, so it runs here.
+        if len(job) == 1 or rows <= self._loop_max_instances:
+            self._on_loop.inc()
             self._run_here(job)
             return
+        self._on_thread.inc()
         self._running = True
         self._jobs.put(job)
 
     def _run_here(self, job: _Job) -> None:
         started = time.perf_counter()
         try:
-            classes: Classes | None = self._classify(job[0][0])
+            classes: Classes | None = self._classify(_join(job))
             failure: BaseException | None = None
         except Exception as error:  # noqa: BLE001 - handed to the waiting request, which answers 500
             classes, failure = None, error
@@ -119,8 +134,7 @@ class MicroBatcher:
         while (job := self._jobs.get()) is not None:
             started = time.perf_counter()
             try:
-                batch = job[0][0] if len(job) == 1 else np.concatenate([rows for rows, _ in job])
-                classes: Classes | None = self._classify(batch)
+                classes: Classes | None = self._classify(_join(job))
                 failure: BaseException | None = None
             except Exception as error:  # noqa: BLE001 - handed to the waiting requests, which answer 500
                 classes, failure = None, error
@@ -131,8 +145,8 @@ class MicroBatcher:
         self._running = False
         self._metrics.inference_seconds.observe(seconds)
         offset = 0
-        for rows, future in job:
-            end = offset + len(rows)
+        for batch, future in job:
+            end = offset + len(batch)
             if not future.done():  # a request cut at shutdown has cancelled its future
                 if classes is None:
                     future.set_exception(failure or RuntimeError("inference failed"))
@@ -142,3 +156,7 @@ class MicroBatcher:
         self._metrics.batch_instances.observe(offset)
         if self._pending:
             self._dispatch()  # these waited for the thread already: no further wait
+
+
+def _join(job: _Job) -> Batch:
+    return job[0][0] if len(job) == 1 else np.concatenate([rows for rows, _ in job])

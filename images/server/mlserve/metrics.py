@@ -52,6 +52,12 @@ class Metrics:
             buckets=BATCH_BUCKETS,
             registry=self.registry,
         )
+        self.inference_calls = Counter(
+            "model_server_inference_calls",
+            "onnxruntime calls by where they ran: event_loop, or inference_thread (micro-batching's long calls).",
+            ["runner"],
+            registry=self.registry,
+        )
         self.instances = Counter("model_server_instances", "Instances predicted.", registry=self.registry)
         self.model_ready = Gauge(
             "model_server_model_ready", "1 once the model is loaded, 0 before.", registry=self.registry

@@ -57,12 +57,12 @@ class Settings(BaseSettings):
     """onnxruntime intra-op threads per call. Default 1: the model is small, and on a small pod
     more threads compete with the HTTP event loop for the same cores."""
     micro_batching: bool = True
-    """Run concurrent predict requests as one onnxruntime call, on a thread of its own, so the
-    event loop parses the next requests meanwhile. Each request still gets only its own rows.
-    Default on (bench/README.md has the figures); off runs each request's call on the event loop."""
+    """Run concurrent predict requests as one onnxruntime call (long calls on a thread of their
+    own, so the event loop goes on meanwhile). Each request still gets only its own rows. Default
+    on (bench/README.md has the figures); off runs each request's call on the event loop."""
     micro_batch_max_wait_seconds: float = Field(default=0.0, ge=0, le=1)
-    """With MICRO_BATCHING: how long an idle inference thread waits for more requests before it
-    runs what it has. Default 0: never wait; a batch is what arrived while the previous call ran,
+    """With MICRO_BATCHING: how long an idle server waits for more requests before a call. Default
+    0: never wait; a call takes the requests that arrived together or while the previous call ran,
     so a lone request is not delayed. At most 1."""
     micro_batch_max_instances: int = Field(default=256, ge=1)
     """With MICRO_BATCHING: most instances in one onnxruntime call; a single request with more
