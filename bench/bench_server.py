@@ -1,16 +1,22 @@
-"""Benchmark the model server: throughput and latency against a no-op route, and cold start.
+"""Benchmark the model server: throughput and latency against its own no-op route and against
+KServe's Python model server on the same model file, plus the cold start.
 
-    python bench/bench_server.py [--model-uri URI] [--seconds 3] [--json results.json]
+    python bench/bench_server.py [--model-uri URI] [--seconds 3] [--kserve-python PATH] [--json FILE]
 
-The server runs as a real uvicorn process on 127.0.0.1. Its app is the production one from
-`create_app` plus one extra route, POST /v1/models/{name}:noop, which reads the body through the
-same middleware and returns a constant through the same response path: it is the ceiling the
-stack allows, measured in the same run. The no-op route exists only in this script's server.
+Our server runs as a real process on 127.0.0.1: the production app (`create_app`) and runner
+(`serve.run`), plus one route only this script adds, POST /v1/models/{name}:noop, which goes
+through the same routing, token check, body reading, metrics and response path and answers a
+constant: the ceiling the stack allows, measured in the same run, alternating no-op and predict
+slices so that drift on a shared machine hits both alike.
 
-The load generator is a keep-alive HTTP/1.1 client on asyncio (one connection per simulated
-client, each sending its next request when the previous answer arrived), in this process. On a
-2-core machine client and server share the CPU, so absolute figures are a floor; the ratio
-predict / no-op is the number to watch (goal: >= 0.70 at batch 1).
+The load comes from another process: wrk (Debian's `wrk`, a C client that barely loads the CPU)
+with bench/wrk_post.lua, or where wrk is missing this script's asyncio client in a child process,
+which says so (it takes as much CPU as the server on a 2-core machine, so it flatters ratios).
+
+KServe: with --kserve-python (or KSERVE_PYTHON, default .bench-venv/bin/python when it imports
+kserve) the same model is served by bench/kserve_digits.py on kserve.ModelServer and loaded the
+same way. Everything listens and is loaded on 127.0.0.1 only. Time is bounded: about
+(2 routes + KServe) x 6 cells x (warm-up + --seconds), printed before it starts.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ import argparse
 import asyncio
 import json
 import os
+import re
+import shutil
 import signal
 import socket
 import statistics
@@ -28,60 +36,69 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
-
-# Module level: FastAPI resolves the route's (postponed) annotations in this module's globals.
-from fastapi import Request
+from typing import Any, Literal
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVER_DIR = ROOT / "images" / "server"
 TRAIN_SCRIPT = ROOT / "images" / "trainer" / "train.py"
+WRK_SCRIPT = Path(__file__).with_name("wrk_post.lua")
+KSERVE_SCRIPT = Path(__file__).with_name("kserve_digits.py")
+DEFAULT_KSERVE_PYTHON = ROOT / ".bench-venv" / "bin" / "python"
 CONCURRENCY = (1, 16, 64)
 BATCH_SIZES = (1, 32)
+HOST = "127.0.0.1"
 
 
 def _serve_with_noop() -> int:
-    """Child-process mode: the production app plus the no-op route, run by the production runner."""
+    """Child-process mode: the production app plus the no-op route, run by the production runner.
+    BENCH_HTTP / BENCH_LOOP pick uvicorn's HTTP parser and event loop, to measure those levers."""
     sys.path.insert(0, str(SERVER_DIR))
     import serve
-    from mlserve.app import PredictResponse, create_app
+    from mlserve.app import create_app
+    from mlserve.http import Response
     from mlserve.settings import load_settings
 
     settings = load_settings()
     serve.configure_logging(settings.log_level)
     app = create_app(settings)
-    constant = PredictResponse(predictions=[])
+    constant = Response(200, b'{"predictions":[]}')
 
-    @app.post("/v1/models/{name}:noop", response_model=PredictResponse)
-    async def noop(name: str, request: Request) -> PredictResponse:
-        await request.body()
+    async def noop(name: str, body: bytes) -> Response:
         return constant
 
-    return serve.run(app, settings)
+    app.add_verb("noop", noop)
+    sockets = [
+        serve.listen(settings.host, settings.port, "PORT"),
+        serve.listen(settings.host, settings.admin_port, "ADMIN_PORT"),
+    ]
+    http: Literal["h11", "httptools"] = "h11" if os.environ.get("BENCH_HTTP") == "h11" else "httptools"
+    loop: Literal["asyncio", "uvloop"] = "asyncio" if os.environ.get("BENCH_LOOP") == "asyncio" else "uvloop"
+    return serve.run(app, settings, sockets, http=http, loop=loop)
 
 
 def free_port() -> int:
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
 
 
-def wait_ready(port: int, process: subprocess.Popen, timeout: float = 60.0) -> float:
-    """Poll /readyz every 5 ms; return seconds until it answered 200."""
+def wait_until(port: int, path: str, process: subprocess.Popen[bytes], timeout: float = 60.0) -> float:
+    """Poll GET http://127.0.0.1:port/path every 5 ms; return seconds until it answered 200."""
     started = time.perf_counter()
     while time.perf_counter() - started < timeout:
         if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode} before it was ready")
+            raise RuntimeError(f"server exited with {process.returncode} before {path} answered")
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as response:
+            with urllib.request.urlopen(f"http://{HOST}:{port}{path}", timeout=1) as response:
                 if response.status == 200:
                     return time.perf_counter() - started
         except OSError:
             pass
         time.sleep(0.005)
-    raise RuntimeError(f"server not ready after {timeout} s")
+    raise RuntimeError(f"{path} did not answer 200 within {timeout} s")
 
 
-def stop(process: subprocess.Popen) -> None:
+def stop(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
         try:
@@ -91,32 +108,63 @@ def stop(process: subprocess.Popen) -> None:
             process.wait()
 
 
-def server_env(model_uri: str, port: int) -> dict[str, str]:
-    return {
-        **os.environ,
-        "MODEL_URI": model_uri,
-        "MODEL_NAME": "digits",
-        "PORT": str(port),
-        "LOG_LEVEL": "warning",
-    }
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of `pid` and its threads so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def build_request(path: str, body: bytes) -> bytes:
-    head = (
-        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
-    )
-    return head.encode() + body
+# ---- load generators: each runs in a process of its own ----
 
 
-async def _client(port: int, request: bytes, deadline: float, record_after: float, latencies: list[float]) -> int:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+class WrkLoad:
+    name = "wrk (C, 1 thread)"
+
+    def __init__(self, wrk: str) -> None:
+        self.wrk = wrk
+
+    def run(self, url: str, body_file: Path, connections: int, seconds: int) -> dict[str, float]:
+        result = subprocess.run(
+            [self.wrk, "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(WRK_SCRIPT), url],
+            env={**os.environ, "WRK_BODY_FILE": str(body_file)},
+            capture_output=True,
+            text=True,
+            timeout=seconds + 30,
+            check=True,
+        )
+        match = re.search(r"^WRKJSON (.*)$", result.stdout, re.MULTILINE)
+        if match is None:
+            raise RuntimeError(f"wrk printed no summary:\n{result.stdout}\n{result.stderr}")
+        raw = json.loads(match.group(1))
+        return {
+            "requests": raw["requests"],
+            "seconds": raw["duration_us"] / 1e6,
+            "errors": raw["non_2xx"] + raw["socket_errors"],
+            "p50_ms": raw["p50_us"] / 1000,
+            "p99_ms": raw["p99_us"] / 1000,
+        }
+
+
+class PythonLoad:
+    name = "Python asyncio client in a child process (no wrk, or --python-client: it competes with the server for CPU)"
+
+    def run(self, url: str, body_file: Path, connections: int, seconds: int) -> dict[str, float]:
+        result = subprocess.run(
+            [sys.executable, __file__, "--internal-load", url, str(body_file), str(connections), str(seconds)],
+            capture_output=True,
+            text=True,
+            timeout=seconds + 30,
+            check=True,
+        )
+        summary: dict[str, float] = json.loads(result.stdout)
+        return summary
+
+
+async def _client(port: int, request: bytes, deadline: float, latencies: list[float]) -> int:
+    reader, writer = await asyncio.open_connection(HOST, port)
     errors = 0
     try:
-        while True:
-            started = time.perf_counter()
-            if started >= deadline:
-                return errors
+        while (started := time.perf_counter()) < deadline:
             writer.write(request)
             head = await reader.readuntil(b"\r\n\r\n")
             length = 0
@@ -126,42 +174,119 @@ async def _client(port: int, request: bytes, deadline: float, record_after: floa
             await reader.readexactly(length)
             if not head.startswith(b"HTTP/1.1 200"):
                 errors += 1
-            finished = time.perf_counter()
-            if started >= record_after:
-                latencies.append(finished - started)
+            latencies.append(time.perf_counter() - started)
     finally:
         writer.close()
+    return errors
 
 
-async def _load(port: int, request: bytes, concurrency: int, seconds: float, warmup: float) -> list[float]:
-    """Latencies of the requests `concurrency` clients completed in `seconds` after `warmup`."""
-    now = time.perf_counter()
-    record_after = now + warmup
-    deadline = record_after + seconds
+def _python_load(url: str, body_file: str, connections: str, seconds: str) -> int:
+    """Child-process mode of PythonLoad: keep-alive HTTP/1.1, one connection per client."""
+    match = re.fullmatch(r"http://127\.0\.0\.1:(\d+)(/.*)", url)
+    if match is None:
+        raise SystemExit("the Python client only targets http://127.0.0.1:PORT/...")
+    port, path = int(match.group(1)), match.group(2)
+    body = Path(body_file).read_bytes()
+    request = (
+        f"POST {path} HTTP/1.1\r\nHost: {HOST}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
     latencies: list[float] = []
-    errors = await asyncio.gather(
-        *(_client(port, request, deadline, record_after, latencies) for _ in range(concurrency))
+    started = time.perf_counter()
+
+    async def load() -> list[int]:
+        deadline = time.perf_counter() + float(seconds)
+        return await asyncio.gather(*(_client(port, request, deadline, latencies) for _ in range(int(connections))))
+
+    errors = sum(asyncio.run(load()))
+    latencies.sort()
+    print(
+        json.dumps(
+            {
+                "requests": len(latencies),
+                "seconds": time.perf_counter() - started,
+                "errors": errors,
+                "p50_ms": 1000 * latencies[len(latencies) // 2],
+                "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+            }
+        )
     )
-    if sum(errors):
-        raise RuntimeError(f"{sum(errors)} requests did not answer 200")
-    return latencies
+    return 0
 
 
-def process_cpu_seconds(pid: int) -> float:
-    """User + system CPU time of `pid` so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+# ---- servers under test ----
 
 
-def summarize(latencies: list[float], seconds: float, cpu_seconds: float) -> dict[str, float]:
-    latencies = sorted(latencies)
-    return {
-        "requests_per_second": len(latencies) / seconds,
-        "p50_ms": 1000 * latencies[len(latencies) // 2],
-        "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
-        "server_cpu_us_per_request": 1e6 * cpu_seconds / len(latencies),
-        "requests": len(latencies),
+def our_server(model_uri: str, extra_env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
+    port, admin_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "MODEL_URI": model_uri,
+        "MODEL_NAME": "digits",
+        "HOST": HOST,
+        "PORT": str(port),
+        "ADMIN_PORT": str(admin_port),
+        "LOG_LEVEL": "warning",
+        **extra_env,
     }
+    process = subprocess.Popen([sys.executable, __file__, "--internal-serve"], env=env)
+    wait_until(admin_port, "/readyz", process)
+    return process, port
+
+
+def kserve_server(kserve_python: str, model_dir: Path) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    process = subprocess.Popen(
+        [kserve_python, str(KSERVE_SCRIPT), "--model_dir", str(model_dir), "--http_port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_until(port, "/v1/models/digits", process, timeout=120)
+    return process, port
+
+
+def find_kserve_python(flag: str | None) -> str | None:
+    candidate = flag or os.environ.get("KSERVE_PYTHON") or str(DEFAULT_KSERVE_PYTHON)
+    if not Path(candidate).exists():
+        return None
+    probe = subprocess.run([candidate, "-c", "import kserve"], capture_output=True, timeout=120, check=False)
+    return candidate if probe.returncode == 0 else None
+
+
+# ---- measurement ----
+
+
+def measure_cell(
+    load: WrkLoad | PythonLoad,
+    targets: dict[str, tuple[int, int, str]],
+    body_file: Path,
+    connections: int,
+    seconds: int,
+    warmup: int,
+) -> dict[str, dict[str, float]]:
+    """`targets`: route -> (pid, port, path). Warm each up, then alternate 1 s slices among them."""
+    for _, port, path in targets.values():
+        load.run(f"http://{HOST}:{port}{path}", body_file, connections, warmup)
+    slices: dict[str, list[dict[str, float]]] = {route: [] for route in targets}
+    cpu: dict[str, float] = dict.fromkeys(targets, 0.0)
+    for _ in range(seconds):
+        for route, (pid, port, path) in targets.items():
+            before = process_cpu_seconds(pid)
+            slices[route].append(load.run(f"http://{HOST}:{port}{path}", body_file, connections, 1))
+            cpu[route] += process_cpu_seconds(pid) - before
+    results = {}
+    for route, runs in slices.items():
+        requests = sum(r["requests"] for r in runs)
+        errors = sum(r["errors"] for r in runs)
+        if errors:
+            raise RuntimeError(f"{route}: {errors} requests did not answer 200")
+        results[route] = {
+            "requests_per_second": requests / sum(r["seconds"] for r in runs),
+            # wrk reports percentiles per run; the median of the slices' is robust to one noisy slice.
+            "p50_ms": statistics.median(r["p50_ms"] for r in runs),
+            "p99_ms": statistics.median(r["p99_ms"] for r in runs),
+            "server_cpu_us_per_request": 1e6 * cpu[route] / requests,
+        }
+    return results
 
 
 def train_model(directory: Path) -> str:
@@ -179,112 +304,152 @@ def measure_cold_start(model_uri: str, repeats: int) -> list[float]:
     """Seconds from spawning `python images/server/serve.py` to /readyz answering 200."""
     results = []
     for _ in range(repeats):
-        port = free_port()
+        port, admin_port = free_port(), free_port()
+        env = {**os.environ, "MODEL_URI": model_uri, "HOST": HOST, "PORT": str(port), "ADMIN_PORT": str(admin_port)}
         started = time.perf_counter()
         process = subprocess.Popen(
             [sys.executable, str(SERVER_DIR / "serve.py")],
-            env=server_env(model_uri, port),
+            env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
         try:
-            wait_ready(port, process)
+            wait_until(admin_port, "/readyz", process)
             results.append(time.perf_counter() - started)
         finally:
             stop(process)
     return results
 
 
-def measure_throughput(model_uri: str, seconds: float, warmup: float, rounds: int) -> list[dict]:
-    """Each cell alternates no-op and predict slices `rounds` times, so drift on a shared
-    machine hits both routes alike; `seconds` is each route's measured total per cell."""
-    from sklearn.datasets import load_digits
-
-    images = load_digits().images
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, __file__, "--internal-serve"],
-        env=server_env(model_uri, port),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+def print_table(rows: list[dict[str, Any]], with_kserve: bool) -> None:
+    header = (
+        "| batch | clients | no-op req/s | predict req/s | predict / no-op | predict p50 / p99 ms | no-op p50 / p99 ms"
     )
-    rows = []
-    try:
-        wait_ready(port, process)
-        for batch in BATCH_SIZES:
-            body = json.dumps({"instances": images[:batch].tolist()}).encode()
-            for concurrency in CONCURRENCY:
-                totals = {route: ([], 0.0) for route in ("noop", "predict")}
-                for _ in range(rounds):
-                    for route in ("noop", "predict"):
-                        request = build_request(f"/v1/models/digits:{route}", body)
-                        slice_seconds = seconds / rounds
-                        # Warm-up first (CPU counted from after it), then the measured slice.
-                        asyncio.run(_load(port, request, concurrency, warmup, 0.0))
-                        cpu_before = process_cpu_seconds(process.pid)
-                        latencies = asyncio.run(_load(port, request, concurrency, slice_seconds, 0.0))
-                        cpu = process_cpu_seconds(process.pid) - cpu_before
-                        totals[route][0].extend(latencies)
-                        totals[route] = (totals[route][0], totals[route][1] + cpu)
-                for route, (latencies, cpu) in totals.items():
-                    result = summarize(latencies, seconds, cpu)
-                    rows.append({"route": route, "batch": batch, "concurrency": concurrency, **result})
-                    print(
-                        f"  {route:7} batch={batch:<3} clients={concurrency:<3} "
-                        f"{result['requests_per_second']:8.0f} req/s  p50={result['p50_ms']:.2f} ms  "
-                        f"p99={result['p99_ms']:.2f} ms  server_cpu={result['server_cpu_us_per_request']:.0f} us/req",
-                        flush=True,
-                    )
-    finally:
-        stop(process)
-    return rows
+    header += " | server CPU µs/req predict / no-op"
+    if with_kserve:
+        header += " | KServe req/s | predict / KServe | KServe p50 / p99 ms | KServe CPU µs/req"
+    print("\n" + header + " |")
+    print("|---" * header.count("|") + "|")
+    for row in rows:
+        noop, predict = row["noop"], row["predict"]
+        ratio = predict["requests_per_second"] / noop["requests_per_second"]
+        line = (
+            f"| {row['batch']} | {row['clients']} | {noop['requests_per_second']:.0f} "
+            f"| {predict['requests_per_second']:.0f} | {ratio:.2f} "
+            f"| {predict['p50_ms']:.2f} / {predict['p99_ms']:.2f} | {noop['p50_ms']:.2f} / {noop['p99_ms']:.2f} "
+            f"| {predict['server_cpu_us_per_request']:.0f} / {noop['server_cpu_us_per_request']:.0f}"
+        )
+        if with_kserve:
+            kserve = row["kserve"]
+            line += (
+                f" | {kserve['requests_per_second']:.0f} "
+                f"| {predict['requests_per_second'] / kserve['requests_per_second']:.2f} "
+                f"| {kserve['p50_ms']:.2f} / {kserve['p99_ms']:.2f} | {kserve['server_cpu_us_per_request']:.0f}"
+            )
+        print(line + " |")
+
+
+def print_goals(rows: list[dict[str, Any]], with_kserve: bool) -> None:
+    cell = next(r for r in rows if r["batch"] == 1 and r["clients"] == 16)
+    noop, predict = cell["noop"], cell["predict"]
+    ratio = predict["requests_per_second"] / noop["requests_per_second"]
+    p99 = predict["p99_ms"] / noop["p99_ms"]
+    print("\ngoals at batch 1, 16 clients:")
+    print(f"  predict / no-op throughput {ratio:.2f} (goal >= 0.85): {'met' if ratio >= 0.85 else 'NOT met'}")
+    print(f"  predict p99 / no-op p99    {p99:.2f} (goal <= 2.00): {'met' if p99 <= 2 else 'NOT met'}")
+    if with_kserve:
+        versus = predict["requests_per_second"] / cell["kserve"]["requests_per_second"]
+        print(f"  predict / KServe req/s     {versus:.2f} (goal >= 2.00): {'met' if versus >= 2 else 'NOT met'}")
 
 
 def main() -> int:
-    if "--internal-serve" in sys.argv:
+    if sys.argv[1:2] == ["--internal-serve"]:
         return _serve_with_noop()
+    if sys.argv[1:2] == ["--internal-load"]:
+        return _python_load(*sys.argv[2:6])
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model-uri", help="a trained model; by default one is trained (3 epochs) in a temp dir")
-    parser.add_argument("--seconds", type=float, default=3.0, help="measured seconds per cell (default 3)")
-    parser.add_argument("--warmup", type=float, default=0.3, help="unmeasured seconds before each slice")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating no-op/predict slices per cell (default 3)")
+    parser.add_argument(
+        "--model-uri", help="a trained model (file://); by default one is trained (3 epochs) in a temp dir"
+    )
+    parser.add_argument("--seconds", type=int, default=3, help="measured seconds per route and cell, as 1 s slices")
+    parser.add_argument("--warmup", type=int, default=1, help="unmeasured seconds per route and cell (default 1)")
     parser.add_argument("--cold-starts", type=int, default=3, help="cold starts to time (default 3)")
+    parser.add_argument(
+        "--kserve-python", help="interpreter of a venv with kserve (default: KSERVE_PYTHON or .bench-venv)"
+    )
+    parser.add_argument("--no-kserve", action="store_true", help="skip the KServe comparison")
+    parser.add_argument("--python-client", action="store_true", help="use the Python client even where wrk exists")
+    parser.add_argument("--batches", type=int, nargs="+", default=list(BATCH_SIZES), help="batch sizes (default 1 32)")
+    parser.add_argument(
+        "--clients", type=int, nargs="+", default=list(CONCURRENCY), help="connections (default 1 16 64)"
+    )
+    parser.add_argument(
+        "--server-env", action="append", default=[], metavar="NAME=VALUE", help="a setting for our server (repeatable)"
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
 
+    wrk = None if args.python_client else shutil.which("wrk")
+    load: WrkLoad | PythonLoad = WrkLoad(wrk) if wrk else PythonLoad()
+    kserve_python = None if args.no_kserve else find_kserve_python(args.kserve_python)
+    extra_env = dict(item.split("=", 1) for item in args.server_env)
+    routes = 3 if kserve_python else 2
+    cells = len(args.batches) * len(args.clients)
+    print(f"cpus={os.cpu_count()} python={sys.version.split()[0]} load={load.name}")
+    print(f"KServe: {kserve_python or 'not found (pass --kserve-python or set KSERVE_PYTHON)'}")
+    print(
+        f"server settings: {extra_env or 'defaults'}; about {routes * cells * (args.warmup + args.seconds)} s of load"
+    )
+
+    rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as scratch:
         model_uri = args.model_uri or train_model(Path(scratch))
-        print(f"cpus={os.cpu_count()} python={sys.version.split()[0]} model={model_uri}")
-        print("throughput (client and server share this machine):")
-        rows = measure_throughput(model_uri, args.seconds, args.warmup, args.rounds)
-        cold = measure_cold_start(model_uri, args.cold_starts)
+        ours, port = our_server(model_uri, extra_env)
+        kserve = None
+        try:
+            targets = {
+                "noop": (ours.pid, port, "/v1/models/digits:noop"),
+                "predict": (ours.pid, port, "/v1/models/digits:predict"),
+            }
+            if kserve_python:
+                model_dir = Path(urllib.request.url2pathname(model_uri.removeprefix("file://")))
+                kserve, kserve_port = kserve_server(kserve_python, model_dir)
+                targets["kserve"] = (kserve.pid, kserve_port, "/v1/models/digits:predict")
+            from sklearn.datasets import load_digits  # type: ignore[import-untyped]  # scikit-learn ships no types
 
-    print(
-        "\n| batch | clients | no-op req/s | predict req/s | predict/no-op | predict instances/s "
-        "| predict p50 / p99 ms | no-op p50 / p99 ms | server CPU us/req predict / no-op |"
-    )
-    print("|---|---|---|---|---|---|---|---|---|")
-    ratios = {}
-    for batch in BATCH_SIZES:
-        for concurrency in CONCURRENCY:
-            cell = {r["route"]: r for r in rows if r["batch"] == batch and r["concurrency"] == concurrency}
-            noop, predict = cell["noop"], cell["predict"]
-            ratio = predict["requests_per_second"] / noop["requests_per_second"]
-            ratios[(batch, concurrency)] = ratio
-            print(
-                f"| {batch} | {concurrency} | {noop['requests_per_second']:.0f} | {predict['requests_per_second']:.0f} "
-                f"| {ratio:.2f} | {predict['requests_per_second'] * batch:.0f} "
-                f"| {predict['p50_ms']:.2f} / {predict['p99_ms']:.2f} | {noop['p50_ms']:.2f} / {noop['p99_ms']:.2f} "
-                f"| {predict['server_cpu_us_per_request']:.0f} / {noop['server_cpu_us_per_request']:.0f} |"
-            )
-    print(
-        f"\ncold start to /readyz 200: median {statistics.median(cold):.2f} s "
-        f"(runs: {', '.join(f'{c:.2f}' for c in cold)})"
-    )
-    worst_batch1 = min(ratios[(1, c)] for c in CONCURRENCY)
-    print(f"batch 1 predict/no-op, worst of {CONCURRENCY} clients: {worst_batch1:.2f} (goal >= 0.70)")
+            images = load_digits().images
+            for batch in args.batches:
+                body_file = Path(scratch) / f"body-{batch}.json"
+                body_file.write_text(json.dumps({"instances": images[:batch].tolist()}))
+                for clients in args.clients:
+                    cell = measure_cell(load, targets, body_file, clients, args.seconds, args.warmup)
+                    rows.append({"batch": batch, "clients": clients, **cell})
+                    print(
+                        f"  batch={batch:<3} clients={clients:<3} "
+                        + "  ".join(
+                            f"{route} {r['requests_per_second']:.0f} req/s p99 {r['p99_ms']:.2f} ms"
+                            for route, r in cell.items()
+                        ),
+                        flush=True,
+                    )
+        finally:
+            stop(ours)
+            if kserve is not None:
+                stop(kserve)
+        cold = measure_cold_start(model_uri, args.cold_starts) if args.cold_starts else []
+
+    print_table(rows, kserve_python is not None)
+    if any(r["batch"] == 1 and r["clients"] == 16 for r in rows):
+        print_goals(rows, kserve_python is not None)
+    if cold:
+        print(
+            f"\ncold start to /readyz 200: median {statistics.median(cold):.2f} s "
+            f"(runs: {', '.join(f'{c:.2f}' for c in cold)})"
+        )
     if args.json:
-        args.json.write_text(json.dumps({"throughput": rows, "cold_start_seconds": cold}, indent=2))
+        args.json.write_text(
+            json.dumps({"load": load.name, "settings": extra_env, "rows": rows, "cold": cold}, indent=2)
+        )
     return 0
 
 

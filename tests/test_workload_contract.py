@@ -41,13 +41,20 @@ def _serving_container():
     return template.spec.containers[0]
 
 
-def test_probes_hit_routes_the_server_has(server_modules):
+def test_probes_hit_routes_the_server_has_on_the_port_that_serves_them(server_modules):
+    """Each probe's path is a route of the server on the port the probe names (the admin port), and
+    the port the Service targets serves the predict route."""
     app_module, settings_module = server_modules
-    application = app_module.create_app(settings_module.Settings(model_uri="file:///nowhere"))
-    paths = {route.path for route in application.routes}
+    settings = settings_module.Settings(model_uri="file:///nowhere")
+    application = app_module.create_app(settings)
     container = _serving_container()
+    env = {variable.name: variable.value for variable in container.env}
+    port_of = {port.name: port.container_port for port in container.ports}
+    served = {(route.path, int(env[route.port])) for route in application.routes}
     for probe in (container.readiness_probe, container.liveness_probe, container.startup_probe):
-        assert probe.http_get.path in paths
+        assert (probe.http_get.path, port_of[probe.http_get.port]) in served, probe.http_get.path
+    predict = [path for path, port in served if path.endswith(":predict")]
+    assert predict and all(port_of[serving_pod.SERVER_PORT_NAME] == port for path, port in served if path in predict)
 
 
 def test_every_env_variable_the_deployment_sets_is_a_server_setting(server_modules):

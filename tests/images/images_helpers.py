@@ -94,13 +94,24 @@ class TrainedModel:
 
 
 class ServerProcess:
-    """`python images/server/serve.py` on 127.0.0.1 with a free port; logs go to a file."""
+    """`python images/server/serve.py` on 127.0.0.1 with two free ports; logs go to a file.
+
+    `url` is the inference port (PORT, the KServe V1 routes), `admin_url` the admin port
+    (ADMIN_PORT: /healthz, /readyz, /metrics)."""
 
     def __init__(self, log_path: Path, **env: str) -> None:
         self.port = free_port()
+        self.admin_port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.admin_url = f"http://127.0.0.1:{self.admin_port}"
         self.log_path = log_path
-        settings = {"HOST": "127.0.0.1", "PORT": str(self.port), "MODEL_NAME": "digits", **env}
+        settings = {
+            "HOST": "127.0.0.1",
+            "PORT": str(self.port),
+            "ADMIN_PORT": str(self.admin_port),
+            "MODEL_NAME": "digits",
+            **env,
+        }
         with open(log_path, "wb") as log:
             self.process = subprocess.Popen(
                 [sys.executable, str(SERVE_SCRIPT)],
@@ -112,10 +123,10 @@ class ServerProcess:
     def log(self) -> str:
         return self.log_path.read_text()
 
-    def get(self, path: str) -> tuple[int, dict]:
-        """GET `path`; returns status and decoded JSON body."""
+    def get(self, path: str, *, admin: bool = False) -> tuple[int, dict]:
+        """GET `path` on the inference port (or the admin port); returns status and decoded JSON body."""
         try:
-            with urllib.request.urlopen(self.url + path, timeout=10) as response:
+            with urllib.request.urlopen((self.admin_url if admin else self.url) + path, timeout=10) as response:
                 return response.status, json.loads(response.read())
         except urllib.error.HTTPError as error:
             return error.code, json.loads(error.read())
@@ -132,12 +143,13 @@ class ServerProcess:
             return error.code, json.loads(error.read())
 
     def wait_for(self, path: str, status: int, timeout: float = 30) -> None:
+        """Poll `path` on the admin port (where the probes go) until it answers `status`."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise AssertionError(f"server exited with {self.process.returncode}:\n{self.log()}")
             try:
-                if self.get(path)[0] == status:
+                if self.get(path, admin=True)[0] == status:
                     return
             except (OSError, ValueError):
                 pass

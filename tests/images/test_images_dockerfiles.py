@@ -107,7 +107,12 @@ def test_entrypoint_and_layout_match_the_contract(image: str, script: str) -> No
     assert ("ENTRYPOINT", f'["python", "{script}"]') in runtime
     assert ("WORKDIR", "/app") in runtime
     if image == "server":
-        assert ("EXPOSE", "8080") in runtime
+        from mlserve.settings import Settings
+
+        ports = [Settings.model_fields[port].default for port in ("port", "admin_port")]
+        assert ("EXPOSE", " ".join(map(str, ports))) in runtime
+        env = " ".join(rest for keyword, rest in runtime if keyword == "ENV")
+        assert f"PORT={ports[0]}" in env and f"ADMIN_PORT={ports[1]}" in env
 
 
 @pytest.mark.parametrize("image", IMAGES)
@@ -182,8 +187,10 @@ def test_requirements_are_exact_pins_that_agree_and_keep_torch_out_of_the_server
     assert {"torch", "onnx", "scikit-learn", "s3fs", "gcsfs"} <= set(trainer)
     assert {
         "onnxruntime",
-        "fastapi",
         "uvicorn",
+        "uvloop",
+        "httptools",
+        "orjson",
         "prometheus-client",
         "pydantic-settings",
         "s3fs",

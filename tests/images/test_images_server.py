@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import shutil
@@ -25,6 +26,7 @@ from images_helpers import (
     child_env,
     free_port,
 )
+from mlserve.settings import EXIT_CANNOT_LISTEN, EXIT_INVALID_CONFIGURATION
 from mltrain.data import load_split
 
 pytestmark = pytest.mark.timeout(300)
@@ -52,7 +54,15 @@ def server(trained_model: TrainedModel, tmp_path_factory: pytest.TempPathFactory
 
 @pytest.fixture(scope="module")
 def client(server: ServerProcess) -> Iterator[httpx.Client]:
+    """The inference port (PORT): the KServe V1 routes."""
     with httpx.Client(base_url=server.url, timeout=30) as http:
+        yield http
+
+
+@pytest.fixture(scope="module")
+def admin(server: ServerProcess) -> Iterator[httpx.Client]:
+    """The admin port (ADMIN_PORT): probes and metrics."""
+    with httpx.Client(base_url=server.admin_url, timeout=30) as http:
         yield http
 
 
@@ -62,10 +72,13 @@ def predict(client: httpx.Client, body: object, name: str = "digits") -> httpx.R
     )
 
 
-def test_health_readiness_and_model_status(client: httpx.Client, trained_model: TrainedModel) -> None:
-    """A loaded server is live and ready, lists its model and describes it (KServe V1 GET)."""
-    assert client.get("/healthz").status_code == 200
-    ready = client.get("/readyz")
+def test_health_readiness_and_model_status(
+    client: httpx.Client, admin: httpx.Client, trained_model: TrainedModel
+) -> None:
+    """A loaded server is live and ready (admin port), lists its model and describes it (KServe V1
+    GET, inference port), with the input range it accepts."""
+    assert admin.get("/healthz").status_code == 200
+    ready = admin.get("/readyz")
     assert ready.status_code == 200 and ready.json()["version"] == trained_model.metadata["version"]
     assert client.get("/v1/models").json() == {"models": ["digits"]}
     status = client.get("/v1/models/digits")
@@ -73,6 +86,7 @@ def test_health_readiness_and_model_status(client: httpx.Client, trained_model: 
     body = status.json()
     assert body["name"] == "digits" and body["ready"] is True
     assert body["input_shape"] == [1, 8, 8] and body["class_labels"] == list(range(10))
+    assert body["input_range"] == [0.0, 16.0]
 
 
 def test_predictions_match_onnxruntime_and_labels(client: httpx.Client, trained_model: TrainedModel) -> None:
@@ -212,12 +226,14 @@ def test_curl_style_form_content_type_is_read_as_json(client: httpx.Client) -> N
     assert response.status_code == 200 and len(response.json()["predictions"]) == 1
 
 
-def test_prometheus_metrics_count_requests_by_route(client: httpx.Client, trained_model: TrainedModel) -> None:
-    """/metrics exposes request counts labelled by route template (not raw path), inference
-    latency, readiness and the loaded version, in Prometheus text format."""
+def test_prometheus_metrics_count_requests_by_route(
+    client: httpx.Client, admin: httpx.Client, trained_model: TrainedModel
+) -> None:
+    """/metrics (admin port) exposes request counts labelled by route template (not raw path),
+    inference latency and batch sizes, readiness and the loaded version, in Prometheus text format."""
     predict(client, {"instances": [IMAGE]})
     predict(client, {"instances": [[1.0]]})
-    response = client.get("/metrics")
+    response = admin.get("/metrics")
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
     text = response.text
     assert re.search(
@@ -229,6 +245,7 @@ def test_prometheus_metrics_count_requests_by_route(client: httpx.Client, traine
         text,
     )
     assert re.search(r"model_server_inference_duration_seconds_count [1-9]", text)
+    assert re.search(r"model_server_inference_batch_instances_count [1-9]", text)
     assert "model_server_model_ready 1.0" in text
     assert f'model_server_model_info{{name="digits",version="{trained_model.metadata["version"]}"}} 1.0' in text
     assert 'status="500"' not in text
@@ -242,19 +259,21 @@ def test_log_lines_are_single_line_events(server: ServerProcess) -> None:
 
 
 def _healthcheck(port: int) -> int:
-    """The image's HEALTHCHECK command, run as the container runs it (from /app, with PORT set)."""
+    """The image's HEALTHCHECK command, run as the container runs it (from /app, with ADMIN_PORT set)."""
     return subprocess.run(
         [sys.executable, "-m", "mlserve.healthcheck"],
         cwd=SERVER_DIR,
-        env=child_env(PORT=str(port)),
+        env=child_env(ADMIN_PORT=str(port)),
         timeout=30,
         check=False,
     ).returncode
 
 
 def test_image_healthcheck_follows_liveness(server: ServerProcess) -> None:
-    """The Dockerfile's HEALTHCHECK passes against a live server and fails where none listens."""
-    assert _healthcheck(server.port) == 0
+    """The Dockerfile's HEALTHCHECK passes against a live server's admin port and fails where none
+    listens (the inference port has no /healthz)."""
+    assert _healthcheck(server.admin_port) == 0
+    assert _healthcheck(server.port) == 1
     assert _healthcheck(free_port()) == 1
 
 
@@ -267,7 +286,11 @@ def test_missing_model_keeps_server_unready_until_it_appears(
     model_dir.mkdir()
     server = start_server(MODEL_URI=model_dir.as_uri(), MODEL_LOAD_RETRY_SECONDS="0.2")
     server.wait_for("/healthz", 200)
-    status, body = server.get("/readyz")
+    status, body = server.get("/readyz", admin=True)
+    deadline = time.monotonic() + 10
+    while body["error"] == "model not loaded yet" and time.monotonic() < deadline:  # before the first attempt
+        time.sleep(0.05)
+        status, body = server.get("/readyz", admin=True)
     assert status == 503 and "metadata.json not found" in body["error"]
     with httpx.Client(base_url=server.url) as http:
         response = predict(http, {"instances": [IMAGE]})
@@ -277,7 +300,7 @@ def test_missing_model_keeps_server_unready_until_it_appears(
     # The model file alone is not enough: metadata.json is the trainer's "complete" marker.
     shutil.copy(trained_model.path / "model.onnx", model_dir / "model.onnx")
     time.sleep(0.5)
-    assert server.get("/readyz")[0] == 503
+    assert server.get("/readyz", admin=True)[0] == 503
     shutil.copy(trained_model.path / "metadata.json", model_dir / "metadata.json")
     server.wait_for("/readyz", 200, timeout=10)
     log = server.log()
@@ -314,7 +337,7 @@ def test_corrupt_model_keeps_server_unready_without_crashing(
     server = start_server(MODEL_URI=model_dir.as_uri(), MODEL_LOAD_RETRY_SECONDS="0.2")
     server.wait_for("/healthz", 200)
     time.sleep(0.7)
-    status, body = server.get("/readyz")
+    status, body = server.get("/readyz", admin=True)
     assert status == 503 and message in body["error"]
     log = server.log()
     assert len(re.findall(r"model not ready \(attempt \d+\)", log)) >= 2
@@ -366,13 +389,18 @@ def test_sigterm_lets_the_in_flight_request_finish(
             ["MAX_INSTANCES:", "greater than or equal to 1"],
         ),
         ({}, ["MODEL_URI:", "Field required"]),
+        (
+            {"PORT": "9000", "ADMIN_PORT": "9000", "MODEL_URI": "file:///models/x"},
+            ["ADMIN_PORT and PORT are both 9000"],
+        ),
+        ({"MICRO_BATCH_MAX_WAIT_SECONDS": "-1", "MODEL_URI": "file:///models/x"}, ["MICRO_BATCH_MAX_WAIT_SECONDS:"]),
     ],
-    ids=["port not a number", "max instances zero", "model uri missing"],
+    ids=["port not a number", "max instances zero", "model uri missing", "same two ports", "negative batch wait"],
 )
 def test_invalid_settings_stop_the_server_with_a_clear_message(env: dict[str, str], expected: list[str]) -> None:
     """Misconfiguration is a startup error naming the variable (unlike a missing model, which is
-    waited for): the process exits non-zero with one line, no traceback."""
-    base = {k: v for k, v in child_env().items() if k not in ("MODEL_URI", "PORT", "MAX_INSTANCES")}
+    waited for): the process exits 2 with one line, no traceback."""
+    base = {k: v for k, v in child_env().items() if k not in ("MODEL_URI", "PORT", "ADMIN_PORT", "MAX_INSTANCES")}
     result = subprocess.run(
         [sys.executable, str(SERVE_SCRIPT)],
         env={**base, **env},
@@ -381,8 +409,300 @@ def test_invalid_settings_stop_the_server_with_a_clear_message(env: dict[str, st
         timeout=60,
         check=False,
     )
-    assert result.returncode != 0
+    assert result.returncode == EXIT_INVALID_CONFIGURATION
     assert "invalid configuration" in result.stderr
     for fragment in expected:
         assert fragment in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# ---- issue 8: what probing as a user and as an attacker found ----
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("GET", "/v1/models/digits:predict", "POST"),
+        ("PUT", "/v1/models/digits:predict", "POST"),
+        ("POST", "/v1/models/digits", "GET, HEAD"),
+        ("DELETE", "/v1/models", "GET, HEAD"),
+    ],
+)
+def test_wrong_method_is_405_naming_the_allowed_ones(client: httpx.Client, method: str, path: str, allow: str) -> None:
+    """A known route asked with another method is 405 with an Allow header (not a 404 that says
+    the model 'digits:predict' does not exist), and the error names the method to use."""
+    response = client.request(method, path)
+    assert response.status_code == 405, response.text
+    assert response.headers["allow"] == allow
+    assert f"{method} is not allowed" in response.json()["error"]
+
+
+def test_admin_routes_refuse_other_methods_with_405(admin: httpx.Client) -> None:
+    """The admin port's routes are GET (and HEAD) only."""
+    response = admin.post("/readyz")
+    assert response.status_code == 405 and response.headers["allow"] == "GET, HEAD"
+    assert admin.head("/healthz").status_code == 200
+
+
+def test_each_port_serves_only_its_own_routes(client: httpx.Client, admin: httpx.Client) -> None:
+    """The inference port (what a Service exposes) serves the KServe V1 routes and nothing else:
+    no metrics, no probes; the admin port serves those and no inference."""
+    for path in ("/healthz", "/readyz", "/metrics", "/docs", "/"):
+        assert client.get(path).status_code == 404, path
+    for path in ("/v1/models", "/v1/models/digits"):
+        assert admin.get(path).status_code == 404, path
+    assert admin.post("/v1/models/digits:predict", json={"instances": [IMAGE]}).status_code == 404
+    for path in ("/healthz", "/readyz", "/metrics"):
+        assert admin.get(path).status_code == 200, path
+
+
+ERROR_CASES = [
+    ("inference", "GET", "/nowhere", None, 404),
+    ("inference", "GET", "/v1/models/digits/extra", None, 404),
+    ("inference", "POST", "/v1/models/digits:explain", b"{}", 404),
+    ("inference", "GET", "/v1/models/digits:predict", None, 405),
+    ("inference", "POST", "/v1/models/other:predict", b"{}", 404),
+    ("inference", "POST", "/v1/models/digits:predict", b"{", 422),
+    ("inference", "POST", "/v1/models/digits:predict", b"0" * (MAX_BODY_BYTES + 1), 413),
+    ("admin", "GET", "/nowhere", None, 404),
+    ("admin", "PATCH", "/metrics", None, 405),
+]
+
+
+@pytest.mark.parametrize(
+    ("port", "method", "path", "body", "status"), ERROR_CASES, ids=[f"{c[0]} {c[1]} {c[2]}" for c in ERROR_CASES]
+)
+def test_every_error_has_one_shape(
+    client: httpx.Client, admin: httpx.Client, port: str, method: str, path: str, body: bytes | None, status: int
+) -> None:
+    """Every error on either port, unknown routes included, is JSON `{"error": "<text>"}` and
+    nothing else (no framework `{"detail": ...}`)."""
+    response = (client if port == "inference" else admin).request(method, path, content=body)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    payload = response.json()
+    assert list(payload) == ["error"] and isinstance(payload["error"], str) and payload["error"]
+
+
+OUT_OF_RANGE = [
+    ("far below", [[0.0, -1e30, *[0.0] * 62]], "instances[0][1] is -1e+30"),
+    ("just above", [[*[0.0] * 63, 16.5]], "instances[0][63] is 16.5"),
+    ("second instance, 8x8 layout", [IMAGE, [[0.0] * 8] * 7 + [[0.0] * 7 + [1e39]]], "instances[1][7][7] is 1e+39"),
+    ("beyond float32", [[1e300, *[0.0] * 63]], "instances[0][0] is 1e+300"),
+]
+
+
+@pytest.mark.parametrize(("instances", "where"), [c[1:] for c in OUT_OF_RANGE], ids=[c[0] for c in OUT_OF_RANGE])
+def test_values_outside_the_declared_input_range_are_refused(
+    client: httpx.Client, instances: list[object], where: str
+) -> None:
+    """metadata.json declares input_range [0, 16]; a value outside it is a 422 naming the value,
+    where it is (in the client's own layout) and the range, instead of a confident prediction on
+    garbage."""
+    response = predict(client, {"instances": instances})
+    assert response.status_code == 422, response.text
+    message = response.json()["error"]
+    assert where in message and "input range [0, 16]" in message
+
+
+def test_the_range_bounds_themselves_are_accepted(client: httpx.Client) -> None:
+    """The range is inclusive: 0 and 16, as integers or floats, are valid pixels."""
+    response = predict(client, {"instances": [[0, 16.0, *[0] * 62], [16] * 64]})
+    assert response.status_code == 200 and len(response.json()["predictions"]) == 2
+
+
+def test_not_ready_answers_do_not_reveal_the_model_uri(
+    tmp_path: Path, start_server: Callable[..., ServerProcess]
+) -> None:
+    """Why the model is not loaded is logged with the URI (on EKS it names the bucket), but no
+    answer carries it: not /readyz, not a predict or status 503."""
+    secret_place = tmp_path / "bucket-acme-prod-4711" / "models" / "digits"
+    secret_place.mkdir(parents=True)
+    server = start_server(MODEL_URI=secret_place.as_uri(), MODEL_LOAD_RETRY_SECONDS="0.2")
+    server.wait_for("/healthz", 200)
+    time.sleep(0.5)  # past the first load attempt
+    answers = [server.get("/readyz", admin=True), server.get("/v1/models/digits")]
+    with httpx.Client(base_url=server.url) as http:
+        response = predict(http, {"instances": [IMAGE]})
+        answers.append((response.status_code, response.json()))
+    assert [status for status, _ in answers] == [503, 503, 503]
+    assert answers[0][1] == {"ready": False, "error": "metadata.json not found (has training finished?)"}
+    for _, body in answers:
+        assert "acme" not in json.dumps(body) and "file:" not in json.dumps(body), body
+    assert "bucket-acme-prod-4711" in server.log()
+
+
+TOKEN = "s3cr3t-t0ken_for.tests~"
+
+
+@pytest.fixture
+def token_server(
+    trained_model: TrainedModel, tmp_path: Path, start_server: Callable[..., ServerProcess]
+) -> tuple[ServerProcess, Path]:
+    token_file = tmp_path / "secret" / "token"
+    token_file.parent.mkdir()
+    token_file.write_text(TOKEN + "\n")  # `kubectl create secret --from-file` keeps a trailing newline
+    server = start_server(MODEL_URI=trained_model.uri, AUTH_TOKEN_FILE=str(token_file))
+    server.wait_for("/readyz", 200)
+    return server, token_file
+
+
+def test_bearer_token_guards_the_inference_port(token_server: tuple[ServerProcess, Path]) -> None:
+    """With AUTH_TOKEN_FILE set, every route of the inference port wants `Authorization: Bearer
+    <token>`: none or a wrong one is 401 with WWW-Authenticate: Bearer; the admin port (probes,
+    scraping) wants none; the token never appears in the log."""
+    server, _ = token_server
+    body = {"instances": [IMAGE]}
+    with httpx.Client(base_url=server.url) as http:
+        for path in ("/v1/models", "/v1/models/digits", "/nowhere"):
+            missing = http.get(path)
+            assert missing.status_code == 401 and missing.headers["www-authenticate"].startswith("Bearer ")
+        wrong = http.post("/v1/models/digits:predict", json=body, headers={"Authorization": f"Bearer {TOKEN}x"})
+        assert wrong.status_code == 401 and 'error="invalid_token"' in wrong.headers["www-authenticate"]
+        assert list(wrong.json()) == ["error"]
+        basic = http.get("/v1/models", headers={"Authorization": f"Basic {TOKEN}"})
+        assert basic.status_code == 401
+        right = http.post("/v1/models/digits:predict", json=body, headers={"Authorization": f"bearer {TOKEN}"})
+        assert right.status_code == 200 and right.json()["predictions"]
+    assert server.get("/readyz", admin=True)[0] == 200
+    assert TOKEN not in server.log()
+
+
+def test_a_rotated_token_file_takes_effect_without_a_restart(token_server: tuple[ServerProcess, Path]) -> None:
+    """A Kubernetes Secret mounted as a file is updated in place on rotation: the next request
+    with the new token is accepted, and from then on the old one is refused."""
+    server, token_file = token_server
+    token_file.write_text("rotated-token")
+    with httpx.Client(base_url=server.url) as http:
+        assert http.get("/v1/models", headers={"Authorization": "Bearer rotated-token"}).status_code == 200
+        assert http.get("/v1/models", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 401
+    assert "rotated-token" not in server.log()
+
+
+@pytest.mark.parametrize(("content", "problem"), [(None, "cannot read it"), ("", "empty"), ("zq9 x7!", "not a bearer")])
+def test_an_unusable_token_file_stops_the_server(tmp_path: Path, content: str | None, problem: str) -> None:
+    """A missing, empty or malformed AUTH_TOKEN_FILE is a configuration error (exit 2, one line
+    naming the file and never its content), not a server that silently lets everyone in."""
+    token_file = tmp_path / "token"
+    if content is not None:
+        token_file.write_text(content)
+    result = subprocess.run(
+        [sys.executable, str(SERVE_SCRIPT)],
+        env=child_env(MODEL_URI="file:///models/x", AUTH_TOKEN_FILE=str(token_file), PORT=str(free_port())),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == EXIT_INVALID_CONFIGURATION, result.stderr
+    assert f"AUTH_TOKEN_FILE {token_file}" in result.stderr and problem in result.stderr
+    assert "Traceback" not in result.stderr and (content in (None, "") or content not in result.stderr)
+
+
+@pytest.mark.parametrize("setting", ["PORT", "ADMIN_PORT"])
+def test_a_port_in_use_exits_3_with_one_line(setting: str, trained_model: TrainedModel) -> None:
+    """When PORT or ADMIN_PORT is taken the server exits EXIT_CANNOT_LISTEN (3, as the docs and
+    mlserve.settings say) with one log line naming the setting and the address."""
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        busy = taken.getsockname()[1]
+        ports = {"PORT": str(free_port()), "ADMIN_PORT": str(free_port()), setting: str(busy)}
+        result = subprocess.run(
+            [sys.executable, str(SERVE_SCRIPT)],
+            env=child_env(MODEL_URI=trained_model.uri, HOST="127.0.0.1", **ports),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert result.returncode == EXIT_CANNOT_LISTEN == 3, result.stderr
+    errors = [line for line in result.stderr.splitlines() if " ERROR " in line]
+    assert len(errors) == 1 and f"cannot listen on 127.0.0.1:{busy} ({setting})" in errors[0], result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_request_still_uploading_when_the_drain_ends_gets_a_clean_503(
+    trained_model: TrainedModel, start_server: Callable[..., ServerProcess]
+) -> None:
+    """A client that has not finished sending its body when GRACEFUL_SHUTDOWN_SECONDS runs out is
+    answered 503 `{"error": ...}` with `Connection: close` (not a plain-text 500), the server logs
+    one line about it (no CancelledError traceback) and still exits 0."""
+    server = start_server(MODEL_URI=trained_model.uri, GRACEFUL_SHUTDOWN_SECONDS="1")
+    server.wait_for("/readyz", 200)
+    body = json.dumps({"instances": [IMAGE]}).encode()
+    head = (
+        f"POST /v1/models/digits:predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as connection:
+        connection.sendall(head + body[:10])  # and never the rest
+        time.sleep(0.3)
+        server.process.send_signal(signal.SIGTERM)
+        response = b""
+        while chunk := connection.recv(65536):
+            response += chunk
+    head_text, _, payload = response.partition(b"\r\n\r\n")
+    assert head_text.startswith(b"HTTP/1.1 503"), response
+    assert b"connection: close" in head_text.lower() and b"content-type: application/json" in head_text.lower()
+    assert json.loads(payload) == {"error": "the server is shutting down; send the request again"}
+    assert server.process.wait(timeout=30) == 0
+    log = server.log()
+    assert "Traceback" not in log and "CancelledError" not in log and "Exception in ASGI" not in log, log
+    assert len(re.findall(r"cut at shutdown", log)) == 1, log
+    assert all(LOG_LINE.match(line) for line in log.splitlines() if line), log
+
+
+# ---- issue 13: micro-batching must not mix up rows ----
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"MICRO_BATCH_MAX_WAIT_SECONDS": "0.005"},
+        {"MICRO_BATCH_MAX_WAIT_SECONDS": "0.005", "MICRO_BATCH_MAX_INSTANCES": "5"},
+        {"MICRO_BATCHING": "false"},
+    ],
+    ids=["batched", "batched in calls of at most 5", "not batched"],
+)
+def test_concurrent_requests_each_get_their_own_rows(
+    trained_model: TrainedModel, start_server: Callable[..., ServerProcess], settings: dict[str, str]
+) -> None:
+    """Many concurrent clients with distinct inputs (different images, 1 to 7 instances, different
+    layouts): each answer is exactly what onnxruntime gives for that request's own instances,
+    whether or not the server ran them in shared calls; with batching, calls did serve several
+    requests at once."""
+    server = start_server(MODEL_URI=trained_model.uri, **settings)
+    server.wait_for("/readyz", 200)
+    images = load_split().test_images
+    session = ort.InferenceSession(str(trained_model.path / "model.onnx"), providers=["CPUExecutionProvider"])
+    expected = session.run(["logits"], {"input": images})[0].argmax(axis=1).tolist()
+    requests = []
+    for index in range(120):
+        start, count = (index * 7) % (len(images) - 8), 1 + index % 7
+        chunk = images[start : start + count]
+        layout = [chunk.tolist(), chunk.reshape(count, 8, 8).tolist(), chunk.reshape(count, 64).tolist()][index % 3]
+        requests.append((layout, expected[start : start + count]))
+
+    async def run_all() -> list[list[int]]:
+        limits = httpx.Limits(max_connections=32)
+        async with httpx.AsyncClient(base_url=server.url, limits=limits, timeout=30) as http:
+
+            async def one(instances: list[object]) -> list[int]:
+                response = await http.post("/v1/models/digits:predict", json={"instances": instances})
+                assert response.status_code == 200, response.text
+                return response.json()["predictions"]
+
+            return await asyncio.gather(*(one(instances) for instances, _ in requests))
+
+    answers = asyncio.run(run_all())
+    assert answers == [wanted for _, wanted in requests]
+    metrics = httpx.get(server.admin_url + "/metrics").text
+    calls = {
+        runner: float(count)
+        for runner, count in re.findall(r'model_server_inference_calls_total\{runner="(\w+)"\} (\S+)', metrics)
+    }
+    if settings.get("MICRO_BATCHING") == "false":
+        assert calls == {"event_loop": len(requests)}
+    else:
+        assert sum(calls.values()) < len(requests)  # some calls served several requests
+        if "MICRO_BATCH_MAX_INSTANCES" not in settings:
+            assert calls.get("inference_thread", 0) > 0, calls  # the long calls ran on the thread

@@ -11,7 +11,7 @@ from pathlib import Path
 import fsspec
 import numpy as np
 import pytest
-from mlserve.inputs import InputSpec, InvalidInputError, TooManyInstancesError, _peek_depth
+from mlserve.inputs import InputSpec, InvalidInputError, TooManyInstancesError
 from mlserve.model import ModelLoadError, load_model
 from mlserve.settings import Settings
 from mltrain.artifacts import ArtifactStore, checkpoint_name
@@ -137,16 +137,43 @@ def test_input_spec_accepts_three_layouts_of_the_same_pixels() -> None:
 def test_fast_and_careful_paths_agree_on_rejections(body: bytes) -> None:
     """The typed fast path never accepts what the careful path rejects: odd bodies fall back to
     the careful path, which names the problem."""
-    assert DIGITS._parse_fast(body) is None
+    assert DIGITS._parse_fast(body, 8) is None
     with pytest.raises(InvalidInputError):
         DIGITS.parse(body, 8)
 
 
-def test_peek_depth_reads_the_first_instance() -> None:
-    """The raw-bytes peek that picks the typed parser finds the instance nesting depth."""
-    assert _peek_depth(b'{"instances": [[[1]]]}') == 2
-    assert _peek_depth(b'{ "instances" :\n [ [1] ] }') == 1
-    assert _peek_depth(b'{"inputs": [[1]]}') == 0
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"instances": [[true' + b", 0" * 63 + b"]]}",
+        b'{"instances": [[null' + b", 0" * 63 + b"]]}",
+        b'{"instances": [["1"' + b", 0" * 63 + b"]]}",
+        b'{"instances": [[{"a": 1}' + b", 0" * 63 + b"]]}",
+        b'{"instances": [[NaN' + b", 0" * 63 + b"]]}",
+        b'{"instances": [[1e400' + b", 0" * 63 + b"]]}",
+    ],
+    ids=["true", "null", "numeric string", "object", "NaN", "overflow"],
+)
+def test_what_numpy_would_quietly_convert_is_refused(body: bytes) -> None:
+    """np.array turns true, null and "1" into numbers: the fast path hands such bodies to the
+    careful path, which refuses them, as it refuses NaN and numbers beyond a double."""
+    assert DIGITS._parse_fast(body, 8) is None
+    with pytest.raises(InvalidInputError, match=r"instances\[0\]\[0\]"):
+        DIGITS.parse(body, 8)
+
+
+def test_declared_range_is_enforced_and_float32_overflow_without_one() -> None:
+    """With metadata's input_range the values must lie in it (inclusive); without one they must
+    still fit a float32 (1e39 would become inf). The error names the first bad value's place."""
+    ranged = InputSpec((1, 8, 8), (0.0, 16.0))
+    inside = [[0] * 63 + [16]]
+    assert ranged.parse(json.dumps({"instances": inside}).encode(), 8).shape == (1, 1, 8, 8)
+    with pytest.raises(InvalidInputError, match=r"instances\[0\]\[2\] is -0.5; .* input range \[0, 16\]"):
+        ranged.parse(json.dumps({"instances": [[0, 0, -0.5] + [0] * 61]}).encode(), 8)
+    free = InputSpec((1, 8, 8))
+    assert free.parse(json.dumps({"instances": [[-1e30] * 64]}).encode(), 8).min() == np.float32(-1e30)
+    with pytest.raises(InvalidInputError, match=r"instances\[0\]\[5\] is 1e\+39; each value must be a finite float32"):
+        free.parse(json.dumps({"instances": [[0] * 5 + [1e39] + [0] * 58]}).encode(), 8)
 
 
 def test_too_many_instances_is_its_own_error() -> None:
@@ -166,6 +193,7 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     settings = Settings()
     assert settings.model_uri == "s3://bucket/run" and settings.max_instances == 5
     assert settings.port == 8080 and settings.model_name == "digits"
+    assert settings.admin_port == 8081 and settings.auth_token_file is None and settings.micro_batching
 
 
 def test_model_load_errors_are_one_line(tmp_path: Path) -> None:

@@ -1,1 +1,1 @@
-"""Model server: settings, model loading, the FastAPI app; `serve.py` beside it runs it."""
+"""Model server: settings, model loading, the ASGI app and its two ports; `serve.py` beside it runs it."""

@@ -1,43 +1,64 @@
-"""The FastAPI application: KServe V1 routes, health, readiness and metrics."""
+"""The model server: one ASGI application answering on two ports.
+
+PORT (the inference port, what the Service exposes) serves the KServe V1 routes and nothing else;
+ADMIN_PORT serves /healthz, /readyz and /metrics to the kubelet and Prometheus. A request is
+routed by the local port it arrived on. Every error on either port is `{"error": message}`;
+answers name no URI, bucket or backend error (the log has those).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Literal
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
-from mlserve.inputs import InvalidInputError, errors_message
+from mlserve.auth import REALM, BearerToken
+from mlserve.batching import MicroBatcher
+from mlserve.http import (
+    BodyTooLargeError,
+    ClientGoneError,
+    Headers,
+    Receive,
+    Response,
+    Scope,
+    Send,
+    error,
+    json_response,
+    read_body,
+    send_response,
+)
+from mlserve.inputs import InvalidInputError
 from mlserve.metrics import Metrics
-from mlserve.middleware import BodySizeLimitMiddleware, MetricsMiddleware
 from mlserve.model import LoadedModel, ModelLoadError, load_model
 from mlserve.settings import Settings
 
 log = logging.getLogger("server")
 
+TOKEN_RELOAD_SECONDS = 10.0
+"""How often AUTH_TOKEN_FILE is checked for a rotated Secret (a stat; read only when it changed)."""
 
-class PredictResponse(BaseModel):
-    """KServe V1 response: the class label of each instance, in request order."""
+GET = ("GET", "HEAD")
+POST = ("POST",)
+CLIENT_GONE = 499  # nginx's code for "client closed the request"; only ever a metric label
 
-    predictions: list[int | str]
+
+@dataclass(frozen=True)
+class Route:
+    """A route the server answers: its path template, methods, and the setting naming its port."""
+
+    path: str
+    methods: tuple[str, ...]
+    port: Literal["PORT", "ADMIN_PORT"]
 
 
-class ApiError(Exception):
-    """Answered as `{"error": message}` with `status`."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
+# A verb handler answers POST /v1/models/{name}:{verb}, given the name and the body (read, within
+# MAX_BODY_BYTES, after the token was checked).
+VerbHandler = Callable[[str, bytes], Awaitable[Response]]
 
 
 @dataclass
@@ -47,15 +68,11 @@ class ServerState:
     settings: Settings
     metrics: Metrics
     model: LoadedModel | None = None
+    batcher: MicroBatcher | None = None
     load_error: str = "model not loaded yet"
+    """Why the model is not loaded, fit for /readyz: no URI, no backend error text."""
     load_attempts: int = 0
-
-    def require_model(self, name: str) -> LoadedModel:
-        if name != self.settings.model_name:
-            raise ApiError(404, f"model {name!r} not found; this server serves {self.settings.model_name!r}")
-        if self.model is None:
-            raise ApiError(503, f"model {name!r} is not ready: {self.load_error}")
-        return self.model
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
 async def load_until_ready(state: ServerState) -> None:
@@ -66,13 +83,14 @@ async def load_until_ready(state: ServerState) -> None:
         started = time.perf_counter()
         try:
             model = await asyncio.to_thread(load_model, settings.model_uri, settings.inference_threads)
-        except ModelLoadError as error:
-            state.load_error = str(error)
+        except ModelLoadError as failure:
+            state.load_error = failure.reason
             state.metrics.model_loads.labels("failure").inc()
             log.warning(
-                "model not ready (attempt %d): %s; retrying in %gs",
+                "model not ready (attempt %d): %s; MODEL_URI=%s; retrying in %gs",
                 state.load_attempts,
-                error,
+                failure,
+                settings.model_uri,
                 settings.model_load_retry_seconds,
             )
             await asyncio.sleep(settings.model_load_retry_seconds)
@@ -80,108 +98,268 @@ async def load_until_ready(state: ServerState) -> None:
         meta = model.metadata
         if meta.model_name != settings.model_name:
             log.warning(
-                "metadata names the model %r; serving it as %r (MODEL_NAME)",
-                meta.model_name,
-                settings.model_name,
+                "metadata names the model %r; serving it as %r (MODEL_NAME)", meta.model_name, settings.model_name
+            )
+        if settings.micro_batching:
+            state.batcher = MicroBatcher(
+                model.classify,
+                seconds_per_instance=model.seconds_per_instance,
+                max_instances=settings.micro_batch_max_instances,
+                max_wait_seconds=settings.micro_batch_max_wait_seconds,
+                metrics=state.metrics,
             )
         state.model = model
         state.metrics.model_loads.labels("success").inc()
         state.metrics.model_ready.set(1)
         state.metrics.model_info.labels(settings.model_name, meta.version).set(1)
         log.info(
-            "model ready name=%s version=%s test_accuracy=%s from=%s load_seconds=%.3f",
+            "model ready name=%s version=%s test_accuracy=%s input_range=%s us_per_instance=%.1f from=%s "
+            "load_seconds=%.3f",
             settings.model_name,
             meta.version,
             meta.test_accuracy,
+            list(meta.input_range) if meta.input_range else "none",
+            1e6 * model.seconds_per_instance,
             settings.model_uri,
             time.perf_counter() - started,
         )
         return
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """Build the app; the model starts loading when the app starts (its lifespan)."""
-    metrics = Metrics()
-    state = ServerState(settings=settings, metrics=metrics)
+async def reload_token_periodically(token: BearerToken) -> None:
+    while True:
+        await asyncio.sleep(TOKEN_RELOAD_SECONDS)
+        token.reload_if_changed()
 
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        loader = asyncio.create_task(load_until_ready(state), name="model-loader")
-        try:
-            yield
-        finally:
-            loader.cancel()
-            with suppress(asyncio.CancelledError):
-                await loader
-            if state.model is not None:
-                state.model.close()
-                state.model = None
-                metrics.model_ready.set(0)
-                log.info("model unloaded")
 
-    app = FastAPI(title="model server", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
-    app.state.server = state
-    # Added last is outermost: metrics see the 413s of the body limit too.
-    app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
-    app.add_middleware(MetricsMiddleware, metrics=metrics)
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    headers: Headers = scope["headers"]
+    for key, value in headers:
+        if key == name:
+            return value
+    return None
 
-    @app.exception_handler(ApiError)
-    async def api_error(_: Request, error: ApiError) -> JSONResponse:
-        return JSONResponse({"error": error.message}, status_code=error.status)
 
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, error: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"error": errors_message(error.errors())}, status_code=422)
+class ModelServer:
+    """The ASGI application. `routes` lists what each port serves (for the probes' contract test);
+    `add_verb` adds a POST /v1/models/{name}:{verb} route (the benchmark's no-op uses it)."""
 
-    @app.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        """Liveness: the event loop answers. A missing model is not a reason to restart."""
-        return {"status": "ok"}
+    def __init__(self, settings: Settings, token: BearerToken | None = None) -> None:
+        self.settings = settings
+        self.metrics = Metrics()
+        self.state = ServerState(settings=settings, metrics=self.metrics)
+        self.token = token
+        self.routes = [
+            Route("/v1/models", GET, "PORT"),
+            Route("/v1/models/{name}", GET, "PORT"),
+            Route("/healthz", GET, "ADMIN_PORT"),
+            Route("/readyz", GET, "ADMIN_PORT"),
+            Route("/metrics", GET, "ADMIN_PORT"),
+        ]
+        self._verbs: dict[str, tuple[str, VerbHandler]] = {}
+        self.add_verb("predict", self._predict)
+        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
-    @app.get("/readyz")
-    async def readyz() -> JSONResponse:
-        """Readiness: 200 only once the model is loaded."""
-        if state.model is None:
-            return JSONResponse({"ready": False, "error": state.load_error}, status_code=503)
-        return JSONResponse({"ready": True, "model": settings.model_name, "version": state.model.metadata.version})
+    def add_verb(self, verb: str, handler: VerbHandler) -> None:
+        template = f"/v1/models/{{name}}:{verb}"
+        self._verbs[verb] = (template, handler)
+        self.routes.append(Route(template, POST, "PORT"))
 
-    @app.get("/metrics")
-    async def prometheus_metrics() -> Response:
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self._http(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
 
-    @app.get("/v1/models")
-    async def list_models() -> dict[str, list[str]]:
-        return {"models": [settings.model_name]}
-
-    @app.get("/v1/models/{name}")
-    async def model_status(name: str) -> dict[str, Any]:
-        """KServe V1 model readiness, with what a client needs to build instances."""
-        model = state.require_model(name)
-        meta = model.metadata
-        return {
-            "name": name,
-            "ready": True,
-            "version": meta.version,
-            "input_shape": meta.input_shape,
-            "input_dtype": meta.input_dtype,
-            "class_labels": meta.class_labels,
-            "test_accuracy": meta.test_accuracy,
-        }
-
-    @app.post("/v1/models/{name}:predict", response_model=PredictResponse)
-    async def predict(name: str, request: Request) -> PredictResponse:
-        """KServe V1 predict; the body is JSON whatever its Content-Type says (curl -d)."""
-        model = state.require_model(name)
-        try:
-            batch = model.inputs.parse(await request.body(), settings.max_instances)
-        except InvalidInputError as error:
-            raise ApiError(error.status, str(error)) from None
-        # Inference runs on the event loop: for this model it takes tens of microseconds,
-        # less than handing it to a thread would cost.
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
-        predictions = model.predict(batch)
-        metrics.inference_seconds.observe(time.perf_counter() - started)
-        metrics.instances.inc(len(batch))
-        return PredictResponse(predictions=predictions)
+        method: str = scope["method"]
+        route = "unmatched"
+        try:
+            if scope["server"][1] == self.settings.admin_port:
+                route, response = self._admin(scope, method)
+            else:
+                route, response = await self._inference(scope, receive, method)
+            await send_response(send, response, head_only=method == "HEAD")
+        except asyncio.CancelledError:
+            # uvicorn cancels a request only when GRACEFUL_SHUTDOWN_SECONDS ran out with it still in
+            # flight (typically a body still uploading). Answer it, close the connection, and end
+            # the task normally instead of leaving uvicorn a traceback and a plain-text 500.
+            log.warning(
+                "%s %r cut at shutdown: still in flight after GRACEFUL_SHUTDOWN_SECONDS=%d; answered 503",
+                method,
+                scope["path"],
+                self.settings.graceful_shutdown_seconds,
+            )
+            response = error(503, "the server is shutting down; send the request again")
+            try:
+                await send_response(send, response, close=True)
+            except (asyncio.CancelledError, OSError):
+                pass  # the response had started: uvicorn closes the connection
+        self._record(method, route, response.status, started)
 
-    return app
+    def _record(self, method: str, route: str, status: int, started: float) -> None:
+        key = (method, route, status)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = (
+                self.metrics.requests.labels(method, route, str(status)),
+                self.metrics.request_seconds.labels(method, route),
+            )
+        children[0].inc()
+        children[1].observe(time.perf_counter() - started)
+
+    # ---- the inference port: KServe V1 only ----
+
+    async def _inference(self, scope: Scope, receive: Receive, method: str) -> tuple[str, Response]:
+        path: str = scope["path"]
+        verb: tuple[str, VerbHandler] | None = None
+        name = ""
+        route = "unmatched"
+        allowed: tuple[str, ...] = ()
+        if path.startswith("/v1/models/"):
+            name, colon, verb_name = path[11:].partition(":")
+            if "/" not in name and name:
+                if not colon:
+                    route, allowed = "/v1/models/{name}", GET
+                elif (verb := self._verbs.get(verb_name)) is not None:
+                    route, allowed = verb[0], POST
+        elif path == "/v1/models":
+            route, allowed = path, GET
+        # The token is checked first: without it, nothing about the server is revealed.
+        if self.token is not None:
+            authorization = _header(scope, b"authorization")
+            if not self.token.check(authorization):
+                if authorization is None:
+                    return route, error(401, "a bearer token is required", [(b"www-authenticate", REALM)])
+                return route, error(
+                    401, "the bearer token is not valid", [(b"www-authenticate", REALM + b', error="invalid_token"')]
+                )
+        if not allowed:
+            return route, error(
+                404,
+                f"no route {path!r} on this port; it serves GET /v1/models, GET /v1/models/{{name}} "
+                "and POST /v1/models/{name}:predict",
+            )
+        if method not in allowed:
+            return route, error(
+                405,
+                f"{method} is not allowed on {route}; use {' or '.join(allowed)}",
+                [(b"allow", ", ".join(allowed).encode())],
+            )
+        if verb is None:
+            if route == "/v1/models":
+                return route, json_response(200, {"models": [self.settings.model_name]})
+            return route, self._model_status(name)
+        try:
+            body = await read_body(scope, receive, self.settings.max_body_bytes)
+        except BodyTooLargeError as too_large:
+            return route, error(413, str(too_large))
+        except ClientGoneError:
+            return route, Response(CLIENT_GONE, b"")
+        return route, await verb[1](name, body)
+
+    def _model_or_error(self, name: str) -> LoadedModel | Response:
+        if name != self.settings.model_name:
+            return error(404, f"model {name!r} not found; this server serves {self.settings.model_name!r}")
+        if self.state.model is None:
+            return error(503, f"model {name!r} is not ready yet; try again shortly")
+        return self.state.model
+
+    def _model_status(self, name: str) -> Response:
+        """KServe V1 model readiness, with what a client needs to build instances."""
+        model = self._model_or_error(name)
+        if isinstance(model, Response):
+            return model
+        meta = model.metadata
+        return json_response(
+            200,
+            {
+                "name": name,
+                "ready": True,
+                "version": meta.version,
+                "input_shape": meta.input_shape,
+                "input_dtype": meta.input_dtype,
+                "input_range": meta.input_range,
+                "class_labels": meta.class_labels,
+                "test_accuracy": meta.test_accuracy,
+            },
+        )
+
+    async def _predict(self, name: str, body: bytes) -> Response:
+        """KServe V1 predict; the body is JSON whatever its Content-Type says (curl -d)."""
+        model = self._model_or_error(name)
+        if isinstance(model, Response):
+            return model
+        try:
+            batch = model.inputs.parse(body, self.settings.max_instances)
+        except InvalidInputError as invalid:
+            return error(invalid.status, str(invalid))
+        batcher = self.state.batcher
+        try:
+            if batcher is not None:
+                classes = await batcher.classify(batch)
+            else:
+                # On the event loop: without batching, a hand-off to a thread costs more than a
+                # small model's call.
+                started = time.perf_counter()
+                classes = model.classify(batch)
+                self.metrics.inference_seconds.observe(time.perf_counter() - started)
+                self.metrics.batch_instances.observe(len(batch))
+                self.metrics.inference_calls.labels("event_loop").inc()
+        except Exception as failure:  # noqa: BLE001 - onnxruntime's errors are one type; one log line, one 500
+            log.error("inference failed for %d instance(s): %s: %s", len(batch), type(failure).__name__, failure)
+            return error(500, "inference failed")
+        self.metrics.instances.inc(len(batch))
+        labels = model.label_json
+        return Response(200, b'{"predictions":[' + b",".join([labels[i] for i in classes.tolist()]) + b"]}")
+
+    # ---- the admin port: probes and metrics ----
+
+    def _admin(self, scope: Scope, method: str) -> tuple[str, Response]:
+        path: str = scope["path"]
+        if path not in ("/healthz", "/readyz", "/metrics"):
+            return "unmatched", error(404, f"no route {path!r} on this port; it serves /healthz, /readyz and /metrics")
+        if method not in GET:
+            return path, error(405, f"{method} is not allowed on {path}; use GET", [(b"allow", b"GET, HEAD")])
+        if path == "/healthz":
+            # Liveness: the event loop answers. A missing model is not a reason to restart.
+            return path, json_response(200, {"status": "ok"})
+        if path == "/readyz":
+            model = self.state.model
+            if model is None:
+                return path, json_response(503, {"ready": False, "error": self.state.load_error})
+            return path, json_response(
+                200, {"ready": True, "model": self.settings.model_name, "version": model.metadata.version}
+            )
+        return path, Response(200, generate_latest(self.metrics.registry), CONTENT_TYPE_LATEST.encode())
+
+    # ---- lifespan: load in the background, free everything at the end ----
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        await receive()  # lifespan.startup
+        state = self.state
+        state.tasks.append(asyncio.create_task(load_until_ready(state), name="model-loader"))
+        if self.token is not None:
+            state.tasks.append(asyncio.create_task(reload_token_periodically(self.token), name="token-reload"))
+        await send({"type": "lifespan.startup.complete"})
+        await receive()  # lifespan.shutdown, once requests have drained
+        for task in state.tasks:
+            task.cancel()
+        await asyncio.gather(*state.tasks, return_exceptions=True)
+        if state.batcher is not None:
+            state.batcher.close()
+            state.batcher = None
+        if state.model is not None:
+            state.model.close()
+            state.model = None
+            self.metrics.model_ready.set(0)
+            log.info("model unloaded")
+        await send({"type": "lifespan.shutdown.complete"})
+
+
+def create_app(settings: Settings) -> ModelServer:
+    """Build the server; the model starts loading when it starts (its lifespan). Raises
+    TokenFileError when AUTH_TOKEN_FILE is set but unusable."""
+    token = BearerToken(settings.auth_token_file) if settings.auth_token_file is not None else None
+    return ModelServer(settings, token)

@@ -1,5 +1,5 @@
 """The image's HEALTHCHECK, for `docker run` and Compose (Kubernetes uses its own probes):
-exit 0 when the server's liveness endpoint answers 200 on this container's PORT, 1 otherwise."""
+exit 0 when the server's liveness endpoint answers 200 on this container's ADMIN_PORT, 1 otherwise."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ TIMEOUT_SECONDS = 2.0
 
 
 def main() -> int:
-    url = f"http://127.0.0.1:{os.environ.get('PORT', '8080')}/healthz"
+    url = f"http://127.0.0.1:{os.environ.get('ADMIN_PORT', '8081')}/healthz"
     try:
         with urllib.request.urlopen(url, timeout=TIMEOUT_SECONDS) as response:
             return 0 if response.status == 200 else 1

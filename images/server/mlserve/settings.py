@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Exit codes of serve.py, one source for the code, the docs and the tests.
+EXIT_STOPPED = 0
+"""Stopped by SIGTERM or SIGINT after draining in-flight requests."""
+EXIT_INVALID_CONFIGURATION = 2
+"""A setting is invalid or the AUTH_TOKEN_FILE cannot be used; nothing was started."""
+EXIT_CANNOT_LISTEN = 3
+"""PORT or ADMIN_PORT cannot be bound (in use, or HOST is not an address of this machine)."""
 
 
 class Settings(BaseSettings):
@@ -14,12 +24,21 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", protected_namespaces=())
 
     model_uri: str = Field(min_length=1)
-    """Required. The trainer's --output-uri: file://, s3://, gs:// or a local path."""
+    """Required. The trainer's --output-uri: file://, s3://, gs:// or a local path. Logged, never
+    put in an HTTP answer (an s3:// URI names the bucket)."""
     model_name: str = Field(default="digits", min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     """Name in the /v1/models/{name} routes; other names get 404. Default digits."""
     host: str = "0.0.0.0"  # noqa: S104 - a pod must listen on its own address; the Service and NetworkPolicy bound who reaches it
-    """Address to listen on. Default 0.0.0.0 (all interfaces, as a pod needs)."""
+    """Address both ports listen on. Default 0.0.0.0 (all interfaces, as a pod needs)."""
     port: int = Field(default=8080, ge=1, le=65535)
+    """The inference port: the KServe V1 routes and nothing else (what the Service exposes). Default 8080."""
+    admin_port: int = Field(default=8081, ge=1, le=65535)
+    """The admin port: /healthz, /readyz and /metrics for the kubelet's probes and Prometheus,
+    never exposed by the Service. Default 8081; must differ from PORT."""
+    auth_token_file: Path | None = None
+    """A file holding the bearer token that the inference port requires (`Authorization: Bearer
+    <token>`), e.g. a Kubernetes Secret mounted as a volume; re-read when the file changes, so a
+    rotated Secret takes effect without a restart. Default unset: no token is asked for."""
     max_instances: int = Field(default=256, ge=1)
     """Most instances in one predict request; more get 413. Default 256."""
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
@@ -28,20 +47,41 @@ class Settings(BaseSettings):
     access_log: bool = False
     """One log line per request. Default off: at thousands of requests a second the metrics
     at /metrics say more than the lines would."""
-    graceful_shutdown_seconds: float = Field(default=20.0, gt=0)
-    """After SIGTERM, how long in-flight requests may take before they are cut. Default 20,
-    under Kubernetes' default 30 s termination grace period."""
+    graceful_shutdown_seconds: int = Field(default=20, ge=1)
+    """After SIGTERM, how long in-flight requests may take before they are cut (answered 503
+    with `Connection: close`). Whole seconds (uvicorn's unit). Default 20, under Kubernetes'
+    default 30 s termination grace period."""
     model_load_retry_seconds: float = Field(default=5.0, gt=0)
     """Wait between attempts while the model is missing or unreadable. Default 5."""
     inference_threads: int = Field(default=1, ge=1)
-    """onnxruntime intra-op threads. Default 1: the model is tiny and requests run one at a
-    time on the event loop, so more threads only add hand-off cost."""
+    """onnxruntime intra-op threads per call. Default 1: the model is small, and on a small pod
+    more threads compete with the HTTP event loop for the same cores."""
+    micro_batching: bool = True
+    """Run concurrent predict requests as one onnxruntime call (long calls on a thread of their
+    own, so the event loop goes on meanwhile). Each request still gets only its own rows. Default
+    on (bench/README.md has the figures); off runs each request's call on the event loop."""
+    micro_batch_max_wait_seconds: float = Field(default=0.0, ge=0, le=1)
+    """With MICRO_BATCHING: how long an idle server waits for more requests before a call. Default
+    0: never wait; a call takes the requests that arrived together or while the previous call ran,
+    so a lone request is not delayed. At most 1."""
+    micro_batch_max_instances: int = Field(default=256, ge=1)
+    """With MICRO_BATCHING: most instances in one onnxruntime call; a single request with more
+    runs alone. Default 256."""
+
+    @model_validator(mode="after")
+    def _ports_differ(self) -> Settings:
+        if self.admin_port == self.port:
+            raise ValueError(f"ADMIN_PORT and PORT are both {self.port}; the admin port must be a different one")
+        return self
 
 
 def load_settings() -> Settings:
-    """Read the environment; raises SystemExit with one line per bad variable."""
+    """Read the environment; raises SystemExit(EXIT_INVALID_CONFIGURATION) naming each bad variable."""
     try:
         return Settings()
     except ValidationError as error:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in error.errors())
-        raise SystemExit(f"invalid configuration: {problems}") from None
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']).upper() or 'settings'}: {e['msg']}" for e in error.errors()
+        )
+        print(f"invalid configuration: {problems}", file=sys.stderr)
+        raise SystemExit(EXIT_INVALID_CONFIGURATION) from None

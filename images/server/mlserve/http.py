@@ -1,0 +1,89 @@
+"""The small piece of ASGI the server needs: message types, responses, reading a bounded body.
+
+The server speaks ASGI directly (no web framework): it has six routes, and a framework's routing,
+dependency solving and response models cost more per request than a digits prediction does
+(bench/README.md).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+Headers = list[tuple[bytes, bytes]]
+
+JSON = b"application/json"
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """A complete answer: status, body and any headers beyond content-type and content-length."""
+
+    status: int
+    body: bytes
+    content_type: bytes = JSON
+    headers: Iterable[tuple[bytes, bytes]] = ()
+
+
+def json_response(status: int, payload: object, headers: Iterable[tuple[bytes, bytes]] = ()) -> Response:
+    return Response(status, json.dumps(payload, separators=(",", ":")).encode(), JSON, headers)
+
+
+def error(status: int, message: str, headers: Iterable[tuple[bytes, bytes]] = ()) -> Response:
+    """Every error the server answers, on both ports, is `{"error": message}`."""
+    return json_response(status, {"error": message}, headers)
+
+
+async def send_response(send: Send, response: Response, *, head_only: bool = False, close: bool = False) -> None:
+    headers: Headers = [(b"content-type", response.content_type), (b"content-length", b"%d" % len(response.body))]
+    headers.extend(response.headers)
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    await send({"type": "http.response.body", "body": b"" if head_only else response.body})
+
+
+class BodyTooLargeError(Exception):
+    """The body is over the limit; the message says by how much and which setting it is."""
+
+
+class ClientGoneError(Exception):
+    """The client disconnected before it sent the whole body."""
+
+
+async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+    """The request body, refused (BodyTooLargeError) as soon as it is known to pass `limit`
+    bytes: from Content-Length before reading, or while a chunked body streams in."""
+    for name, value in scope["headers"]:
+        if name == b"content-length" and value.isdigit() and int(value) > limit:
+            raise BodyTooLargeError(f"request body is {int(value)} bytes; the limit is {limit} (MAX_BODY_BYTES)")
+    message = await receive()
+    if message["type"] == "http.disconnect":
+        raise ClientGoneError
+    body: bytes = message.get("body", b"")
+    if not message.get("more_body", False):  # the usual case: one message
+        if len(body) > limit:
+            raise BodyTooLargeError(f"request body exceeds the limit of {limit} bytes (MAX_BODY_BYTES)")
+        return body
+    chunks = [body]
+    size = len(body)
+    while True:
+        if size > limit:
+            raise BodyTooLargeError(f"request body exceeds the limit of {limit} bytes (MAX_BODY_BYTES)")
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGoneError
+        chunk = message.get("body", b"")
+        chunks.append(chunk)
+        size += len(chunk)
+        if not message.get("more_body", False):
+            break
+    if size > limit:
+        raise BodyTooLargeError(f"request body exceeds the limit of {limit} bytes (MAX_BODY_BYTES)")
+    return b"".join(chunks)
