@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_render.py [--repeat 3]
 
-Prints wall and CPU time of rendering each shipped stack (dev-kind, prod-eks, prod-gke) and of dev-kind
+Prints wall and CPU time of rendering each shipped stack (tools.render.known_stacks) and of dev-kind
 stacks with 1, 10 and 100 models (each a fresh process, as `pulumi preview` would start one), and
 of importing what the dev-kind program imports versus that plus the AWS and GCP SDKs.
 """
@@ -22,7 +22,11 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-NS = "ml-platform"
+sys.path.insert(0, str(ROOT))
+
+from components.config import NAMESPACE as NS  # noqa: E402 - after the path that makes it importable
+from tools.render import known_stacks  # noqa: E402
+
 PROGRAM_IMPORTS = (
     "import pulumi, pulumi_kubernetes, pulumi_docker, pulumi_command, yaml, pydantic; "
     "import components.platform, components.backends.kind.platform, components.image, "
@@ -86,7 +90,7 @@ def main() -> None:
         scratch_path = Path(scratch)
         render = [python, "-m", "tools.render"]
         print(f"{'what':<48}{'median wall s':>14}{'median CPU s':>14}")
-        for stack in ("dev-kind", "prod-eks", "prod-gke"):
+        for stack in known_stacks():
             figures = median_of(args.repeat, [*render, stack, "--out", str(scratch_path / stack)])
             print(f"{f'render {stack}':<48}{figures}")
         for count in (1, 10, 100):

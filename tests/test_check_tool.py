@@ -11,7 +11,7 @@ import yaml
 
 from tests.policy_helpers import Render
 from tests.rendering import STACKS_DIR
-from tools.check import Violation, format_markdown, main
+from tools.check import Violation, main, markdown_table, verdict
 
 
 def _write_render(tmp_path, render: Render):
@@ -82,10 +82,10 @@ def test_a_directory_that_is_not_a_render_exits_2(tmp_path, capsys, setup, error
     assert error in capsys.readouterr().err
 
 
-def test_an_unknown_stack_exits_2(capfd):
+def test_an_unknown_stack_exits_2(capsys):
     assert main(["no-such-stack"]) == 2
-    err = capfd.readouterr().err  # the render runs in a child process: its stderr is the file descriptor's
-    assert "unknown stack 'no-such-stack'" in err and "check: stack no-such-stack did not render" in err
+    err = capsys.readouterr().err  # the child render's message, as one line of this tool's
+    assert err.startswith("check: render no-such-stack: unknown stack 'no-such-stack'"), err
 
 
 def test_a_bad_config_file_exits_2(rendered_stack, tmp_path, capsys):
@@ -100,13 +100,13 @@ def test_markdown_for_the_pull_request_preview():
         rule="load-balancer-restricted", level="mandatory", urn="urn:x", resource="svc (kubernetes:core/v1:Service)",
         message="admits a|b: fix it",
     )  # fmt: skip
-    markdown = format_markdown([violation], "prod-eks")
-    assert markdown.startswith("#### Policy: `prod-eks` fails (1 mandatory violation(s))\n")
+    assert verdict([violation]) == "fails (1 mandatory violation(s))"
+    assert verdict([]) == "passes every mandatory rule"
+    rows = markdown_table([violation], new=[violation]).splitlines()
     assert (
-        "| mandatory | `load-balancer-restricted` | svc (kubernetes:core/v1:Service) | admits a\\|b: fix it |"
-        in markdown
+        rows[2]
+        == "| mandatory (new) | `load-balancer-restricted` | svc (kubernetes:core/v1:Service) | admits a\\|b: fix it |"
     )
-    assert format_markdown([], "dev-kind") == "#### Policy: `dev-kind` passes every mandatory rule\n"
 
 
 def test_the_preview_section_marks_violations_the_change_brings(rendered_stack, tmp_path):
@@ -126,3 +126,11 @@ def test_the_preview_section_marks_violations_the_change_brings(rendered_stack, 
     assert any(row.startswith("| mandatory (new) | `service-account-token-not-mounted` |") for row in rows), rows
     assert any(row.startswith("| advisory | `training-on-spot` |") for row in rows), "present at the base: not new"
     assert preview_section("prod-eks", tmp_path / "base" / "render", tmp_path / "absent") is None
+
+
+def test_a_relative_stacks_dir_is_read_from_where_the_tool_runs(tmp_path, monkeypatch, capsys):
+    """The render runs from the project root in a child process: a relative --stacks-dir must still
+    mean the caller's directory."""
+    shutil.copytree(STACKS_DIR, tmp_path / "mystacks")
+    monkeypatch.chdir(tmp_path)
+    assert main(["dev-kind", "--stacks-dir", "mystacks"]) == 0, capsys.readouterr().err

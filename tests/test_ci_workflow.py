@@ -230,7 +230,7 @@ def test_preview_comments_per_stack_with_diff_and_the_policy_pack():
     assert step["command"] == "preview"
     assert step["comment-on-pr"] is True and step["edit-pr-comment"] is True
     assert step["diff"] is True and step["suppress-outputs"] is True
-    assert "'policy'" in step["policyPacks"] and "policy/PulumiPolicy.yaml" in step["policyPacks"]
+    assert step["policyPacks"] == "policy"
 
 
 def test_credentialed_workflows_skip_forks_and_repositories_without_a_backend():

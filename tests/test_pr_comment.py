@@ -198,3 +198,13 @@ def test_script_uses_only_the_standard_library():
         check=False,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_the_truncate_command_cuts_to_a_step_summarys_limit(capsys, monkeypatch):
+    import io
+
+    long = "".join(f"line {index}\n" for index in range(200_000))  # ~2 MB
+    monkeypatch.setattr("sys.stdin", io.StringIO(long))
+    assert pr_comment.main(["truncate", "--step-summary"]) == 0
+    out = capsys.readouterr().out
+    assert len(out) <= pr_comment.STEP_SUMMARY_LIMIT < len(long) and "Preview cut" in out

@@ -16,8 +16,8 @@ status: 1 when a mandatory rule is violated, 0 otherwise (advisories are printed
 `--config FILE` takes the pack's config in the CLI's format (`--policy-pack-config`):
 `{"all": "advisory", "rule-name": "mandatory" | {"enforcementLevel": "...", "<setting>": ...}}`.
 
-For the pull-request preview: `check_render(DIR)` returns the violations and
-`format_markdown(violations, stack)` renders them.
+For the pull-request preview: `preview_section(stack, base_dir, head_dir)` is the policy section
+of each stack (tools/render_diff.py's `--section`); `check_render(DIR)` returns the violations.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
@@ -49,9 +48,9 @@ from pulumi_policy.proxy import unknown_checking_proxy
 
 from policy.framework import Rule
 from policy.rules import ALL_RULES
+from tools import render
 from tools.render_diff import Section
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 LEVELS = {
     level.value: level for level in (EnforcementLevel.ADVISORY, EnforcementLevel.MANDATORY, EnforcementLevel.DISABLED)
 }
@@ -99,25 +98,10 @@ class RuleConfig:
 
 
 def load_render(directory: Path) -> dict[str, Any]:
-    """resources.json of a render directory, checked for the fields the rules read."""
-    path = directory / "resources.json"
     try:
-        document = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise CheckError(
-            f"{directory} is not a render: no resources.json (make one with python -m tools.render)"
-        ) from None
-    except (OSError, ValueError) as error:
-        raise CheckError(f"{path}: {error}") from None
-    if not isinstance(document, dict) or not isinstance(document.get("resources"), list):
-        raise CheckError(f"{path}: expected an object with a 'resources' list")
-    if not isinstance(document.get("stack"), str):
-        raise CheckError(f"{path}: expected the stack's name in 'stack'")
-    for index, resource in enumerate(document["resources"]):
-        missing = [key for key in ("urn", "type", "name", "inputs") if key not in resource]
-        if missing:
-            raise CheckError(f"{path}: resources[{index}] lacks {', '.join(missing)}")
-    return document
+        return render.load_render(directory)
+    except render.RenderError as error:
+        raise CheckError(str(error)) from None
 
 
 def engine_props(inputs: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -331,19 +315,13 @@ def markdown_table(violations: Sequence[Violation], new: Sequence[Violation] = (
     return "\n".join(["| level | rule | resource | what is wrong: how to fix |", "| --- | --- | --- | --- |", *rows])
 
 
-def format_markdown(violations: Sequence[Violation], stack: str) -> str:
-    """A verdict heading, then one table row per violation."""
-    heading = f"#### Policy: `{stack}` {verdict(violations)}"
-    return heading + ("\n\n" + markdown_table(violations) if violations else "") + "\n"
-
-
 def preview_section(stack: str, base_dir: Path, head_dir: Path) -> Section | None:
     """The policy section of the offline pull-request preview (tools/render_diff.py's `--section`):
     the head render's violations with the pack's default levels, those absent at the base marked new."""
-    if not (head_dir / "resources.json").is_file():
+    if not render.is_render(head_dir):
         return None
     head = check_render(head_dir)
-    base = check_render(base_dir) if (base_dir / "resources.json").is_file() else []
+    base = check_render(base_dir) if render.is_render(base_dir) else []
     new = [violation for violation in head if violation not in base]
     body = markdown_table(head, new) if head else "No violations."
     return Section(title=f"Policy: {verdict(head)}", markdown=body)
@@ -376,15 +354,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _render(stack: str, stacks_dir: Path | None) -> dict[str, Any]:
-    """Renders in a child process: the Pulumi runtime the render uses is process-global."""
     with tempfile.TemporaryDirectory(prefix="check-") as temporary:
         out = Path(temporary) / "render"
-        extra = ["--stacks-dir", str(stacks_dir)] if stacks_dir else []
-        command = [sys.executable, "-m", "tools.render", stack, "--out", str(out), *extra]
-        # Its summary names a directory that is gone when this returns; its errors go to stderr.
-        result = subprocess.run(command, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, check=False)  # noqa: S603
-        if result.returncode != 0:
-            raise CheckError(f"stack {stack} did not render (see above)")
+        try:
+            render.render_in_child(stack, out, stacks_dir)
+        except render.RenderError as error:
+            raise CheckError(str(error)) from None
         return load_render(out)
 
 

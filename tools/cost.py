@@ -19,16 +19,15 @@ free is listed "not priced", and so is one whose machine type or region has no p
 never counts an unknown as zero. Exit status 2 when the stack cannot be rendered or the region
 cannot be told.
 
-For the pull-request preview: `estimate(render_dir)` returns an `Estimate` (`.monthly_idle`,
-`.monthly_busy`), `comparison_markdown(stack, base, head)` one stack's base/head figures and their
-change, and `preview_markdown(base_root, head_root)` that for every stack rendered under two roots.
+For scripts: `estimate(render_dir)` returns an `Estimate` (`.monthly_idle`, `.monthly_busy`). For
+the pull-request preview: `preview_section(stack, base_dir, head_dir)` is the cost section of each
+stack (tools/render_diff.py's `--section`): its base and head figures and their change.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 from collections import Counter
@@ -38,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from components import outputs as stack_outputs
+from tools import render
 from tools.pricing import (
     CATEGORIES,
     GCP_ZONE,
@@ -60,7 +60,6 @@ from tools.pricing import (
 )
 from tools.render_diff import Section
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CURRENCY = "USD"
 
 
@@ -249,23 +248,19 @@ def _assumptions(ctx: Context) -> dict[str, dict[str, Any]]:
 
 def estimate(render_dir: Path, *, prices: Prices | None = None, region: str | None = None) -> Estimate:
     """Estimates a render written by `python -m tools.render STACK --out render_dir`."""
-    resources_file = render_dir / "resources.json"
-    if not resources_file.is_file():
-        raise CostError(f"no render in {render_dir}: {resources_file.name} is missing")
-    document = json.loads(resources_file.read_text())
-    outputs_file = render_dir / "outputs.json"
-    outputs = json.loads(outputs_file.read_text()) if outputs_file.is_file() else {}
+    try:
+        document = render.load_render(render_dir)
+    except render.RenderError as error:
+        raise CostError(str(error)) from None
+    outputs = render.load_outputs(render_dir)
     return estimate_resources(document["stack"], document["resources"], outputs, prices=prices, region=region)
 
 
 def render_stack(stack: str, out: Path, stacks_dir: Path | None = None) -> None:
-    """Renders STACK with tools.render in its own process (Pulumi's runtime state is process-wide)."""
-    command = [sys.executable, "-m", "tools.render", stack, "--out", str(out)]
-    if stacks_dir is not None:
-        command += ["--stacks-dir", str(stacks_dir.resolve())]  # the render runs from the project root
-    result = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, check=False)  # noqa: S603 - our own tool
-    if result.returncode != 0:
-        raise CostError(result.stderr.strip() or f"render {stack} failed with exit code {result.returncode}")
+    try:
+        render.render_in_child(stack, out, stacks_dir)
+    except render.RenderError as error:
+        raise CostError(str(error)) from None
 
 
 # --- Output -------------------------------------------------------------------------------------
@@ -393,7 +388,7 @@ def comparison_markdown(base: Estimate | None, head: Estimate | None) -> str:
 
 def estimate_if_rendered(render_dir: Path, prices: Prices | None = None) -> Estimate | None:
     """The estimate of a render directory, or None where the stack was not rendered there."""
-    return estimate(render_dir, prices=prices) if (render_dir / "resources.json").is_file() else None
+    return estimate(render_dir, prices=prices) if render.is_render(render_dir) else None
 
 
 def preview_section(stack: str, base_dir: Path, head_dir: Path) -> Section | None:

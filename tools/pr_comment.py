@@ -2,7 +2,7 @@
 
     python3 tools/pr_comment.py post --repo OWNER/NAME --pr-number-file F --head-sha SHA \
         --body-file preview.md [--full-url URL]          # GITHUB_TOKEN in the environment
-    python3 tools/pr_comment.py truncate --limit N [--full-url URL] < preview.md
+    python3 tools/pr_comment.py truncate [--limit N | --step-summary] [--full-url URL] < preview.md
 
 `post` runs in the privileged `workflow_run` job (.github/workflows/preview-comment.yml), from the
 default branch's checkout, on files another workflow rendered from pull-request code. So it uses
@@ -223,7 +223,11 @@ def main(argv: list[str] | None = None) -> int:
     post_parser.add_argument("--body-file", type=Path, required=True)
     post_parser.add_argument("--full-url", default="", help="the run that holds the full Markdown")
     cut_parser = commands.add_parser("truncate", help="cut stdin to a limit, with a note")
-    cut_parser.add_argument("--limit", type=int, default=COMMENT_LIMIT)
+    limits = cut_parser.add_mutually_exclusive_group()
+    limits.add_argument("--limit", type=int, default=COMMENT_LIMIT, help=f"characters (default {COMMENT_LIMIT:,})")
+    limits.add_argument(
+        "--step-summary", dest="limit", action="store_const", const=STEP_SUMMARY_LIMIT, help="a step summary's limit"
+    )
     cut_parser.add_argument("--full-url", default="")
     args = parser.parse_args(argv)
 

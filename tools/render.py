@@ -33,6 +33,7 @@ import math
 import os
 import runpy
 import shutil
+import subprocess
 import sys
 import tempfile
 from collections.abc import Mapping
@@ -258,10 +259,10 @@ def write(out: Path, stack: str, monitor: RecordingMonitor, exported: dict[str, 
     Returns how many Kubernetes objects it wrote."""
     staging = Path(tempfile.mkdtemp(prefix=".render-", dir=out.parent))
     try:
-        (staging / "resources.json").write_text(
+        (staging / RESOURCES_FILE).write_text(
             json.dumps(resources_document(stack, monitor), indent=2, sort_keys=True) + "\n"
         )
-        (staging / "outputs.json").write_text(json.dumps(clean(exported), indent=2, sort_keys=True) + "\n")
+        (staging / OUTPUTS_FILE).write_text(json.dumps(clean(exported), indent=2, sort_keys=True) + "\n")
         manifest_dir = staging / "manifests"
         manifest_dir.mkdir()
         manifests = kubernetes_manifests(monitor)
@@ -276,8 +277,53 @@ def write(out: Path, stack: str, monitor: RecordingMonitor, exported: dict[str, 
             shutil.rmtree(staging)
 
 
-RENDER_FILES = ("resources.json", "outputs.json", "manifests")
+RESOURCES_FILE = "resources.json"
+OUTPUTS_FILE = "outputs.json"
+RENDER_FILES = (RESOURCES_FILE, OUTPUTS_FILE, "manifests")
 """What a render directory holds; `--out` replaces a directory only if it holds nothing else."""
+
+
+def is_render(directory: Path) -> bool:
+    return (directory / RESOURCES_FILE).is_file()
+
+
+def load_render(directory: Path) -> dict[str, Any]:
+    """A render's resources.json, checked for the fields its readers (the policy check, the cost
+    estimate, the preview) use. A missing or malformed one is a RenderError saying what is wrong."""
+    path = directory / RESOURCES_FILE
+    try:
+        document = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise RenderError(
+            f"{directory} is not a render: no {RESOURCES_FILE} (make one with python -m tools.render)"
+        ) from None
+    except (OSError, ValueError) as error:
+        raise RenderError(f"{path}: {error}") from None
+    if not isinstance(document, dict) or not isinstance(document.get("resources"), list):
+        raise RenderError(f"{path}: expected an object with a 'resources' list")
+    if not isinstance(document.get("stack"), str):
+        raise RenderError(f"{path}: expected the stack's name in 'stack'")
+    for index, resource in enumerate(document["resources"]):
+        missing = [key for key in ("urn", "type", "name", "inputs") if key not in resource]
+        if missing:
+            raise RenderError(f"{path}: resources[{index}] lacks {', '.join(missing)}")
+    return document
+
+
+def load_outputs(directory: Path) -> dict[str, Any]:
+    path = directory / OUTPUTS_FILE
+    return dict(json.loads(path.read_text())) if path.is_file() else {}
+
+
+def render_in_child(stack: str, out: Path, stacks_dir: Path | None = None) -> None:
+    """Renders STACK into `out` in a child process, for tools that render and then read (the
+    Pulumi runtime a render uses is process-global). A failed render is a RenderError with its message."""
+    command = [sys.executable, "-m", "tools.render", stack, "--out", str(out)]
+    if stacks_dir is not None:
+        command += ["--stacks-dir", str(stacks_dir.resolve())]  # the child runs from the project root
+    result = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, check=False)  # noqa: S603 - our own tool
+    if result.returncode != 0:
+        raise RenderError(result.stderr.strip() or f"render {stack} failed with exit code {result.returncode}")
 
 
 def foreign_entries(out: Path) -> list[str]:

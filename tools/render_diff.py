@@ -37,12 +37,12 @@ from typing import Any
 
 import yaml
 
-from tools import provider_replacements
+from tools import provider_replacements, render
 from tools.pr_comment import truncate
 from tools.render import SECRET_PLACEHOLDER, SECURE_PLACEHOLDER
 
 SYMBOLS = {"create": "+", "delete": "-", "replace": "+-", "update": "~"}
-MASK = "[secret]"
+MASK = SECRET_PLACEHOLDER
 SHOWN_PATHS = 8
 """Changed inputs listed per resource; the rest are counted."""
 VALUE_CHARS = 100
@@ -437,8 +437,8 @@ def _manifest_lines(path: Path) -> list[str]:
 
 
 def _resources(directory: Path) -> list[dict[str, Any]]:
-    path = directory / "resources.json"
-    return list(json.loads(path.read_text())["resources"]) if path.exists() else []
+    """A stack's resources at one side; none where the stack is not rendered there (created or deleted)."""
+    return list(render.load_render(directory)["resources"]) if render.is_render(directory) else []
 
 
 def stack_report(stack: str, base_dir: Path, head_dir: Path, sections: Sequence[SectionProvider] = ()) -> str:

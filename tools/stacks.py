@@ -24,6 +24,7 @@ import yaml
 
 from components import backends
 from components.config import PROJECT_ROOT
+from tools import stack_file
 from tools.render import STACKS_DIR, known_stacks, project_name
 
 
@@ -52,10 +53,8 @@ def default_cluster_backend(project_file: Path = PROJECT_ROOT / "Pulumi.yaml") -
 
 
 def _config(stack: str, stacks_dir: Path) -> dict[str, Any]:
-    document = yaml.safe_load((stacks_dir / f"Pulumi.{stack}.yaml").read_text()) or {}
-    config = document.get("config") or {}
-    project = project_name()
-    return {key if ":" in key else f"{project}:{key}": value for key, value in config.items()}
+    """The stack file read as the render reads it (tools/stack_file.py: one reader, one set of checks)."""
+    return stack_file.read_config(stacks_dir / f"Pulumi.{stack}.yaml", project_name())
 
 
 def stack_info(stack: str, stacks_dir: Path = STACKS_DIR) -> Stack:

@@ -23,7 +23,7 @@ from policy.kubernetes import (
 )
 from policy.rules.common import EXCLUDED_NAMESPACES, GpuPool, gpu_pools, workloads
 
-# The platform's GPU scheduling contract (components/cluster/contract.py; a test keeps them equal):
+# The platform's GPU scheduling contract (components/contracts/cluster.py; a test keeps them equal):
 # used when a stack declares no GPU node pool of its own (a cluster managed elsewhere).
 GPU_NODE_SELECTOR = Setting(
     name="gpuNodeSelector",
