@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pydantic
+import pytest
 import yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -73,3 +75,11 @@ def load(directory: Path) -> Rendered:
             path.name: yaml.safe_load(path.read_text()) for path in sorted((directory / "manifests").glob("*.yaml"))
         },
     )
+
+
+def refused_for(error: pytest.ExceptionInfo[pydantic.ValidationError], *names: str) -> None:
+    """The value was refused for one of `names` (a field, or what a model check says about it), not
+    as an unknown keyword: a misspelt key raises the same exception type."""
+    errors = error.value.errors()
+    assert errors and all(e["type"] != "extra_forbidden" for e in errors), errors
+    assert any(name in map(str, e["loc"]) or name in e["msg"] for e in errors for name in names), errors

@@ -16,7 +16,7 @@ from components.ci import (
     parse_secrets_provider,
     parse_state_backend,
 )
-from tests.rendering import raw_config, stack_document
+from tests.rendering import raw_config, refused_for, stack_document
 
 REPOSITORY = "your-org/ml-platform"
 
@@ -66,14 +66,16 @@ def test_deploy_branches(branch):
     "branch", ["*", "release/*", "refs/heads/main", "a..b", "a//b", "/main", "main/", "x.lock", ""]
 )
 def test_bad_deploy_branches(branch):
-    with pytest.raises(pydantic.ValidationError):
+    with pytest.raises(pydantic.ValidationError) as error:
         CiSettings(github_repository=REPOSITORY, deploy_branch=branch)
+    refused_for(error, "deploy_branch", "deployBranch")
 
 
 @pytest.mark.parametrize("environments", [[], ["prod-*"], ["prod eks"], ["a:b"], ["prod", "prod"], ["x" * 256]])
 def test_bad_environments(environments):
-    with pytest.raises(pydantic.ValidationError):
+    with pytest.raises(pydantic.ValidationError) as error:
         CiSettings(github_repository=REPOSITORY, deploy_environments=environments)
+    refused_for(error, "deploy_environments", "deployEnvironments")
 
 
 def test_subjects_follow_githubs_default_format():
@@ -110,8 +112,9 @@ def test_pulumi_objects_live_under_the_prefix():
     "url", ["file:///home/me/state", "s3://", "s3://Bad_Bucket", "s3://b/*", "state", "https://", "s3://b/a b"]
 )
 def test_bad_state_backends(url):
-    with pytest.raises(pydantic.ValidationError):
+    with pytest.raises(pydantic.ValidationError) as error:
         CiSettings(github_repository=REPOSITORY, state_backend_url=url)
+    refused_for(error, "state_backend_url", "stateBackendUrl")
 
 
 def test_secrets_providers():
@@ -120,8 +123,9 @@ def test_secrets_providers():
     key = parse_secrets_provider("gcpkms://projects/p/locations/l/keyRings/r/cryptoKeys/k")
     assert (key.scheme, key.key, key.region) == ("gcpkms", "projects/p/locations/l/keyRings/r/cryptoKeys/k", None)
     for bad in ("passphrase", "awskms://", "alias/x"):
-        with pytest.raises(pydantic.ValidationError):
+        with pytest.raises(pydantic.ValidationError) as error:
             CiSettings(github_repository=REPOSITORY, secrets_provider=bad)
+        refused_for(error, "secrets_provider", "secretsProvider")
 
 
 def test_a_backend_without_a_ci_identity_refuses_the_key():

@@ -3,9 +3,11 @@ matrices equal to the stacks the render tool knows, and the scripts they run wor
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -316,15 +318,27 @@ def test_up_dev_kind_passes_yes_to_pulumi_up():
     assert 'pulumi up --stack dev-kind "$@"' in (PROJECT_ROOT / "scripts" / "up-dev-kind").read_text()
 
 
-def test_preview_script_previews_every_stack_against_a_commit():
-    """scripts/preview-diff renders each stack at a base commit and at the working tree and
-    prints one section per stack (what changed is tested in tests/test_render_diff*.py)."""
-    result = _run("bash", "scripts/preview-diff", "HEAD", timeout=600)
+def test_preview_script_previews_every_stack_against_a_commit(tmp_path):
+    """scripts/preview-diff renders each stack at a base commit and at the working tree and prints
+    one section per stack, with its policy and cost sections (what changed is tested in
+    tests/test_render_diff*.py). It runs in a clone, whose worktrees are the script's alone."""
+    clone = tmp_path / "clone"
+    assert _run("git", "clone", "--quiet", str(PROJECT_ROOT), str(clone)).returncode == 0
+    environment = {**os.environ, "PYTHON": sys.executable}
+    result = subprocess.run(
+        ["bash", "scripts/preview-diff", "HEAD"],
+        cwd=clone,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("## Offline preview")
     assert "Offline approximation of `pulumi preview`" in result.stdout
     for stack in known_stacks():
         assert f"### `{stack}`" in result.stdout
-    worktrees = _run("git", "worktree", "list").stdout
-    # The script's own worktree is `<its temporary dir>/base-tree`; other worktrees are not its business.
-    assert "/base-tree " not in worktrees, f"the base worktree was not removed:\n{worktrees}"
+    assert result.stdout.count("#### Policy: ") == result.stdout.count("#### Cost (") == len(known_stacks())
+    worktrees = _run("git", "worktree", "list", cwd=clone).stdout
+    assert worktrees.count("\n") == 1, f"the base worktree was not removed:\n{worktrees}"

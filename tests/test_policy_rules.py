@@ -521,7 +521,6 @@ GKE_CASES = [
         "deletion protection (deletionProtection) is off",
     ),
 ]
-NO_GKE = pytest.mark.skipif("prod-gke" not in STACKS, reason="prod-gke has no stack file yet (issue 7)")
 
 
 def _run(rendered_stack: Any, case: Case) -> list[str]:
@@ -540,7 +539,6 @@ def test_rule_on_a_real_render(rendered_stack, case):
         assert any(case.expect in message for message in found), f"{case.rule}: expected {case.expect!r} in {found}"
 
 
-@NO_GKE
 @pytest.mark.parametrize("case", GKE_CASES, ids=lambda case: case.name)
 def test_rule_on_the_gke_render(rendered_stack, case):
     assert _run(rendered_stack, Case(case.rule, case.stack, None, None)) == [], f"prod-gke should meet {case.rule}"

@@ -105,6 +105,7 @@ def test_a_stale_or_forged_artifact_posts_nothing():
 def test_requests_carry_the_token_and_api_version():
     fake = FakeGitHub()
     pr_comment.post(GitHub("t0ken", "o/r", fake), 7, HEAD_SHA, "x\n")
+    assert fake.requests, "post() sent nothing"
     for request in fake.requests:
         assert request.headers["Authorization"] == "Bearer t0ken"
         assert request.headers["X-GitHub-Api-Version"] == "2022-11-28"
@@ -162,6 +163,7 @@ def test_truncation_golden():
     if os.environ.get("UPDATE_GOLDEN"):  # regenerate, then review the diff like any golden file
         expected.parent.mkdir(parents=True, exist_ok=True)
         expected.write_text(cut)
+        pytest.fail(f"{expected} rewritten: review the diff, then run without UPDATE_GOLDEN")
     assert cut == expected.read_text()
 
 

@@ -73,6 +73,7 @@ def check_golden(name: str, markdown: str) -> None:
     if os.environ.get("UPDATE_GOLDEN"):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(markdown)
+        pytest.fail(f"{path} rewritten: review the diff, then run without UPDATE_GOLDEN")
     assert path.exists(), f"no golden file {path}: run with UPDATE_GOLDEN=1 and review it"
     assert markdown == path.read_text(), f"{name}: output differs from {path} (UPDATE_GOLDEN=1 to accept)"
 

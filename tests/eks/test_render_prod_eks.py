@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from components import outputs
+from components.backends.eks import mocks as eks_mocks
 from components.backends.eks.settings import SystemNodeGroup
 from components.contracts.cluster import GPU_NODE_LABEL, GPU_RESOURCE, GPU_TAINT_KEY
 from tests.eks.iam import assert_scoped_to
@@ -325,7 +326,7 @@ def test_stack_outputs_give_an_operator_what_they_need(eks):
 
 def test_no_secret_reaches_the_render_in_clear(eks):
     text = "\n".join(path.read_text() for path in eks.directory.rglob("*") if path.is_file())
-    assert "mock-ecr-password" not in text
+    assert eks_mocks.ECR_PASSWORD not in text
     assert "token: mock" not in text
 
 

@@ -23,6 +23,7 @@ from components.backends.gke import ci_identity
 from components.backends.gke.ci_settings import SUBJECT_LIMIT_BYTES, GcpCiSettings
 from components.ci import CiSettings, parse_state_backend
 from tests.github_oidc import REPOSITORY, Job, deploying, forged, intended, pr
+from tests.rendering import refused_for
 from tools.mocks import PlatformMocks, RecordingMonitor
 
 STACK = "prod-gke"
@@ -174,8 +175,9 @@ def test_the_gcp_schema_is_the_generic_one_narrowed_to_google():
     ],
 )
 def test_what_google_refuses_is_a_config_error(changes):
-    with pytest.raises(pydantic.ValidationError):
+    with pytest.raises(pydantic.ValidationError) as error:
         GcpCiSettings.model_validate({"githubRepository": REPOSITORY, **changes})
+    refused_for(error, *changes)
 
 
 # --- The component under Pulumi's mocks --------------------------------------------------------

@@ -5,12 +5,14 @@ Google Cloud and Kubernetes (inputs under their camelCase names, as the engine r
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 
 import pytest
 import yaml
 
 from components import outputs
+from components.backends.gke import mocks as gke_mocks
 from components.contracts.cluster import GPU_NODE_LABEL, GPU_RESOURCE, GPU_TAINT_KEY
 from tests.rendering import Rendered, load, render, stack_document
 
@@ -404,6 +406,13 @@ def test_training_may_write_its_model_and_serving_only_read_it(gke):
     assert not {role for role in roles if role.startswith("roles/storage.")}, "no project-wide storage role"
 
 
+def _condition_prefix(expression: str) -> str:
+    """The prefix an IAM condition `....startsWith("<prefix>")` admits."""
+    match = re.search(r'\.startsWith\("([^"]*)"\)$', expression)
+    assert match, expression
+    return match.group(1)
+
+
 def test_models_whose_names_share_a_prefix_never_reach_each_others_artifacts(wide):
     """`digits` and `digits-wide`: each condition ends in `/`, so neither prefix covers the other."""
     rendered, _ = wide
@@ -411,11 +420,12 @@ def test_models_whose_names_share_a_prefix_never_reach_each_others_artifacts(wid
     for model, other in (("digits", "digits-wide"), ("digits-wide", "digits")):
         for role in ("training", "serving"):
             grants = _grants(rendered, f"{model}-{role}")
-            object_prefix = f"projects/_/buckets/{bucket}/objects/models/{model}/"
-            assert grants["objects"]["condition"]["expression"] == f'resource.name.startsWith("{object_prefix}")'
+            # What each rendered condition admits, checked against the other model's object names.
+            object_prefix = _condition_prefix(grants["objects"]["condition"]["expression"])
+            assert object_prefix == f"projects/_/buckets/{bucket}/objects/models/{model}/"
             assert not f"projects/_/buckets/{bucket}/objects/models/{other}/runs/x/model.onnx".startswith(object_prefix)
-            assert grants["list"]["condition"]["expression"].endswith(f'.startsWith("models/{model}/")')
-            assert not f"models/{other}/".startswith(f"models/{model}/")
+            list_prefix = _condition_prefix(grants["list"]["condition"]["expression"])
+            assert list_prefix == f"models/{model}/" and not f"models/{other}/runs/".startswith(list_prefix)
     jobs = {o["metadata"]["labels"]["app.kubernetes.io/name"]: o for o in rendered.objects("Job")}
     for model in ("digits", "digits-wide"):
         uri = _output_uri(jobs[model]["spec"]["template"]["spec"]["containers"][0])
@@ -504,5 +514,5 @@ def test_cluster_registry_and_bucket_are_protected(gke):
 
 def test_no_secret_reaches_the_render_in_clear(gke):
     text = "\n".join(path.read_text() for path in Path(gke.directory).rglob("*") if path.is_file())
-    assert "mock-gcp-access-token" not in text
+    assert gke_mocks.ACCESS_TOKEN not in text
     assert "gke-gcloud-auth-plugin" not in text, "the kubeconfig is masked as a whole"

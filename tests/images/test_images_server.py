@@ -72,6 +72,15 @@ def predict(client: httpx.Client, body: object, name: str = "digits") -> httpx.R
     )
 
 
+def _wait_for_load_attempts(server: ServerProcess, attempts: int, timeout_seconds: float = 30.0) -> None:
+    """Polls the server's log until it has tried to load the model `attempts` times (a slow runner
+    must not fail a fixed sleep)."""
+    deadline = time.monotonic() + timeout_seconds
+    while len(re.findall(r"model not ready \(attempt \d+\)", server.log())) < attempts:
+        assert time.monotonic() < deadline, f"fewer than {attempts} load attempts in {timeout_seconds} s"
+        time.sleep(0.05)
+
+
 def test_health_readiness_and_model_status(
     client: httpx.Client, admin: httpx.Client, trained_model: TrainedModel
 ) -> None:
@@ -336,7 +345,7 @@ def test_corrupt_model_keeps_server_unready_without_crashing(
     (model_dir / "metadata.json").write_text(json.dumps(metadata))
     server = start_server(MODEL_URI=model_dir.as_uri(), MODEL_LOAD_RETRY_SECONDS="0.2")
     server.wait_for("/healthz", 200)
-    time.sleep(0.7)
+    _wait_for_load_attempts(server, 2)
     status, body = server.get("/readyz", admin=True)
     assert status == 503 and message in body["error"]
     log = server.log()
@@ -520,7 +529,7 @@ def test_not_ready_answers_do_not_reveal_the_model_uri(
     secret_place.mkdir(parents=True)
     server = start_server(MODEL_URI=secret_place.as_uri(), MODEL_LOAD_RETRY_SECONDS="0.2")
     server.wait_for("/healthz", 200)
-    time.sleep(0.5)  # past the first load attempt
+    _wait_for_load_attempts(server, 1)
     answers = [server.get("/readyz", admin=True), server.get("/v1/models/digits")]
     with httpx.Client(base_url=server.url) as http:
         response = predict(http, {"instances": [IMAGE]})

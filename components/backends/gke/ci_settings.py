@@ -51,5 +51,5 @@ def check_subjects(subjects: tuple[str, ...]) -> None:
         if len(subject.encode()) > SUBJECT_LIMIT_BYTES:
             raise ValueError(
                 f"GitHub's subject {subject!r} is over Google's {SUBJECT_LIMIT_BYTES}-byte limit on "
-                "google.subject: use a shorter branch or environment name"
+                "google.subject: use a shorter deployBranch or deployEnvironments name"
             )
