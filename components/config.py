@@ -44,6 +44,7 @@ from components.schema import (
     PositiveInt,
     Problem,
     Schema,
+    ServiceType,
     StackFacts,
 )
 from components.workload_options import Autoscaling, ServingEnv, TrainerArg, TrainingEnv
@@ -109,9 +110,6 @@ class TrainingConfig(Schema):
             "Names the platform, torchrun or the artifact store set are refused."
         ),
     )
-
-
-ServiceType = Literal["ClusterIP", "NodePort", "LoadBalancer"]
 
 
 class ServingConfig(Schema):

@@ -11,7 +11,8 @@ leave the default in force), so it is an error naming the closest known key.
 - `docker:` configures the default Docker provider, which builds and pushes every image on every
   backend (`docker:host` for a remote engine).
 - `kubernetes:` is refused: every Kubernetes resource is given its cluster's provider explicitly
-  (the cluster is created by the same program), and explicit providers do not read stack config.
+  (built from the cluster the program creates, or from the existing cluster's kubeconfig), and
+  explicit providers do not read stack config.
 
 Pure: no Pulumi import.
 """
@@ -31,7 +32,7 @@ ALWAYS_READ: Mapping[str, str] = {
 NEVER_READ: Mapping[str, str] = {
     "kubernetes": (
         "has no effect: every Kubernetes resource uses its cluster's explicit provider, which reads no "
-        "stack config; cluster settings go in the backend's object (ml-platform:kind, ml-platform:eks)"
+        "stack config; cluster settings go in the backend's object (ml-platform:<backend>, e.g. ml-platform:existing)"
     ),
 }
 SECRET_SHOWN = "[secret]"  # noqa: S105 - the mask shown in place of a secret
@@ -69,7 +70,7 @@ def namespace_problems(
             continue
         value = raw[full_key]
         if namespace in NEVER_READ:
-            problems.append(Problem(full_key, value, f"kubernetes:* {NEVER_READ[namespace]}"))
+            problems.append(Problem(full_key, value, f"{namespace}:* {NEVER_READ[namespace]}"))
         elif namespace in elsewhere:
             problems.append(Problem(full_key, value, f"{namespace}:* is read only {elsewhere[namespace]}"))
         else:

@@ -23,7 +23,7 @@ class Platform:
     repositories: Mapping[str, ImageRepository]
     """One repository per image name of the stack."""
     outputs: Mapping[str, Any]
-    """The registry's and the cluster's own stack outputs (keys from `components.outputs`)."""
+    """The cluster backend's own stack outputs (keys from `components.outputs`)."""
 
 
 def provision(config: StackConfig, opts: pulumi.ResourceOptions | None = None) -> Platform:
@@ -33,5 +33,5 @@ def provision(config: StackConfig, opts: pulumi.ResourceOptions | None = None) -
         # Whichever the cluster, pods of a private registry pull with its token.
         cluster=with_image_pull_secret(cluster.contract, registry, opts),
         repositories=registry.repositories,
-        outputs={**registry.outputs, **cluster.outputs},
+        outputs=cluster.outputs,
     )

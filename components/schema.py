@@ -9,7 +9,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
 from pydantic.alias_generators import to_camel
@@ -17,6 +17,8 @@ from pydantic.alias_generators import to_camel
 NAMESPACE = "ml-platform"
 """The project's config namespace: every key of a stack file is `ml-platform:<key>` unless a provider's."""
 
+ServiceType = Literal["ClusterIP", "NodePort", "LoadBalancer"]
+"""The Service types a model may be served as; each cluster backend says which get an address."""
 NonNegativeInt = Annotated[StrictInt, Field(ge=0)]
 PositiveInt = Annotated[StrictInt, Field(ge=1)]
 

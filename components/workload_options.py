@@ -55,7 +55,7 @@ TRAINING_ENV: Mapping[str, str] = {
 SERVING_ENV: Mapping[str, str] = {
     "MODEL_URI": "set by the platform: the training run the server loads",
     "MODEL_NAME": "set by the platform from the model's name (its /v1/models/<name> routes)",
-    "PORT": "set by the platform: the port the probes, the Service and the NetworkPolicy use",
+    "PORT": "set by the platform: the inference port the Service and the NetworkPolicy open",
     "MAX_INSTANCES": "set by the platform from serving.maxBatchSize",
     "ADMIN_PORT": "set by the platform: the port of the probes and /metrics, which the Service never exposes",
     "AUTH_TOKEN_FILE": "set by the platform from serving.requireToken (the mounted token Secret)",

@@ -14,12 +14,16 @@ import pulumi_kubernetes as k8s
 
 from components.contracts.artifacts import ArtifactStore
 
+LOAD_BALANCER_SOURCE_RANGES = "service.beta.kubernetes.io/load-balancer-source-ranges"
+"""The Service annotation the AWS and GKE load-balancer controllers read for the client CIDRs."""
 GPU_RESOURCE = "nvidia.com/gpu"
 """Extended resource the NVIDIA device plugin advertises."""
 GPU_TAINT_KEY = "nvidia.com/gpu"
-"""Taint key GPU nodes carry (`nvidia.com/gpu=true:NoSchedule`) so only GPU pods land there."""
+"""Taint key GPU nodes carry (NoSchedule; the value is the cloud's: `true` on EKS, `present` on GKE)
+so only GPU pods land there; pods tolerate the key whatever its value."""
 GPU_NODE_LABEL = "ml-platform/accelerator"
-"""Label GPU nodes carry (value: `nvidia`); GPU pods select on it."""
+GPU_NODE_LABEL_VALUE = "nvidia"
+"""Label (and its value) GPU nodes carry; GPU pods select on it."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,7 +50,6 @@ NO_GPUS = GpuScheduling(available=False)
 
 @dataclass(frozen=True, kw_only=True)
 class ClusterContract:
-    name: pulumi.Output[str]
     provider: k8s.Provider
     namespace: pulumi.Output[str]
     """Namespace of the workloads; it enforces the `restricted` Pod Security Standard."""

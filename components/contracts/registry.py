@@ -5,8 +5,7 @@ local registry) without any workload knowing which registry it is."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import pulumi
 
@@ -38,5 +37,3 @@ class Registry:
     """What pods pull with, through an imagePullSecret in the workloads' namespace (a private registry
     reached with a token). None: the nodes pull on their own - with their cloud identity (ECR,
     Artifact Registry), through the cluster's wiring (kind's local registry) - or the images are public."""
-    outputs: Mapping[str, Any] = field(default_factory=dict)
-    """Registry-specific stack outputs (keys from `components.outputs`)."""

@@ -1,7 +1,7 @@
-"""Serves a trained model: a Deployment of the model server, a Service in front of it, a
-NetworkPolicy that opens only the server port, a PodDisruptionBudget that keeps it answering
-through node drains, and, with `serving.autoscaling`, a HorizontalPodAutoscaler that owns the
-replica count (`scaling.py`)."""
+"""Serves a trained model: a Deployment of the model server, a Service in front of its inference
+port, a NetworkPolicy that opens that port to clients and the admin port to metrics scrapers, a
+PodDisruptionBudget that keeps it answering through node drains, and, with `serving.autoscaling`,
+a HorizontalPodAutoscaler that owns the replica count (`scaling.py`)."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ import pulumi_kubernetes as k8s
 from components import labels
 from components.backends.eks import policies as eks_policies
 from components.backends.eks.settings import AddonCharts
-from components.contracts.cluster import GPU_NODE_LABEL, GPU_TAINT_KEY
+from components.contracts.cluster import GPU_NODE_LABEL, GPU_NODE_LABEL_VALUE, GPU_TAINT_KEY
 from components.contracts.metrics import metrics_server
 
 ADDON_NAMESPACE = "kube-system"
@@ -38,12 +38,16 @@ def device_plugin_values() -> dict[str, Any]:
     """Only on GPU nodes, tolerating their taint. The chart's default affinity wants labels from
     node-feature-discovery, which this cluster does not run; ours replaces it (Helm replaces lists)."""
     return {
-        "nodeSelector": {GPU_NODE_LABEL: "nvidia"},
+        "nodeSelector": {GPU_NODE_LABEL: GPU_NODE_LABEL_VALUE},
         "affinity": {
             "nodeAffinity": {
                 "requiredDuringSchedulingIgnoredDuringExecution": {
                     "nodeSelectorTerms": [
-                        {"matchExpressions": [{"key": GPU_NODE_LABEL, "operator": "In", "values": ["nvidia"]}]}
+                        {
+                            "matchExpressions": [
+                                {"key": GPU_NODE_LABEL, "operator": "In", "values": [GPU_NODE_LABEL_VALUE]}
+                            ]
+                        }
                     ]
                 }
             }

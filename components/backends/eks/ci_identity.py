@@ -24,6 +24,7 @@ from components.backends.eks import ci_policies
 from components.backends.eks.artifacts import S3Artifacts
 from components.backends.eks.ci_settings import AwsCiSettings
 from components.backends.eks.cluster import CLUSTER_ADMIN_POLICY, EksCluster
+from components.backends.eks.policies import STS_AUDIENCE
 from components.ci import GITHUB_OIDC_ISSUER, CiSettings
 
 CLUSTER_VIEW_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy"
@@ -77,7 +78,7 @@ class GithubCiIdentity(pulumi.ComponentResource):
             provider = aws.iam.OpenIdConnectProvider(
                 f"{name}-github",
                 url=GITHUB_OIDC_ISSUER,
-                client_id_lists=[ci_policies.STS_AUDIENCE],
+                client_id_lists=[STS_AUDIENCE],
                 tags=tags,
                 opts=child,
             )

@@ -22,11 +22,9 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from components.backends.eks.policies import AWS_PARTITION
+from components.backends.eks.policies import AWS_PARTITION, STS_AUDIENCE, document
 from components.ci import GITHUB_OIDC_HOST, SecretsKey, StateBackend
 
-STS_AUDIENCE = "sts.amazonaws.com"
-"""The audience aws-actions/configure-aws-credentials requests (its default)."""
 CI_PATH = "/ml-platform-ci/"
 """IAM path of the CI roles: the deploy role's deny names them by it."""
 READ_ONLY_ACCESS = f"arn:{AWS_PARTITION}:iam::aws:policy/ReadOnlyAccess"
@@ -117,10 +115,6 @@ KMS_KEY_ACTIONS = (
 STATE_KEY_PROTECTED_ACTIONS = ("kms:DisableKey", "kms:PutKeyPolicy", "kms:ScheduleKeyDeletion")
 NODE_GROUP_ASG_PREFIX = "eks-"
 """EKS names the Auto Scaling group of a managed node group `eks-<group>-<uuid>`."""
-
-
-def document(statements: Sequence[dict[str, Any]]) -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)}, sort_keys=True)
 
 
 def github_provider_arn(account_id: str) -> str:

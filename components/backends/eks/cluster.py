@@ -20,7 +20,8 @@ from components.backends.eks import node_groups
 from components.backends.eks.addons import EksAddons, EksAddonsArgs, vpc_cni_configuration
 from components.backends.eks.artifacts import S3Artifacts, S3ArtifactStore
 from components.backends.eks.settings import EksSettings
-from components.contracts.cluster import GPU_NODE_LABEL, GPU_TAINT_KEY, ClusterContract, GpuScheduling, Toleration
+from components.backends.node_labels import SYSTEM_LABELS, labelled_gpu_scheduling
+from components.contracts.cluster import LOAD_BALANCER_SOURCE_RANGES, ClusterContract
 from components.contracts.namespace import workload_namespace
 
 CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
@@ -34,20 +35,10 @@ def load_balancer_annotations(settings: EksSettings) -> dict[str, str]:
     }
     # Required by the settings whenever a model is a LoadBalancer (empty would admit anyone).
     if settings.load_balancer.source_cidrs:
-        annotations["service.beta.kubernetes.io/load-balancer-source-ranges"] = ",".join(
-            settings.load_balancer.source_cidrs
-        )
+        annotations[LOAD_BALANCER_SOURCE_RANGES] = ",".join(settings.load_balancer.source_cidrs)
     if settings.load_balancer.internal:
         annotations["service.beta.kubernetes.io/aws-load-balancer-internal"] = "true"
     return annotations
-
-
-def gpu_scheduling(settings: EksSettings) -> GpuScheduling:
-    return GpuScheduling(
-        available=bool(settings.gpu_node_pools),
-        node_selector={GPU_NODE_LABEL: "nvidia"},
-        tolerations=(Toleration(key=GPU_TAINT_KEY, operator="Exists", effect="NoSchedule"),),
-    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -159,7 +150,7 @@ class EksCluster(pulumi.ComponentResource):
                 oidc_issuer=cluster.oidc_issuer,
                 autoscaled_group_names=[group.autoscaling_group_name for group in built],
                 charts=settings.charts,
-                system_node_selector=node_groups.SYSTEM_LABELS,
+                system_node_selector=SYSTEM_LABELS,
                 gpu_nodes=bool(settings.gpu_node_pools),
                 node_groups=groups,
             ),
@@ -169,10 +160,9 @@ class EksCluster(pulumi.ComponentResource):
         on_kubernetes = pulumi.ResourceOptions(parent=self, provider=self.provider)
         namespace = workload_namespace(name, args.namespace, on_kubernetes)
         self.contract = ClusterContract(
-            name=self.cluster_name,
             provider=self.provider,
             namespace=namespace.metadata.name,
-            gpu=gpu_scheduling(settings),
+            gpu=labelled_gpu_scheduling(bool(settings.gpu_node_pools)),
             artifacts=S3ArtifactStore(
                 artifacts=args.artifacts,
                 region=args.region,

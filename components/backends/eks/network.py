@@ -36,10 +36,6 @@ def subnet_cidrs(vpc_cidr: str, zones: int) -> tuple[list[str], list[str]]:
     return private, public
 
 
-def _zone_at(names: Sequence[str], index: int, wanted: int) -> str:
-    return pick_zone(names, index, wanted)
-
-
 def pick_zone(names: Sequence[str], index: int, wanted: int) -> str:
     if len(names) < wanted:
         raise ValueError(
@@ -81,7 +77,7 @@ class EksNetwork(pulumi.ComponentResource):
             opts=pulumi.InvokeOutputOptions(parent=self),
         )
         self.zones = [
-            available.names.apply(functools.partial(_zone_at, index=i, wanted=args.availability_zones))
+            available.names.apply(functools.partial(pick_zone, index=i, wanted=args.availability_zones))
             for i in range(args.availability_zones)
         ]
         private_cidrs, public_cidrs = subnet_cidrs(args.vpc_cidr, args.availability_zones)

@@ -18,10 +18,9 @@ import pulumi_aws as aws
 
 from components.backends.eks.policies import service_trust_policy
 from components.backends.eks.settings import GpuNodePool, SystemNodeGroup
-from components.contracts.cluster import GPU_NODE_LABEL, GPU_RESOURCE, GPU_TAINT_KEY
+from components.backends.node_labels import SYSTEM_LABELS, SYSTEM_POOL, gpu_node_labels
+from components.contracts.cluster import GPU_RESOURCE, GPU_TAINT_KEY
 
-NODE_POOL_LABEL = "ml-platform/node-pool"
-SYSTEM_POOL = "system"
 GPU_AMI_TYPE = "AL2023_x86_64_NVIDIA"
 """Amazon Linux 2023 with the NVIDIA driver and container toolkit; the device plugin is installed separately."""
 CPU_AMI_TYPE = "AL2023_x86_64_STANDARD"
@@ -44,12 +43,6 @@ ROOT_DEVICE = "/dev/xvda"
 METADATA_HOP_LIMIT = 1
 # Autoscaler changes to a group's size must not be reverted by the next `pulumi up`.
 SCALING_IGNORED = ["scalingConfig.desiredSize"]
-SYSTEM_LABELS = {NODE_POOL_LABEL: SYSTEM_POOL}
-
-
-def gpu_node_labels(pool: GpuNodePool) -> dict[str, str]:
-    """Labels of a GPU pool's nodes; the pool's own labels cannot override the platform's (the schema refuses them)."""
-    return {**pool.labels, GPU_NODE_LABEL: "nvidia", NODE_POOL_LABEL: pool.name}
 
 
 def scale_from_zero_tags(node_labels: Mapping[str, str], taints: Mapping[str, str], gpus: int) -> dict[str, str]:
@@ -201,7 +194,7 @@ def system_node_group(context: NodeGroupContext, sizes: SystemNodeGroup) -> Buil
 def gpu_node_pool(context: NodeGroupContext, pool: GpuNodePool, tag_opts: pulumi.ResourceOptions) -> BuiltNodeGroup:
     """A GPU pool: tainted so only GPU pods land there, and tagged so the autoscaler can start
     its first node from zero. `tag_opts`: options of the Auto Scaling group tags (parent only)."""
-    node_labels = gpu_node_labels(pool)
+    node_labels = gpu_node_labels(pool.name, pool.labels)
     built = _node_group(
         context,
         f"{context.name}-gpu-{pool.name}",

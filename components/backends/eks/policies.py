@@ -11,24 +11,26 @@ from collections.abc import Sequence
 from typing import Any
 
 AWS_PARTITION = "aws"
-IRSA_AUDIENCE = "sts.amazonaws.com"
+STS_AUDIENCE = "sts.amazonaws.com"
+"""The audience of every web-identity token AWS STS takes: IRSA's and GitHub's OIDC alike."""
 MODELS_PREFIX = "models"
 
 
-def _document(statements: list[dict[str, Any]]) -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": statements}, sort_keys=True)
+def document(statements: Sequence[dict[str, Any]]) -> str:
+    """An IAM policy document (JSON, keys sorted so renders are stable)."""
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)}, sort_keys=True)
 
 
 def service_trust_policy(service: str) -> str:
     """Trust for an AWS service principal, e.g. `ec2.amazonaws.com` for node instance roles."""
-    return _document([{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}])
+    return document([{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}])
 
 
 def irsa_trust_policy(oidc_provider_arn: str, oidc_issuer: str, namespace: str, service_account: str) -> str:
     """IAM Roles for Service Accounts: only `namespace/service_account`'s projected token may assume
     the role. `oidc_issuer` is the issuer URL without `https://`."""
     issuer = oidc_issuer.removeprefix("https://")
-    return _document(
+    return document(
         [
             {
                 "Effect": "Allow",
@@ -37,7 +39,7 @@ def irsa_trust_policy(oidc_provider_arn: str, oidc_issuer: str, namespace: str, 
                 "Condition": {
                     "StringEquals": {
                         f"{issuer}:sub": f"system:serviceaccount:{namespace}:{service_account}",
-                        f"{issuer}:aud": IRSA_AUDIENCE,
+                        f"{issuer}:aud": STS_AUDIENCE,
                     }
                 },
             }
@@ -65,7 +67,7 @@ def artifact_policy(bucket_arn: str, kms_key_arn: str, model: str, writable: boo
         ["s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"] if writable else []
     )
     key_actions = ["kms:Decrypt"] + (["kms:GenerateDataKey"] if writable else [])
-    return _document(
+    return document(
         [
             {
                 "Sid": "ModelObjects",
@@ -88,7 +90,7 @@ def artifact_policy(bucket_arn: str, kms_key_arn: str, model: str, writable: boo
 
 def tls_only_bucket_policy(bucket_arn: str) -> str:
     """Refuses any request to the bucket that is not over TLS."""
-    return _document(
+    return document(
         [
             {
                 "Sid": "DenyInsecureTransport",
@@ -111,7 +113,7 @@ def cluster_autoscaler_policy(region: str, account_id: str, cluster_name: str, g
     """cluster-autoscaler with auto-discovery (the upstream AWS minimal policy), writes scoped to the
     cluster's own node groups by ARN and by the `k8s.io/cluster-autoscaler/<cluster>` tag."""
     groups = [autoscaling_group_arn(region, account_id, name) for name in sorted(group_names)]
-    return _document(
+    return document(
         [
             {
                 "Sid": "Discover",

@@ -39,9 +39,6 @@ RESERVED_LABEL_PREFIXES = ("ml-platform/", "kubernetes.io/", "k8s.io/", "eks.ama
 
 LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 
-# Rules of the policy pack (policy/) that flag, in every preview and update, the production
-# choices these settings only warn about.
-
 
 def _cidr(value: str) -> str:
     try:

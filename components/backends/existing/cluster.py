@@ -78,7 +78,6 @@ class ExistingCluster(pulumi.ComponentResource):
         artifacts, ready = self._artifacts(name, args, namespace, on_cluster)
 
         self.contract = ClusterContract(
-            name=self.context,
             provider=self.provider,
             namespace=namespace,
             gpu=gpu_scheduling(settings.gpu),

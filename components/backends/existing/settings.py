@@ -13,7 +13,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import AfterValidator, Field, StrictBool, model_validator
 
-from components.schema import BackendSettings, Problem, Quantity, Schema, StackFacts, matching
+from components.schema import BackendSettings, Problem, Quantity, Schema, ServiceType, StackFacts, matching
 
 KUBECONFIG_KEY = "kubeconfig"
 """Secret key (project namespace) holding a whole kubeconfig, for CI; instead of `kubeconfigPath`."""
@@ -128,9 +128,6 @@ class ArtifactStoreOffer(Schema):
         if (self.volume is None) == (self.object_store is None):
             raise ValueError("set exactly one of volume and objectStore")
         return self
-
-
-ServiceType = Literal["ClusterIP", "NodePort", "LoadBalancer"]
 
 
 def _default_service_types() -> list[ServiceType]:

@@ -23,7 +23,8 @@ from components.backends.gke.naming import gcp_labels
 from components.backends.gke.network import PODS_RANGE, SERVICES_RANGE
 from components.backends.gke.registry import READER_ROLE, ArtifactRegistryEndpoint
 from components.backends.gke.settings import GkeSettings, LoadBalancing
-from components.contracts.cluster import GPU_NODE_LABEL, GPU_TAINT_KEY, ClusterContract, GpuScheduling, Toleration
+from components.backends.node_labels import labelled_gpu_scheduling
+from components.contracts.cluster import LOAD_BALANCER_SOURCE_RANGES, ClusterContract
 from components.contracts.namespace import workload_namespace
 
 DATAPATH = "ADVANCED_DATAPATH"
@@ -34,25 +35,14 @@ AUTH_PLUGIN_HINT = (
     "https://cloud.google.com/kubernetes-engine/docs/how-to/cluster-access-for-kubectl#install_plugin"
 )
 INTERNAL_LB_ANNOTATION = "networking.gke.io/load-balancer-type"
-SOURCE_RANGES_ANNOTATION = "service.beta.kubernetes.io/load-balancer-source-ranges"
-"""Read by the cloud provider's service helpers for external and internal load balancers alike
-(the firewall rule's source ranges); the same key the EKS backend sets."""
 
 
 def load_balancer_annotations(settings: LoadBalancing) -> dict[str, str]:
     """A passthrough Network Load Balancer, admitting only the configured clients; internal when asked."""
-    annotations = {SOURCE_RANGES_ANNOTATION: ",".join(settings.source_cidrs)}
+    annotations = {LOAD_BALANCER_SOURCE_RANGES: ",".join(settings.source_cidrs)}
     if settings.internal:
         annotations[INTERNAL_LB_ANNOTATION] = "Internal"
     return annotations
-
-
-def gpu_scheduling(settings: GkeSettings) -> GpuScheduling:
-    return GpuScheduling(
-        available=bool(settings.gpu_node_pools),
-        node_selector={GPU_NODE_LABEL: "nvidia"},
-        tolerations=(Toleration(key=GPU_TAINT_KEY, operator="Exists", effect="NoSchedule"),),
-    )
 
 
 def workload_pool(project: str) -> str:
@@ -168,10 +158,9 @@ class GkeCluster(pulumi.ComponentResource):
         on_kubernetes = pulumi.ResourceOptions(parent=self, provider=self.provider)
         namespace = workload_namespace(name, args.namespace, on_kubernetes)
         self.contract = ClusterContract(
-            name=self.cluster_name,
             provider=self.provider,
             namespace=namespace.metadata.name,
-            gpu=gpu_scheduling(settings),
+            gpu=labelled_gpu_scheduling(bool(settings.gpu_node_pools)),
             artifacts=GcsArtifactStore(
                 artifacts=args.artifacts, project=args.project, namespace=namespace.metadata.name, cluster=cluster
             ),

@@ -18,10 +18,9 @@ import pulumi_gcp as gcp
 
 from components.backends.gke.naming import service_account_id
 from components.backends.gke.settings import GpuNodePool, SystemNodePool
-from components.contracts.cluster import GPU_NODE_LABEL, GPU_TAINT_KEY
+from components.backends.node_labels import SYSTEM_LABELS, SYSTEM_POOL, gpu_node_labels
+from components.contracts.cluster import GPU_TAINT_KEY
 
-NODE_POOL_LABEL = "ml-platform/node-pool"
-SYSTEM_POOL = "system"
 GPU_TAINT_VALUE = "present"
 """The value GKE itself gives the taint on GPU pools; ours is the same, so the two never conflict."""
 IMAGE_TYPE = "COS_CONTAINERD"
@@ -31,19 +30,13 @@ CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 NODE_ROLE = "roles/container.defaultNodeServiceAccount"
 """What nodes need on the project: write logs and metrics (Cloud Logging, Cloud Monitoring),
 report autoscaling metrics. Google's documented minimum for a node service account; image pulls
-are granted on the stack's repository only (`artifactregistry.reader`, in `platform`)."""
+are granted on the stack's repository only (`artifactregistry.reader`, granted by `GkeCluster`)."""
 WORKLOAD_METADATA_MODE = "GKE_METADATA"
 """Pods see the GKE metadata server (Workload Identity), never the node's own credentials."""
 # Initial sizes are create-time only (a change would replace the pool); the autoscaler owns the size after.
 SIZE_IGNORED = ["initialNodeCount"]
 REGION_ZONES = 3
 """Zones a regional pool without explicit zones spreads over: every Google Cloud region has at least three."""
-SYSTEM_LABELS = {NODE_POOL_LABEL: SYSTEM_POOL}
-
-
-def gpu_node_labels(pool: GpuNodePool) -> dict[str, str]:
-    """Labels of a GPU pool's nodes; the pool's own labels cannot override the platform's (the schema refuses them)."""
-    return {**pool.labels, GPU_NODE_LABEL: "nvidia", NODE_POOL_LABEL: pool.name}
 
 
 def initial_node_count(min_nodes: int, zones: int) -> int:
@@ -200,7 +193,7 @@ def gpu_node_pool(context: NodePoolContext, pool: GpuNodePool) -> gcp.container.
             context,
             machine_type=pool.machine_type,
             disk_size_gb=pool.disk_size_gb,
-            node_labels=gpu_node_labels(pool),
+            node_labels=gpu_node_labels(pool.name, pool.labels),
             spot=pool.spot,
             taints=[
                 gcp.container.NodePoolNodeConfigTaintArgs(

@@ -3,8 +3,8 @@ tagged by build-context digest, so a tag never needs to move), cleanup policies 
 go after a few days, of the rest the newest N stay), vulnerability scanning where the project has
 it, and push credentials from the deploying identity's OAuth access token, kept secret.
 
-Nodes are granted read access to this repository only, by the cluster backend (`platform`), which
-owns the node service account.
+Nodes are granted read access to this repository only, by the cluster (`GkeCluster`), which owns
+the node service account.
 """
 
 from __future__ import annotations

@@ -128,7 +128,6 @@ class KindCluster(pulumi.ComponentResource):
         metrics = metrics_server(name, args.settings.charts.metrics_server, metrics_server_values(), on_cluster)
 
         self.contract = ClusterContract(
-            name=self.cluster_name,
             provider=self.provider,
             namespace=namespace.metadata.name,
             gpu=NO_GPUS,
