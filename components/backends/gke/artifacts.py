@@ -17,26 +17,29 @@ What each workload is granted, on the bucket only (no project-wide storage role)
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_gcp as gcp
 
+from components.backends.gke.iam import (
+    WORKLOAD_IDENTITY_USER,
+    list_prefix_condition,
+    object_prefix_condition,
+    workload_pool,
+)
 from components.backends.gke.naming import gcp_labels, service_account_id
 from components.contracts.artifacts import ArtifactAccess, ArtifactAccessMode
 from components.contracts.service_account import workload_service_account
 from components.schema import NAMESPACE
 
 GCP_SERVICE_ACCOUNT_ANNOTATION = "iam.gke.io/gcp-service-account"
-WORKLOAD_IDENTITY_USER = "roles/iam.workloadIdentityUser"
 OBJECT_ROLES = {
     ArtifactAccessMode.READ_WRITE: "roles/storage.objectUser",
     ArtifactAccessMode.READ_ONLY: "roles/storage.objectViewer",
 }
 LIST_ROLE = "roles/storage.objectViewer"
 MODELS_PREFIX = "models"
-LIST_PREFIX_ATTRIBUTE = "storage.googleapis.com/objectListPrefix"
 # Old object versions are kept for recovery, then deleted.
 NONCURRENT_VERSION_DAYS = 30
 INCOMPLETE_UPLOAD_DAYS = 7
@@ -49,18 +52,17 @@ def model_prefix(model: str) -> str:
 
 def object_condition(bucket: str, model: str) -> str:
     """CEL: the request is for an object under the model's prefix."""
-    return f"resource.name.startsWith({json.dumps(f'projects/_/buckets/{bucket}/objects/{model_prefix(model)}')})"
+    return object_prefix_condition(bucket, model_prefix(model))
 
 
 def list_condition(model: str) -> str:
     """CEL: the request lists objects under the model's prefix (the attribute is empty otherwise)."""
-    attribute = f"api.getAttribute({json.dumps(LIST_PREFIX_ATTRIBUTE)}, {json.dumps('')})"
-    return f"{attribute}.startsWith({json.dumps(model_prefix(model))})"
+    return list_prefix_condition(model_prefix(model))
 
 
 def workload_identity_member(project: str, namespace: str, service_account: str) -> str:
     """The Kubernetes service account as an IAM principal of the project's Workload Identity pool."""
-    return f"serviceAccount:{project}.svc.id.goog[{namespace}/{service_account}]"
+    return f"serviceAccount:{workload_pool(project)}[{namespace}/{service_account}]"
 
 
 @dataclass(frozen=True, kw_only=True)

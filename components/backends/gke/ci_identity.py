@@ -28,11 +28,11 @@ import pulumi_gcp as gcp
 
 from components import outputs
 from components.backends.gke.ci_settings import GcpCiSettings, check_subjects
+from components.backends.gke.iam import WORKLOAD_IDENTITY_USER, list_prefix_condition, object_prefix_condition
 from components.backends.gke.node_pools import NODE_ROLE
 from components.ci import GITHUB_OIDC_ISSUER, CiSettings, SecretsKey, StateBackend
 
 PROVIDER_ID = "github"
-WORKLOAD_IDENTITY_USER = "roles/iam.workloadIdentityUser"
 PREVIEW_ROLES = ("roles/iam.securityReviewer", "roles/viewer")
 """Read the configuration of everything, IAM policies included (a refresh reads them); no object data."""
 DEPLOY_ROLES = (
@@ -54,7 +54,6 @@ GRANTABLE_PROJECT_ROLES = (NODE_ROLE,)
 STATE_OBJECT_VIEWER = "roles/storage.objectViewer"
 STATE_OBJECT_USER = "roles/storage.objectUser"
 STATE_KEY_ROLE = "roles/cloudkms.cryptoKeyDecrypter"
-LIST_PREFIX_ATTRIBUTE = "storage.googleapis.com/objectListPrefix"
 
 # Attributes the provider maps from GitHub's token. Each combined one joins claims with ':'; a claim
 # a token may lack (environment) becomes '' there, never an error: bindings for jobs outside an
@@ -152,14 +151,12 @@ def _slug(value: str) -> str:
 
 def state_object_condition(state: StateBackend, *parts: str) -> str:
     """CEL: the request is for one of Pulumi's objects (under `<prefix>/.pulumi/<parts>`)."""
-    prefix = f"projects/_/buckets/{state.bucket}/objects/{state.object_prefix(*parts)}/"
-    return f"resource.name.startsWith({json.dumps(prefix)})"
+    return object_prefix_condition(state.bucket, f"{state.object_prefix(*parts)}/")
 
 
 def state_list_condition(state: StateBackend) -> str:
     """CEL: the request lists Pulumi's objects (the list prefix is empty on other requests)."""
-    attribute = f"api.getAttribute({json.dumps(LIST_PREFIX_ATTRIBUTE)}, {json.dumps('')})"
-    return f"{attribute}.startsWith({json.dumps(state.object_prefix())})"
+    return list_prefix_condition(state.object_prefix())
 
 
 def grantable_roles_condition(roles: Sequence[str]) -> str:

@@ -19,6 +19,7 @@ import yaml
 
 from components.backends.gke import node_pools
 from components.backends.gke.artifacts import GcsArtifacts, GcsArtifactStore
+from components.backends.gke.iam import workload_pool
 from components.backends.gke.naming import gcp_labels
 from components.backends.gke.network import PODS_RANGE, SERVICES_RANGE
 from components.backends.gke.registry import READER_ROLE, ArtifactRegistryEndpoint
@@ -43,10 +44,6 @@ def load_balancer_annotations(settings: LoadBalancing) -> dict[str, str]:
     if settings.internal:
         annotations[INTERNAL_LB_ANNOTATION] = "Internal"
     return annotations
-
-
-def workload_pool(project: str) -> str:
-    return f"{project}.svc.id.goog"
 
 
 def kubeconfig(cluster_name: str, endpoint: str, ca_certificate: str) -> str:
