@@ -62,22 +62,39 @@ def pull_secret_references(names: Sequence[pulumi.Input[str]]) -> list[k8s.core.
     return [k8s.core.v1.LocalObjectReferenceArgs(name=name) for name in names] or None
 
 
+@dataclass(frozen=True, kw_only=True)
+class IngressRule:
+    """One port the selected pods accept connections on, and from whom."""
+
+    port: int
+    peer_pods: Mapping[str, str] | None = None
+    """Only pods with these labels (in the policy's namespace)."""
+    peer_namespaces: Mapping[str, str] | None = None
+    """Only pods of namespaces with these labels. Neither: from anywhere."""
+
+
 def ingress_policy(
-    selector: Mapping[str, str], port: int | str, peers: Mapping[str, str] | None = None
+    selector: Mapping[str, str], rules: Sequence[IngressRule]
 ) -> k8s.networking.v1.NetworkPolicySpecArgs:
-    """Ingress to the selected pods on one port only: from anywhere, or only from `peers` pods."""
-    sources = (
-        [k8s.networking.v1.NetworkPolicyPeerArgs(pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(peers)))]
-        if peers
-        else None
-    )
+    """Ingress to the selected pods on the rules' ports only, each from its peers."""
+
+    def sources(rule: IngressRule) -> list[k8s.networking.v1.NetworkPolicyPeerArgs] | None:
+        if rule.peer_pods:
+            labels = k8s.meta.v1.LabelSelectorArgs(match_labels=dict(rule.peer_pods))
+            return [k8s.networking.v1.NetworkPolicyPeerArgs(pod_selector=labels)]
+        if rule.peer_namespaces:
+            labels = k8s.meta.v1.LabelSelectorArgs(match_labels=dict(rule.peer_namespaces))
+            return [k8s.networking.v1.NetworkPolicyPeerArgs(namespace_selector=labels)]
+        return None
+
     return k8s.networking.v1.NetworkPolicySpecArgs(
         pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(selector)),
         policy_types=["Ingress"],
         ingress=[
             k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                from_=sources, ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=port, protocol="TCP")]
+                from_=sources(rule), ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=rule.port, protocol="TCP")]
             )
+            for rule in rules
         ],
     )
 

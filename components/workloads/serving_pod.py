@@ -11,8 +11,10 @@ import pulumi_kubernetes as k8s
 from components.config import ServingConfig
 from components.contracts.artifacts import ArtifactAccess
 from components.workloads.pod import (
+    IngressRule,
     Placement,
     container_security_context,
+    ingress_policy,
     pod_security_context,
     pull_secret_references,
     scratch_volumes,
@@ -140,18 +142,10 @@ def scrape_annotations() -> dict[str, str]:
 def serving_network_policy(selector: Mapping[str, str]) -> k8s.networking.v1.NetworkPolicySpecArgs:
     """Clients reach the inference port from anywhere the Service is exposed; the admin port only
     from namespaces labelled as metrics scrapers (kubelet probes are not subject to policies)."""
-    scrapers = k8s.networking.v1.NetworkPolicyPeerArgs(
-        namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={METRICS_SCRAPER_LABEL: "true"})
-    )
-    return k8s.networking.v1.NetworkPolicySpecArgs(
-        pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(selector)),
-        policy_types=["Ingress"],
-        ingress=[
-            k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=SERVER_PORT, protocol="TCP")]
-            ),
-            k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                from_=[scrapers], ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=ADMIN_PORT, protocol="TCP")]
-            ),
+    return ingress_policy(
+        selector,
+        [
+            IngressRule(port=SERVER_PORT),
+            IngressRule(port=ADMIN_PORT, peer_namespaces={METRICS_SCRAPER_LABEL: "true"}),
         ],
     )

@@ -90,7 +90,7 @@ class TrainingJob(pulumi.ComponentResource):
             f"{name}-network-policy",
             metadata=metadata,
             # Training pods accept connections only from each other, for torch's rendezvous.
-            spec=pod.ingress_policy(selector, training_pod.RENDEZVOUS_PORT, peers=selector),
+            spec=pod.ingress_policy(selector, [pod.IngressRule(port=training_pod.RENDEZVOUS_PORT, peer_pods=selector)]),
             opts=child,
         )
         # The name carries the run id: a new run is a new Job, a retried pod keeps its run.
