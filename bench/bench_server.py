@@ -67,6 +67,8 @@ def _serve_with_noop() -> int:
         return constant
 
     app.add_verb("noop", noop)
+    if os.environ.get("BENCH_DECOMPOSE") == "1":
+        _add_decomposition_routes(app, constant)
     sockets = [
         serve.listen(settings.host, settings.port, "PORT"),
         serve.listen(settings.host, settings.admin_port, "ADMIN_PORT"),
@@ -74,6 +76,32 @@ def _serve_with_noop() -> int:
     http: Literal["h11", "httptools"] = "h11" if os.environ.get("BENCH_HTTP") == "h11" else "httptools"
     loop: Literal["asyncio", "uvloop"] = "asyncio" if os.environ.get("BENCH_LOOP") == "asyncio" else "uvloop"
     return serve.run(app, settings, sockets, http=http, loop=loop)
+
+
+def _add_decomposition_routes(app: Any, constant: Any) -> None:
+    """--decompose: two routes that each do one half of predict, to show what bounds its ratio to
+    the no-op. `:parse` parses and checks the body as predict does and answers a constant; `:model`
+    skips parsing (the body's instances are parsed once, then reused) and goes through the
+    micro-batcher and onnxruntime as predict does."""
+    from mlserve.http import Response
+
+    parsed: dict[bytes, Any] = {}
+    answer: Response = constant
+
+    async def parse_only(name: str, body: bytes) -> Response:
+        app.state.model.inputs.parse(body, app.settings.max_instances)
+        return answer
+
+    async def model_only(name: str, body: bytes) -> Response:
+        batch = parsed.get(body)
+        if batch is None:
+            batch = parsed[body] = app.state.model.inputs.parse(body, app.settings.max_instances)
+        labels = app.state.model.label_json
+        classes = await app.state.batcher.classify(batch)
+        return Response(200, b'{"predictions":[' + b",".join([labels[i] for i in classes]) + b"]}")
+
+    app.add_verb("parse", parse_only)
+    app.add_verb("model", model_only)
 
 
 def free_port() -> int:
@@ -349,6 +377,21 @@ def print_table(rows: list[dict[str, Any]], with_kserve: bool) -> None:
         print(line + " |")
 
 
+def print_decomposition(rows: list[dict[str, Any]]) -> None:
+    print("\n| batch | clients | route | req/s | / no-op | server CPU µs/req | CPU µs/req over the no-op |")
+    print("|---|---|---|---|---|---|---|")
+    for row in rows:
+        noop = row["noop"]
+        for route, what in (("parse", "parse only"), ("model", "model only"), ("predict", "predict")):
+            r = row[route]
+            print(
+                f"| {row['batch']} | {row['clients']} | {what} | {r['requests_per_second']:.0f} "
+                f"| {r['requests_per_second'] / noop['requests_per_second']:.2f} "
+                f"| {r['server_cpu_us_per_request']:.0f} "
+                f"| {r['server_cpu_us_per_request'] - noop['server_cpu_us_per_request']:.0f} |"
+            )
+
+
 def print_goals(rows: list[dict[str, Any]], with_kserve: bool) -> None:
     cell = next(r for r in rows if r["batch"] == 1 and r["clients"] == 16)
     noop, predict = cell["noop"], cell["predict"]
@@ -386,6 +429,11 @@ def main() -> int:
     parser.add_argument(
         "--server-env", action="append", default=[], metavar="NAME=VALUE", help="a setting for our server (repeatable)"
     )
+    parser.add_argument(
+        "--decompose",
+        action="store_true",
+        help="also measure a parse-only and a model-only route (predict's two halves) against the no-op",
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
 
@@ -393,7 +441,9 @@ def main() -> int:
     load: WrkLoad | PythonLoad = WrkLoad(wrk) if wrk else PythonLoad()
     kserve_python = None if args.no_kserve else find_kserve_python(args.kserve_python)
     extra_env = dict(item.split("=", 1) for item in args.server_env)
-    routes = 3 if kserve_python else 2
+    if args.decompose:
+        extra_env["BENCH_DECOMPOSE"] = "1"
+    routes = 2 + (kserve_python is not None) + 2 * args.decompose
     cells = len(args.batches) * len(args.clients)
     print(f"cpus={os.cpu_count()} python={sys.version.split()[0]} load={load.name}")
     print(f"KServe: {kserve_python or 'not found (pass --kserve-python or set KSERVE_PYTHON)'}")
@@ -411,6 +461,9 @@ def main() -> int:
                 "noop": (ours.pid, port, "/v1/models/digits:noop"),
                 "predict": (ours.pid, port, "/v1/models/digits:predict"),
             }
+            if args.decompose:
+                targets["parse"] = (ours.pid, port, "/v1/models/digits:parse")
+                targets["model"] = (ours.pid, port, "/v1/models/digits:model")
             if kserve_python:
                 model_dir = Path(urllib.request.url2pathname(model_uri.removeprefix("file://")))
                 kserve, kserve_port = kserve_server(kserve_python, model_dir)
@@ -439,6 +492,8 @@ def main() -> int:
         cold = measure_cold_start(model_uri, args.cold_starts) if args.cold_starts else []
 
     print_table(rows, kserve_python is not None)
+    if args.decompose:
+        print_decomposition(rows)
     if any(r["batch"] == 1 and r["clients"] == 16 for r in rows):
         print_goals(rows, kserve_python is not None)
     if cold:

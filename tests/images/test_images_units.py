@@ -5,13 +5,15 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import random
 import uuid
 from pathlib import Path
+from typing import Any
 
 import fsspec
 import numpy as np
 import pytest
-from mlserve.inputs import InputSpec, InvalidInputError, TooManyInstancesError
+from mlserve.inputs import InputSpec, InvalidInputError, Request, TooManyInstancesError
 from mlserve.model import ModelLoadError, load_model
 from mlserve.settings import Settings
 from mltrain.artifacts import ArtifactStore, checkpoint_name
@@ -124,6 +126,19 @@ def test_input_spec_accepts_three_layouts_of_the_same_pixels() -> None:
     assert InputSpec((64,)).description == "[64]"
 
 
+def _outcome(spec: InputSpec, body: bytes) -> list[Any] | tuple[int, str]:
+    """What `parse` makes of one body alone: its rows, or the refusal's status and message."""
+    try:
+        rows: list[Any] = spec.parse(body, 8).tolist()
+    except InvalidInputError as refused:
+        return refused.status, str(refused)
+    return rows
+
+
+def _refusal(outcome: InvalidInputError | None) -> tuple[int, str] | None:
+    return None if outcome is None else (outcome.status, str(outcome))
+
+
 @pytest.mark.parametrize(
     "body",
     [
@@ -131,15 +146,23 @@ def test_input_spec_accepts_three_layouts_of_the_same_pixels() -> None:
         b'{"instances": [["1"]]}',
         b'{"instances": [[true]]}',
         b'{"instances": [[0], [0, 0]]}',
+        b'{"instances": 5}',
+        b'[{"instances": [[1]]}]',
+        b'{"instancez": [[1]]}',
         b'{"x": "\\"instances\\": [[[", "instances": [[1]]}',
     ],
 )
 def test_fast_and_careful_paths_agree_on_rejections(body: bytes) -> None:
-    """The typed fast path never accepts what the careful path rejects: odd bodies fall back to
-    the careful path, which names the problem."""
-    assert DIGITS._parse_fast(body, 8) is None
-    with pytest.raises(InvalidInputError):
-        DIGITS.parse(body, 8)
+    """The fast path never accepts what the careful path rejects: a body it does not decode is
+    refused by `parse` naming the problem, and one it decodes but cannot use is refused by
+    `assemble` with the same answer `parse` gives."""
+    decoded = DIGITS.decode(body, 8)
+    refusal = _outcome(DIGITS, body)
+    assert isinstance(refusal, tuple)
+    if decoded is not None:
+        batch, outcomes = DIGITS.assemble([decoded])
+        assert len(batch) == 0
+        assert [_refusal(o) for o in outcomes] == [refusal]
 
 
 @pytest.mark.parametrize(
@@ -155,11 +178,93 @@ def test_fast_and_careful_paths_agree_on_rejections(body: bytes) -> None:
     ids=["true", "null", "numeric string", "object", "NaN", "overflow"],
 )
 def test_what_numpy_would_quietly_convert_is_refused(body: bytes) -> None:
-    """np.array turns true, null and "1" into numbers: the fast path hands such bodies to the
-    careful path, which refuses them, as it refuses NaN and numbers beyond a double."""
-    assert DIGITS._parse_fast(body, 8) is None
+    """np.array turns true, null and "1" into numbers: the fast path does not decode such bodies,
+    and the careful path refuses them, as it refuses NaN and numbers beyond a double."""
+    assert DIGITS.decode(body, 8) is None
     with pytest.raises(InvalidInputError, match=r"instances\[0\]\[0\]"):
         DIGITS.parse(body, 8)
+
+
+def _careful_outcome(spec: InputSpec, body: bytes) -> list[Any] | tuple[int, str]:
+    """What the careful path alone (pydantic, strict types) makes of a body."""
+    try:
+        rows: list[Any] = spec._in_range_for_model(spec._parse_checked(body, 8)).tolist()
+    except InvalidInputError as refused:
+        return refused.status, str(refused)
+    return rows
+
+
+def test_the_fast_path_agrees_with_the_careful_path_on_mutated_bodies() -> None:
+    """Differential check of the fast path (decode, then assemble) against the careful path alone,
+    on 3,000 bodies made by randomly mutating valid ones and ones with a word in place of a number
+    (characters replaced, dropped or repeated, the body wrapped in an array): every body gets the
+    same rows or the same refusal."""
+    ranged = InputSpec((1, 8, 8), (0.0, 16.0))
+    pixels = np.arange(64, dtype=np.float64) / 4
+    seeds = [
+        json.dumps({"instances": [layout.tolist()] * count}, separators=separators).encode()
+        for count, layout in ((1, pixels), (2, pixels.reshape(8, 8)), (1, pixels.reshape(1, 8, 8)))
+        for separators in ((",", ":"), (", ", ": "))
+    ]
+    # and what np.array would quietly make numbers of, in place of a pixel
+    seeds += [seeds[0].replace(b"0.25", word, 1) for word in (b"true", b"false", b"null", b'"5"', b"{}")]
+    alphabet = b'"[]{},:.-+eE0123456789 \\tnul'
+    generator = random.Random(13)  # noqa: S311 - reproducible test data, not a secret
+    fast_path_decoded = 0
+    for _ in range(3000):
+        body = bytearray(generator.choice(seeds))
+        for _ in range(generator.randint(1, 3)):
+            at = generator.randrange(len(body))
+            operation = generator.randrange(4)
+            if operation == 0:
+                body[at] = generator.choice(alphabet)
+            elif operation == 1:
+                del body[at]
+            elif operation == 2:
+                body[at:at] = body[at : at + generator.randint(1, 8)]
+            else:
+                body = bytearray(b"[" + body + b"]")
+        decoded = ranged.decode(bytes(body), 8)
+        if decoded is None:
+            continue  # parse() takes the careful path itself
+        fast_path_decoded += 1
+        batch, (refused,) = ranged.assemble([decoded])
+        fast = _refusal(refused) if refused is not None else batch.tolist()
+        assert fast == _careful_outcome(ranged, bytes(body)), bytes(body)
+    assert fast_path_decoded > 200  # the mutations did exercise the fast path
+
+
+def test_requests_assembled_into_one_call_get_what_each_would_get_alone() -> None:
+    """Micro-batching converts and checks the requests of a call together: whatever the mix (three
+    layouts, values out of range, wrong shapes, ragged instances, bodies parsed on their own), each
+    request's outcome is the one `parse` gives for its body alone, and the batch holds exactly the
+    accepted requests' rows, in order."""
+    ranged = InputSpec((1, 8, 8), (0.0, 16.0))
+    pixels = np.arange(64, dtype=np.float64) / 4
+    good = [
+        json.dumps({"instances": [layout.tolist()] * count}).encode()
+        for count, layout in ((1, pixels), (2, pixels.reshape(8, 8)), (3, pixels.reshape(1, 8, 8)))
+    ]
+    bad = [
+        json.dumps({"instances": [[*pixels[:-1].tolist(), 16.5]]}).encode(),  # out of range
+        json.dumps({"instances": [pixels[:63].tolist()]}).encode(),  # wrong shape
+        json.dumps({"instances": [[*pixels.reshape(8, 8).tolist()[:7], [0] * 7]]}).encode(),  # ragged
+    ]
+    cases = ([good[0]] * 3, good, [good[0], bad[0], good[0]], [good[1], bad[0]], good + bad, bad, [bad[2], good[2]])
+    for bodies, with_a_parsed_request in itertools.product(cases, (False, True)):
+        requests: list[Request] = []
+        for body in bodies:
+            decoded = ranged.decode(body, 8)
+            assert decoded is not None, body  # all of these reach assemble
+            requests.append(decoded)
+        expected = [_outcome(ranged, body) for body in bodies]
+        if with_a_parsed_request:  # one the careful path already took
+            requests.append(ranged.parse(good[2], 8))
+            expected.append(_outcome(ranged, good[2]))
+        batch, outcomes = ranged.assemble(requests)
+        assert batch.dtype == np.float32 and batch.shape[1:] == (1, 8, 8)
+        assert [_refusal(o) for o in outcomes] == [e if isinstance(e, tuple) else None for e in expected]
+        assert batch.tolist() == [row for e in expected if isinstance(e, list) for row in e]
 
 
 def test_declared_range_is_enforced_and_float32_overflow_without_one() -> None:

@@ -8,7 +8,9 @@ measured at load), runs at once on the event loop instead: handing it to the thr
 would cost more than it frees. onnxruntime releases the GIL while it computes, so a long call on
 the thread overlaps with the event loop on a second core. With `max_wait_seconds` > 0 an idle
 server also waits that long for company (as Triton's dynamic batcher's `max_queue_delay`). Each
-request gets back its own rows only.
+request gets back its own rows only. The requests of a call are converted and range-checked
+together (`InputSpec.assemble`, on the loop): one refused request gets its own 4xx, the others
+still share the call.
 """
 
 from __future__ import annotations
@@ -19,12 +21,12 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import numpy.typing as npt
 
-from mlserve.inputs import Batch
+from mlserve.inputs import Batch, InvalidInputError, Request
 from mlserve.metrics import Metrics
 
 log = logging.getLogger("server")
@@ -40,7 +42,9 @@ req/s with such calls on the loop and 16.3k with every shared call on the thread
 request per client, 3.0k on the loop and 2.4k on the thread; shared batch-32 calls at 64 clients,
 4.2k on the thread and 3.5k on the loop."""
 
-_Job = list[tuple[Batch, "asyncio.Future[Classes]"]]
+Assemble = Callable[[Sequence[Request]], tuple[Batch, "list[InvalidInputError | None]"]]
+_Waiting = tuple[int, "asyncio.Future[list[int]]"]
+"""An accepted request of a call: its row count, and where its class indices go."""
 
 
 class MicroBatcher:
@@ -49,6 +53,7 @@ class MicroBatcher:
     def __init__(
         self,
         classify: Callable[[Batch], Classes],
+        assemble: Assemble,
         *,
         seconds_per_instance: float,
         max_instances: int,
@@ -56,11 +61,12 @@ class MicroBatcher:
         metrics: Metrics,
     ) -> None:
         self._classify = classify
+        self._assemble = assemble
         self._max_instances = max_instances
         self._max_wait = max_wait_seconds
         self._metrics = metrics
         self._loop = asyncio.get_running_loop()
-        self._pending: deque[tuple[Batch, asyncio.Future[Classes]]] = deque()
+        self._pending: deque[tuple[Request, asyncio.Future[list[int]]]] = deque()
         self._pending_rows = 0
         self._running = False  # the thread has a call in hand
         self._soon = False  # a dispatch is scheduled for the end of this loop iteration
@@ -68,15 +74,16 @@ class MicroBatcher:
         self._loop_max_instances = int(LOOP_CALL_SECONDS / max(seconds_per_instance, 1e-9))
         self._on_loop = metrics.inference_calls.labels("event_loop")
         self._on_thread = metrics.inference_calls.labels("inference_thread")
-        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[tuple[Batch, list[_Waiting]] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._work, name="inference", daemon=True)
         self._thread.start()
 
-    async def classify(self, batch: Batch) -> Classes:
-        """The class index of each row of `batch`, computed in some call with other requests' rows."""
-        future: asyncio.Future[Classes] = self._loop.create_future()
-        self._pending.append((batch, future))
-        self._pending_rows += len(batch)
+    async def classify(self, request: Request) -> list[int]:
+        """The class index of each instance of `request`, computed in some call with other
+        requests' instances. Raises InvalidInputError when `assemble` refuses the request."""
+        future: asyncio.Future[list[int]] = self._loop.create_future()
+        self._pending.append((request, future))
+        self._pending_rows += len(request)
         if not self._running:
             if self._pending_rows >= self._max_instances:
                 self._dispatch()
@@ -102,61 +109,77 @@ class MicroBatcher:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if self._running or not self._pending:
-            return
-        job: _Job = []
-        rows = 0
-        # At least one request; then whole requests while they fit.
-        while self._pending and (not job or rows + len(self._pending[0][0]) <= self._max_instances):
-            item = self._pending.popleft()
-            job.append(item)
-            rows += len(item[0])
-        self._pending_rows -= rows
-        if len(job) == 1 or rows <= self._loop_max_instances:
-            self._on_loop.inc()
-            self._run_here(job)
-            return
-        self._on_thread.inc()
-        self._running = True
-        self._jobs.put(job)
+        while not self._running and self._pending:
+            taken: list[tuple[Request, asyncio.Future[list[int]]]] = []
+            rows = 0
+            # At least one request; then whole requests while they fit.
+            while self._pending and (not taken or rows + len(self._pending[0][0]) <= self._max_instances):
+                item = self._pending.popleft()
+                taken.append(item)
+                rows += len(item[0])
+            self._pending_rows -= rows
+            batch, refusals = self._assemble([request for request, _ in taken])
+            waiting: list[_Waiting] = []
+            for (request, future), refused in zip(taken, refusals, strict=True):
+                if refused is None:
+                    waiting.append((len(request), future))
+                elif not future.done():  # a request cut at shutdown has cancelled its future
+                    future.set_exception(refused)
+            if not waiting:
+                continue  # every request of this call was refused: on to the next ones
+            if len(waiting) == 1 or len(batch) <= self._loop_max_instances:
+                self._on_loop.inc()
+                self._run_here(batch, waiting)
+            else:
+                self._on_thread.inc()
+                self._running = True
+                self._jobs.put((batch, waiting))
 
-    def _run_here(self, job: _Job) -> None:
+    def _run_here(self, batch: Batch, waiting: list[_Waiting]) -> None:
         started = time.perf_counter()
         try:
-            classes: Classes | None = self._classify(_join(job))
+            classes: Classes | None = self._classify(batch)
             failure: BaseException | None = None
         except Exception as error:  # noqa: BLE001 - handed to the waiting request, which answers 500
             classes, failure = None, error
-        self._finish(job, classes, failure, time.perf_counter() - started)
+        self._finish(waiting, classes, failure, time.perf_counter() - started, dispatch=False)
 
     def _work(self) -> None:
         """The inference thread: one call per job, results handed back to the loop."""
         while (job := self._jobs.get()) is not None:
+            batch, waiting = job
             started = time.perf_counter()
             try:
-                classes: Classes | None = self._classify(_join(job))
+                classes: Classes | None = self._classify(batch)
                 failure: BaseException | None = None
             except Exception as error:  # noqa: BLE001 - handed to the waiting requests, which answer 500
                 classes, failure = None, error
             seconds = time.perf_counter() - started
-            self._loop.call_soon_threadsafe(self._finish, job, classes, failure, seconds)
+            self._loop.call_soon_threadsafe(self._finish, waiting, classes, failure, seconds)
 
-    def _finish(self, job: _Job, classes: Classes | None, failure: BaseException | None, seconds: float) -> None:
+    def _finish(
+        self,
+        waiting: list[_Waiting],
+        classes: Classes | None,
+        failure: BaseException | None,
+        seconds: float,
+        *,
+        dispatch: bool = True,
+    ) -> None:
         self._running = False
         self._metrics.inference_seconds.observe(seconds)
+        indices = classes.tolist() if classes is not None else []
         offset = 0
-        for batch, future in job:
-            end = offset + len(batch)
+        for rows, future in waiting:
+            end = offset + rows
             if not future.done():  # a request cut at shutdown has cancelled its future
                 if classes is None:
                     future.set_exception(failure or RuntimeError("inference failed"))
                 else:
-                    future.set_result(classes[offset:end])
+                    future.set_result(indices[offset:end])
             offset = end
         self._metrics.batch_instances.observe(offset)
-        if self._pending:
+        if classes is not None:
+            self._metrics.instances.inc(offset)
+        if dispatch and self._pending:
             self._dispatch()  # these waited for the thread already: no further wait
-
-
-def _join(job: _Job) -> Batch:
-    return job[0][0] if len(job) == 1 else np.concatenate([rows for rows, _ in job])

@@ -1,8 +1,10 @@
 """Turning a KServe V1 predict body into the model's input batch, or into a 4xx that says why.
 
-Two paths give the same answers: a fast one (orjson, one numpy conversion, two reductions) for
-well-formed bodies, and a careful one (pydantic, strict types) that every other body takes to
-find the first thing wrong and name it. The fast path only accepts what the careful one would.
+Two paths give the same answers: a fast one for well-formed bodies, and a careful one (pydantic,
+strict types) that every other body takes to find the first thing wrong and name it. The fast path
+only accepts what the careful one would. It is split in two so that micro-batching pays for numpy
+once per call rather than once per request: `decode` (one pass over the bytes, orjson) per request,
+then `assemble` (one conversion, two reductions) for all the requests of an onnxruntime call.
 """
 
 from __future__ import annotations
@@ -92,6 +94,33 @@ Values = npt.NDArray[np.float64]
 """Parsed instances before the checks, in the client's layout."""
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
+# What a valid body is made of besides its key: digits, number signs, points and exponents, array
+# brackets, commas and JSON whitespace. Removing them from a valid body leaves exactly _ONLY_THE_KEY
+# ("instances" loses its e's).
+_NUMBERS_AND_ARRAYS = b"0123456789+-.eE[], \t\n\r"
+_ONLY_THE_KEY = b'{"instancs":}'
+
+DEFERRED_MAX_VALUES = 256
+"""Requests of at most this many numbers wait to be converted with the others of their call
+(`InputSpec.defers`). Measured with the digits model (bench/README.md)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """A predict body that passed the per-request checks of the fast path (`InputSpec.decode`):
+    its instances as JSON decoded them, not yet converted, shaped or range-checked."""
+
+    body: bytes
+    instances: list[Any]
+
+    def __len__(self) -> int:
+        return len(self.instances)
+
+
+Request = Batch | Decoded
+"""One request's instances on their way to the model: checked (a Batch), or decoded, with the rest
+of the checks done by `InputSpec.assemble` for many requests at once."""
+
 
 @dataclass(frozen=True)
 class InputSpec:
@@ -109,6 +138,9 @@ class InputSpec:
     value_range: tuple[float, float] | None = None
     by_depth: dict[int, tuple[int, ...]] = field(init=False)
     description: str = field(init=False)
+    _low: float = field(init=False)
+    _high: float = field(init=False)
+    _values_per_instance: int = field(init=False)
 
     def __post_init__(self) -> None:
         squeezed = self.shape
@@ -121,53 +153,108 @@ class InputSpec:
         description = texts[0] if len(texts) == 1 else ", ".join(texts[:-1]) + f" or {texts[-1]}"
         object.__setattr__(self, "by_depth", by_depth)
         object.__setattr__(self, "description", description)
+        low, high = self.value_range if self.value_range is not None else (-FLOAT32_MAX, FLOAT32_MAX)
+        object.__setattr__(self, "_low", low)
+        object.__setattr__(self, "_high", high)
+        object.__setattr__(self, "_values_per_instance", math.prod(self.shape))
 
     def parse(self, body: bytes, max_instances: int) -> Batch:
         """Return the body's instances as float32 shaped (n, *shape); raise InvalidInputError."""
-        values = self._parse_fast(body, max_instances)
+        decoded = self.decode(body, max_instances)
+        if decoded is not None:
+            return self.check(decoded)
+        return self._in_range_for_model(self._parse_checked(body, max_instances))
+
+    def check(self, request: Decoded) -> Batch:
+        """The rest of `parse` for a decoded body: convert, shape and range-check it now."""
+        values = self._values(request.instances)
         if values is None:
-            values = self._parse_checked(body, max_instances)
-        self._check_values(values)
-        return values.astype(np.float32).reshape(len(values), *self.shape)
+            # decode() held its count to the limit already: its own count passes.
+            values = self._parse_checked(request.body, len(request))
+        return self._in_range_for_model(values)
 
-    def _check_values(self, values: Values) -> None:
-        """Refuse values outside `value_range` (or, without one, beyond float32's range), naming the
-        first such value by its place in the client's layout."""
-        if self.value_range is None:
-            low, high = -FLOAT32_MAX, FLOAT32_MAX
-            allowed = "a finite float32"
-        else:
-            low, high = self.value_range
-            allowed = f"in the model's input range [{low:g}, {high:g}] (metadata.json input_range)"
-        # Two reductions; NaN cannot get here (both parsers refuse it).
-        if values.min() >= low and values.max() <= high:
-            return
-        place = np.argwhere((values < low) | (values > high))[0]
-        value = float(values[tuple(place)])
-        where = "".join(f"[{i}]" for i in place.tolist())
-        raise InvalidInputError(f"instances{where} is {value:g}; each value must be {allowed}")
+    def defers(self, request: Decoded) -> bool:
+        """Whether `request` is small enough to wait for `assemble`: below DEFERRED_MAX_VALUES
+        numbers numpy's fixed cost per conversion outweighs the work; a larger request is better
+        converted on arrival, while the inference thread may still be busy with an earlier call."""
+        return len(request) * self._values_per_instance <= DEFERRED_MAX_VALUES
 
-    def _parse_fast(self, body: bytes, max_instances: int) -> Values | None:
-        """The instances of a well-formed body, in the client's layout; None for anything else,
-        which the careful path then explains."""
+    def decode(self, body: bytes, max_instances: int) -> Decoded | None:
+        """The per-request half of the fast path: a body made of one "instances" key, arrays and
+        numbers only, decoded; its numbers are converted and range-checked later, with other
+        requests' (`assemble`). None for any other body: `parse` then names what is wrong.
+        Raises TooManyInstancesError."""
+        # One pass over the bytes: with the number and array characters removed, a valid body
+        # leaves only its key. np.array would quietly turn true, false, null and numeric strings
+        # into numbers; none of them gets past this.
+        if body.translate(None, _NUMBERS_AND_ARRAYS) != _ONLY_THE_KEY:
+            return None
         try:
             document = orjson.loads(body)
         except orjson.JSONDecodeError:
             return None
-        if type(document) is not dict or len(document) != 1:
+        if type(document) is not dict:  # the check above lets [{"instances": ...}] through
             return None
-        instances = document.get("instances")
+        instances = document.get("instances")  # one key, by the check above; which one is checked here
         if type(instances) is not list or not instances:
             return None
         if len(instances) > max_instances:
             raise TooManyInstancesError(
                 f"{len(instances)} instances in one request; the limit is {max_instances} (MAX_INSTANCES)"
             )
-        # np.array would quietly turn true, false, null and numeric strings into numbers. A valid
-        # body has no string but its key and none of those words: anything else is for the careful
-        # path to name.
-        if body.count(b'"') != 2 or b"true" in body or b"false" in body or b"null" in body:
-            return None
+        return Decoded(body, instances)
+
+    def assemble(self, requests: Sequence[Request]) -> tuple[Batch, list[InvalidInputError | None]]:
+        """One model batch of the accepted requests' instances, in order, and for each request None
+        or why it is refused: the outcome `parse` gives for its body alone. Requests that all
+        decoded in one layout and are all in range (the usual case) are converted and checked in
+        one numpy call each; otherwise each request is parsed on its own."""
+        decoded = [request for request in requests if isinstance(request, Decoded)]
+        if len(decoded) == len(requests):
+            values = self._values([row for request in decoded for row in request.instances])
+            if values is not None and self._in_range(values):
+                return self._for_model(values), [None] * len(requests)
+        parts: list[Batch] = []
+        outcomes: list[InvalidInputError | None] = []
+        for request in requests:
+            if isinstance(request, Decoded):
+                try:
+                    request = self.check(request)
+                except InvalidInputError as refused:
+                    outcomes.append(refused)
+                    continue
+            parts.append(request)
+            outcomes.append(None)
+        batch = np.concatenate(parts) if parts else np.empty((0, *self.shape), dtype=np.float32)
+        return batch, outcomes
+
+    def _for_model(self, values: Values) -> Batch:
+        return values.astype(np.float32).reshape(len(values), *self.shape)
+
+    def _in_range_for_model(self, values: Values) -> Batch:
+        if not self._in_range(values):
+            raise self._range_error(values)
+        return self._for_model(values)
+
+    def _in_range(self, values: Values) -> bool:
+        # Two reductions; NaN cannot get here (both parsers refuse it).
+        return bool(values.min() >= self._low and values.max() <= self._high)
+
+    def _range_error(self, values: Values) -> InvalidInputError:
+        """Name the first value outside `value_range` (or, without one, beyond float32's range) by
+        its place in the client's layout."""
+        if self.value_range is None:
+            allowed = "a finite float32"
+        else:
+            allowed = f"in the model's input range [{self._low:g}, {self._high:g}] (metadata.json input_range)"
+        place = np.argwhere((values < self._low) | (values > self._high))[0]
+        value = float(values[tuple(place)])
+        where = "".join(f"[{i}]" for i in place.tolist())
+        return InvalidInputError(f"instances{where} is {value:g}; each value must be {allowed}")
+
+    def _values(self, instances: list[Any]) -> Values | None:
+        """`instances` as float64 in the client's layout, or None when they are ragged or not in
+        one accepted layout (the careful path then says which)."""
         try:
             values = np.array(instances, dtype=np.float64)
         except (ValueError, TypeError):
