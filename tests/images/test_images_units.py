@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import math
 import random
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import fsspec
 import numpy as np
+import numpy.typing as npt
 import pytest
-from mlserve.inputs import InputSpec, InvalidInputError, Request, TooManyInstancesError
+from mlserve.batching import MicroBatcher
+from mlserve.inputs import Batch, Decoded, InputSpec, InvalidInputError, Request, TooManyInstancesError
+from mlserve.metrics import Metrics
 from mlserve.model import ModelLoadError, load_model
 from mlserve.settings import Settings
 from mltrain.artifacts import ArtifactStore, checkpoint_name
@@ -337,3 +342,54 @@ def test_device_choice_follows_what_torch_sees() -> None:
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match="no CUDA device"):
             select_device("cuda", 0)
+
+
+def test_a_failed_call_fails_only_its_own_requests_and_the_batcher_goes_on() -> None:
+    """Whatever goes wrong in a shared call (onnxruntime raising, or assembling the batch), every
+    request of that call gets the error, none is left waiting, and the next calls are served."""
+    spec = InputSpec((2,), (0.0, 100.0))
+    failures: list[Exception] = []
+
+    def classify(batch: Batch) -> npt.NDArray[np.intp]:  # stands in for onnxruntime
+        if failures:
+            raise failures.pop()
+        indices: npt.NDArray[np.intp] = batch.sum(axis=1).astype(np.intp)
+        return indices
+
+    def assemble(requests: Sequence[Request]) -> tuple[Batch, list[InvalidInputError | None]]:
+        if any(isinstance(r, Decoded) and r.instances == [[13, 13]] for r in requests):
+            raise MemoryError("assembling failed")
+        return spec.assemble(requests)
+
+    def request(a: int, b: int) -> Request:
+        decoded = spec.decode(json.dumps({"instances": [[a, b]]}).encode(), 8)
+        assert decoded is not None
+        return decoded
+
+    rounds = [
+        ([(1, 2), (3, 4)], RuntimeError("onnxruntime failed")),
+        ([(1, 2), (13, 13)], None),  # (13, 13) makes assembling fail
+        ([(5, 6), (7, 8)], None),
+    ]
+
+    async def scenario() -> list[object]:
+        batcher = MicroBatcher(
+            classify, assemble, seconds_per_instance=1e-6, max_instances=64, max_wait_seconds=0, metrics=Metrics()
+        )
+        outcomes: list[object] = []
+        try:
+            for pairs, failure in rounds:
+                failures.extend([failure] if failure else [])
+                answers = await asyncio.wait_for(
+                    asyncio.gather(*(batcher.classify(request(*pair)) for pair in pairs), return_exceptions=True), 5
+                )
+                outcomes.append([a if isinstance(a, list) else f"{type(a).__name__}: {a}" for a in answers])
+        finally:
+            batcher.close()
+        return outcomes
+
+    assert asyncio.run(scenario()) == [
+        ["RuntimeError: onnxruntime failed"] * 2,
+        ["MemoryError: assembling failed"] * 2,
+        [[11], [15]],
+    ]

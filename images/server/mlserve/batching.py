@@ -42,8 +42,8 @@ req/s with such calls on the loop and 16.3k with every shared call on the thread
 request per client, 3.0k on the loop and 2.4k on the thread; shared batch-32 calls at 64 clients,
 4.2k on the thread and 3.5k on the loop."""
 
-Assemble = Callable[[Sequence[Request]], tuple[Batch, "list[InvalidInputError | None]"]]
-_Waiting = tuple[int, "asyncio.Future[list[int]]"]
+Assemble = Callable[[Sequence[Request]], tuple[Batch, list[InvalidInputError | None]]]
+_Waiting = tuple[int, asyncio.Future[list[int]]]
 """An accepted request of a call: its row count, and where its class indices go."""
 
 
@@ -118,7 +118,13 @@ class MicroBatcher:
                 taken.append(item)
                 rows += len(item[0])
             self._pending_rows -= rows
-            batch, refusals = self._assemble([request for request, _ in taken])
+            try:
+                batch, refusals = self._assemble([request for request, _ in taken])
+            except Exception as error:  # noqa: BLE001 - handed to the waiting requests, which answer 500
+                for _, future in taken:
+                    if not future.done():
+                        future.set_exception(error)
+                continue
             waiting: list[_Waiting] = []
             for (request, future), refused in zip(taken, refusals, strict=True):
                 if refused is None:
