@@ -484,12 +484,88 @@ AWS_POLICY_DOCUMENTS: Mapping[str, Callable[[Props], list[Any]]] = {
     "aws:iam/role:Role": lambda props: [
         mapping(inline).get("policy") for inline in sequence(props.get("inlinePolicies")) if mapping(inline)
     ],
+    "aws:ssoadmin/permissionSetInlinePolicy:PermissionSetInlinePolicy": lambda props: _documents(
+        props.get("inlinePolicy")
+    ),
 }
 # Read-only API verbs; every other action (and every wildcard that is not one of these) can write.
 READ_ONLY_VERBS = ("Describe", "Get", "List", "BatchGet", "Head", "View", "Search", "Lookup", "Query", "Scan")
-# GCP's basic roles: write access to everything in the project.
-GCP_PROJECT_MEMBERS = frozenset({"gcp:projects/iAMMember:IAMMember", "gcp:projects/iAMBinding:IAMBinding"})
+
+
+def _arns(*fields: str) -> Callable[[Props], list[str]]:
+    """The policy ARNs in these properties, each a string or a list of strings."""
+    return lambda props: [str(arn) for field in fields for arn in _as_list(props.get(field)) if arn]
+
+
+# Every resource that attaches managed policies (by ARN) to a role, user, group or permission set.
+AWS_MANAGED_POLICY_ATTACHMENTS: Mapping[str, Callable[[Props], list[str]]] = {
+    "aws:iam/rolePolicyAttachment:RolePolicyAttachment": _arns("policyArn"),
+    "aws:iam/userPolicyAttachment:UserPolicyAttachment": _arns("policyArn"),
+    "aws:iam/groupPolicyAttachment:GroupPolicyAttachment": _arns("policyArn"),
+    "aws:iam/policyAttachment:PolicyAttachment": _arns("policyArn"),
+    "aws:iam/rolePolicyAttachmentsExclusive:RolePolicyAttachmentsExclusive": _arns("policyArns"),
+    "aws:iam/userPolicyAttachmentsExclusive:UserPolicyAttachmentsExclusive": _arns("policyArns"),
+    "aws:iam/groupPolicyAttachmentsExclusive:GroupPolicyAttachmentsExclusive": _arns("policyArns"),
+    "aws:iam/role:Role": _arns("managedPolicyArns"),
+    "aws:ssoadmin/managedPolicyAttachment:ManagedPolicyAttachment": _arns("managedPolicyArn"),
+    "aws:ssoadmin/managedPolicyAttachmentsExclusive:ManagedPolicyAttachmentsExclusive": _arns("managedPolicyArns"),
+}
+# AWS managed policies (account `aws`, any partition) are judged by name, since their documents are not in
+# the stack. Customer-managed ones are aws.iam.Policy resources whose documents the rule reads.
+_AWS_MANAGED_POLICY = re.compile(r"^arn:aws[a-z-]*:iam::aws:policy/(?P<name>.+)$")
+# Names of AWS managed policies that allow writes on every resource of one service or more:
+# AdministratorAccess(-*), job-function/*Administrator, PowerUserAccess, *PowerUser, IAMFullAccess, *FullAccess*.
+# The ones the platform needs (AmazonEKS*, AmazonEC2ContainerRegistryPullOnly/ReadOnly, ReadOnlyAccess) do not match.
+_AWS_WRITE_ALL_POLICY_NAME = re.compile(r"Administrator|PowerUser|FullAccess")
+
+
+def aws_managed_policy_name(arn: str) -> str | None:
+    """`AmazonS3FullAccess` for `arn:aws:iam::aws:policy/AmazonS3FullAccess` (with its path, e.g.
+    `job-function/SystemAdministrator`); None for a customer-managed policy."""
+    match = _AWS_MANAGED_POLICY.match(arn)
+    return match.group("name") if match else None
+
+
+def writes_on_everything(managed_policy_name: str) -> bool:
+    return bool(_AWS_WRITE_ALL_POLICY_NAME.search(managed_policy_name.rsplit("/", 1)[-1]))
+
+
+# GCP grants roles through an IAM member, binding or policy resource on each kind of resource (project,
+# folder, organization, service account, bucket, repository ...): `gcp:projects/iAMMember:IAMMember`,
+# `gcp:storage/bucketIAMBinding:BucketIAMBinding`, `gcp:artifactregistry/repositoryIamPolicy:RepositoryIamPolicy`.
+# Not IamMemberRemove (it revokes), IamAuditConfig or IAMCustomRole (they grant nothing).
+# (Invokes such as `gcp:projects/getIamPolicy:getIamPolicy` are no resources: their names start lower-case.)
+_GCP_IAM_GRANT = re.compile(
+    r"^gcp:(?P<module>[a-zA-Z0-9]+)/[a-zA-Z0-9]*:(?=[A-Z])[a-zA-Z0-9]*?(?:IAM|Iam)(?P<kind>Member|Binding|Policy)$"
+)
+# GCP's basic roles: every permission of every service on what they are granted on.
 GCP_WRITE_ALL_ROLES = frozenset({"roles/owner", "roles/editor"})
+# What a basic role can write, by where it is granted (folders and organizations pass grants down).
+GCP_GRANT_SCOPES: Mapping[str, str] = {
+    "projects": "everything in the project",
+    "folder": "everything in every project of the folder",
+    "organizations": "everything in every project of the organization",
+    "serviceaccount": "the service account, and whatever it may do when the member acts as it",
+}
+GCP_DEFAULT_SCOPE = "everything on the resource it is granted on"
+
+
+def gcp_granted_roles(resource_type: str, props: Props) -> list[str] | None:
+    """The roles an IAM member, binding or policy resource grants; None for any other resource."""
+    match = _GCP_IAM_GRANT.match(resource_type)
+    if match is None:
+        return None
+    if match.group("kind") != "Policy":
+        return [str(props.get("role") or "")]
+    # policyData: the policy as JSON, `{"bindings": [{"role": ..., "members": [...]}]}`.
+    bindings = sequence(parse_document(props.get("policyData")).get("bindings"))
+    return [str(mapping(binding).get("role") or "") for binding in bindings]
+
+
+def gcp_grant_scope(resource_type: str) -> str:
+    """What a basic role granted by this IAM resource can write."""
+    match = _GCP_IAM_GRANT.match(resource_type)
+    return GCP_GRANT_SCOPES.get(match.group("module"), GCP_DEFAULT_SCOPE) if match else GCP_DEFAULT_SCOPE
 
 
 def parse_document(document: Any) -> Mapping[str, Any]:

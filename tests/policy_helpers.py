@@ -77,6 +77,14 @@ class Render:
     def add(self, resource: dict[str, Any]) -> None:
         self.resources.append(resource)
 
+    def add_beside(self, sibling: dict[str, Any], type_token: str, name: str, inputs: dict[str, Any]) -> None:
+        """A new resource with the parent, options and provider of `sibling` (its URN says so too)."""
+        head, _, _ = sibling["urn"].rpartition("::")
+        prefix, _, qualified = head.rpartition("::")
+        parents = qualified.rpartition("$")[0]
+        urn = f"{prefix}::{parents}${type_token}::{name}" if parents else f"{prefix}::{type_token}::{name}"
+        self.add({**copy.deepcopy(sibling), "urn": urn, "type": type_token, "name": name, "inputs": inputs})
+
 
 def add_policy_statement(statement: dict[str, Any]) -> Callable[[Render], None]:
     """A mutation: one more statement in prod-eks's training policy (an IAM policy document)."""

@@ -7,6 +7,7 @@ same render; levels are stricter on `prod-*` stacks and the pack's config overri
 
 from __future__ import annotations
 
+import json
 import runpy
 from importlib.metadata import version
 from pathlib import Path
@@ -150,6 +151,42 @@ def test_the_running_pack_reports_what_tools_check_reports(rendered_stack, stack
             "production-resources-protected",
             "iam-no-write-on-all-resources",
         }
+
+
+def _grant_admin_on_eks(render: Render) -> list[str]:
+    """AWS managed admin policies, attached two ways; the URNs that must be reported."""
+    attachment = render.one("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "cluster-node-worker")
+    attachment["inputs"]["policyArn"] = "arn:aws:iam::aws:policy/AdministratorAccess"
+    role = render.one("aws:iam/role:Role", "ci-preview-role")
+    role["inputs"]["managedPolicyArns"] = [
+        "arn:aws:iam::aws:policy/ReadOnlyAccess",
+        "arn:aws:iam::aws:policy/IAMFullAccess",
+    ]
+    return [attachment["urn"], role["urn"]]
+
+
+def _grant_owner_on_gke(render: Render) -> list[str]:
+    """GCP basic roles, granted by a project policy and on a service account; the URNs that must be reported."""
+    member = render.one("gcp:serviceaccount/iAMMember:IAMMember", "digits-training-workload-identity")
+    member["inputs"]["role"] = "roles/editor"
+    sibling = render.one("gcp:projects/iAMMember:IAMMember", "ci-deploy-viewer")
+    bindings = [{"role": "roles/owner", "members": ["user:ops@example.com"]}]
+    render.add_beside(
+        sibling, "gcp:projects/iAMPolicy:IAMPolicy", "policy", {"policyData": json.dumps({"bindings": bindings})}
+    )
+    return [member["urn"], render.one("gcp:projects/iAMPolicy:IAMPolicy")["urn"]]
+
+
+@pytest.mark.parametrize(("stack", "grant"), [("prod-eks", _grant_admin_on_eks), ("prod-gke", _grant_owner_on_gke)])
+def test_the_running_pack_reports_every_way_to_grant_write_on_everything(rendered_stack, stack, grant):
+    """Managed policies and basic roles, as the engine passes them, are findings of the same mandatory rule."""
+    render = Render(rendered_stack(stack))
+    urns = grant(render)
+    with running_pack(stack) as engine:
+        served = engine.analyze(render.resources)
+    assert served == _check(render.document)
+    reported = [d.urn for d in served if d.rule == "iam-no-write-on-all-resources" and d.level == "mandatory"]
+    assert sorted(reported) == sorted(urns)
 
 
 def test_rule_config_reaches_the_rule(rendered_stack):

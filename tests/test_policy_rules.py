@@ -4,6 +4,7 @@ cases cannot drift from what the program emits. The shipped stacks pass every ma
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -23,6 +24,21 @@ BUCKET = "aws:s3/bucket:Bucket"
 ECR = "aws:ecr/repository:Repository"
 PUBLIC_ACCESS_BLOCK = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
 SOURCE_RANGES = "service.beta.kubernetes.io/load-balancer-source-ranges"
+ROLE = "aws:iam/role:Role"
+ROLE_ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+AWS_MANAGED = "arn:aws:iam::aws:policy/"
+# AWS managed policies the EKS backend attaches (nodes, CI roles) and two more read-only ones: none is admin.
+EKS_MANAGED_POLICIES = [
+    AWS_MANAGED + name
+    for name in (
+        "AmazonEKSWorkerNodePolicy",
+        "AmazonEKS_CNI_Policy",
+        "AmazonEC2ContainerRegistryPullOnly",
+        "AmazonEC2ContainerRegistryReadOnly",
+        "ReadOnlyAccess",
+        "job-function/ViewOnlyAccess",
+    )
+]
 
 
 def _set(target: str, path: list[str], value: Any) -> Any:
@@ -112,6 +128,25 @@ def _registry_scanning(render: Render) -> None:
         }
     )
 
+
+def _beside_node_role(type_token: str, inputs: dict[str, Any]) -> Any:
+    """A mutation: one more IAM resource in prod-eks, beside the node role."""
+    return lambda render: render.add_beside(render.one(ROLE, "cluster-node-role"), type_token, "extra", inputs)
+
+
+def _gcp_grant(type_token: str, inputs: dict[str, Any]) -> Any:
+    """A mutation: one more IAM grant in prod-gke, beside the CI deploy identity's grants."""
+    return lambda render: render.add_beside(
+        render.one("gcp:projects/iAMMember:IAMMember", "ci-deploy-viewer"), type_token, "extra", inputs
+    )
+
+
+def _gcp_policy_data(*bindings: tuple[str, str]) -> str:
+    """An IAM policy (`policyData`, as `organizations.get_iam_policy` returns it) of (role, member) bindings."""
+    return json.dumps({"bindings": [{"role": role, "members": [member]} for role, member in bindings]})
+
+
+OPERATOR = "user:ops@example.com"
 
 CASES = [
     # images
@@ -474,6 +509,174 @@ CASES = [
         settings={"allowedActions": ["ec2:CreateTags"]},
         id="allowed",
     ),
+    # Managed policies: AWS's own admin-equivalent ones, attached by any resource that attaches policies.
+    Case(
+        "iam-no-write-on-all-resources",
+        "prod-eks",
+        _set(f"{ROLE_ATTACHMENT}#cluster-node-worker", ["policyArn"], AWS_MANAGED + "AdministratorAccess"),
+        "attaches the AWS managed policy AdministratorAccess",
+        id="managed-admin",
+    ),
+    Case(
+        "iam-no-write-on-all-resources",
+        "prod-eks",
+        _set(
+            f"{ROLE}#cluster-node-role", ["managedPolicyArns"], [*EKS_MANAGED_POLICIES, AWS_MANAGED + "PowerUserAccess"]
+        ),
+        "attaches the AWS managed policy PowerUserAccess",
+        id="role-managed-policy-arns",
+    ),
+    Case(
+        "iam-no-write-on-all-resources",
+        "prod-eks",
+        _beside_node_role(
+            "aws:iam/policyAttachment:PolicyAttachment",
+            {"policyArn": AWS_MANAGED + "IAMFullAccess", "roles": ["cluster-node-role-43ab49e"]},
+        ),
+        "attaches the AWS managed policy IAMFullAccess",
+        id="policy-attachment",
+    ),
+    Case(
+        "iam-no-write-on-all-resources",
+        "prod-eks",
+        _beside_node_role(
+            "aws:iam/userPolicyAttachment:UserPolicyAttachment",
+            {"policyArn": AWS_MANAGED + "AmazonS3FullAccess", "user": "ops"},
+        ),
+        "attaches the AWS managed policy AmazonS3FullAccess",
+        id="user-full-access",
+    ),
+    Case(
+        "iam-no-write-on-all-resources",
+        "prod-eks",
+        _beside_node_role(
+            "aws:iam/groupPolicyAttachment:GroupPolicyAttachment",
+            {"policyArn": AWS_MANAGED + "AWSLambda_FullAccess", "group": "ops"},
+        ),
+        "attaches the AWS managed policy AWSLambda_FullAccess",
+        id="group-full-access",
+    ),
+    Case(
+        "iam-no-write-on-all-resources",
+        "prod-eks",
+        _beside_node_role(
+            "aws:iam/rolePolicyAttachmentsExclusive:RolePolicyAttachmentsExclusive",
+            {
+                "roleName": "ops",
+                "policyArns": [*EKS_MANAGED_POLICIES, AWS_MANAGED + "AmazonEC2ContainerRegistryPowerUser"],
+            },
+        ),
+        "attaches the AWS managed policy AmazonEC2ContainerRegistryPowerUser",
+        id="exclusive-power-user",
+    ),
+    Case(
+        "iam-no-write-on-all-resources",
+        "prod-eks",
+        _beside_node_role(
+            "aws:iam/userPolicyAttachmentsExclusive:UserPolicyAttachmentsExclusive",
+            {"userName": "ops", "policyArns": ["arn:aws-us-gov:iam::aws:policy/job-function/SystemAdministrator"]},
+        ),
+        "attaches the AWS managed policy job-function/SystemAdministrator",
+        id="exclusive-job-function-other-partition",
+    ),
+    Case(
+        "iam-no-write-on-all-resources",
+        "prod-eks",
+        _beside_node_role(
+            "aws:iam/groupPolicyAttachmentsExclusive:GroupPolicyAttachmentsExclusive",
+            {"groupName": "ops", "policyArns": [AWS_MANAGED + "AdministratorAccess-Amplify"]},
+        ),
+        "attaches the AWS managed policy AdministratorAccess-Amplify",
+        id="group-exclusive",
+    ),
+    Case(
+        "iam-no-write-on-all-resources",
+        "prod-eks",
+        _beside_node_role(
+            "aws:ssoadmin/managedPolicyAttachment:ManagedPolicyAttachment",
+            {
+                "managedPolicyArn": AWS_MANAGED + "AdministratorAccess",
+                "permissionSetArn": "arn:x",
+                "instanceArn": "arn:y",
+            },
+        ),
+        "attaches the AWS managed policy AdministratorAccess",
+        id="identity-center",
+    ),
+    Case(
+        "iam-no-write-on-all-resources",
+        "prod-eks",
+        _beside_node_role(
+            "aws:ssoadmin/managedPolicyAttachmentsExclusive:ManagedPolicyAttachmentsExclusive",
+            {
+                "managedPolicyArns": [AWS_MANAGED + "PowerUserAccess"],
+                "permissionSetArn": "arn:x",
+                "instanceArn": "arn:y",
+            },
+        ),
+        "attaches the AWS managed policy PowerUserAccess",
+        id="identity-center-exclusive",
+    ),
+    Case(
+        "iam-no-write-on-all-resources",
+        "prod-eks",
+        _beside_node_role(
+            "aws:ssoadmin/permissionSetInlinePolicy:PermissionSetInlinePolicy",
+            {
+                "inlinePolicy": json.dumps({"Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}),
+                "permissionSetArn": "arn:x",
+                "instanceArn": "arn:y",
+            },
+        ),
+        "allows s3:* on every resource",
+        id="identity-center-inline",
+    ),
+    Case(
+        "iam-no-write-on-all-resources",
+        "prod-eks",
+        _set(f"{ROLE}#cluster-node-role", ["managedPolicyArns"], EKS_MANAGED_POLICIES),
+        None,
+        id="eks-managed-policies",
+    ),
+    Case(
+        "iam-no-write-on-all-resources",
+        "prod-eks",
+        # A customer-managed policy is judged by its own document (an aws.iam.Policy), not by its name.
+        _set(f"{ROLE_ATTACHMENT}#cluster-node-worker", ["policyArn"], "arn:aws:iam::123456789012:policy/S3FullAccess"),
+        None,
+        id="customer-managed",
+    ),
+    Case(
+        "iam-no-write-on-all-resources",
+        "prod-eks",
+        _set(f"{ROLE_ATTACHMENT}#cluster-node-worker", ["policyArn"], AWS_MANAGED + "AmazonS3FullAccess"),
+        None,
+        settings={"allowedManagedPolicies": ["AmazonS3FullAccess"]},
+        id="allowed-managed",
+    ),
+    Case(
+        "iam-no-write-on-all-resources",
+        "prod-eks",
+        _set(f"{ROLE_ATTACHMENT}#cluster-node-worker", ["policyArn"], AWS_MANAGED + "AdministratorAccess"),
+        None,
+        settings={"allowedManagedPolicies": [AWS_MANAGED + "AdministratorAccess"]},
+        id="allowed-managed-arn",
+    ),
+    # GCP: a basic role is quiet only where nothing grants it.
+    Case(
+        "iam-no-write-on-all-resources",
+        "prod-gke",
+        _gcp_grant("gcp:projects/iamMemberRemove:IamMemberRemove", {"role": "roles/owner", "member": OPERATOR}),
+        None,
+        id="gcp-member-remove",
+    ),
+    Case(
+        "iam-no-write-on-all-resources",
+        "prod-gke",
+        _gcp_grant("gcp:projects/iAMPolicy:IAMPolicy", {"policyData": _gcp_policy_data(("roles/viewer", OPERATOR))}),
+        None,
+        id="gcp-policy-viewer",
+    ),
 ]
 
 # prod-gke (issue 7) renders later; its cases run once stacks/Pulumi.prod-gke.yaml exists. Field names
@@ -519,6 +722,76 @@ GKE_CASES = [
         "prod-gke",
         _set(GKE_CLUSTER, ["deletionProtection"], False),
         "deletion protection (deletionProtection) is off",
+    ),
+    Case(
+        "iam-no-write-on-all-resources",
+        "prod-gke",
+        _set("gcp:projects/iAMMember:IAMMember#ci-deploy-viewer", ["role"], "roles/editor"),
+        "grants roles/editor",
+        id="project-member",
+    ),
+    Case(
+        "iam-no-write-on-all-resources",
+        "prod-gke",
+        _gcp_grant("gcp:projects/iAMBinding:IAMBinding", {"role": "roles/owner", "members": [OPERATOR]}),
+        "grants roles/owner",
+        id="project-binding",
+    ),
+    Case(
+        "iam-no-write-on-all-resources",
+        "prod-gke",
+        _gcp_grant(
+            "gcp:projects/iAMPolicy:IAMPolicy",
+            {"policyData": _gcp_policy_data(("roles/viewer", OPERATOR), ("roles/owner", OPERATOR))},
+        ),
+        "grants roles/owner",
+        id="project-policy",
+    ),
+    Case(
+        "iam-no-write-on-all-resources",
+        "prod-gke",
+        _gcp_grant(
+            "gcp:folder/iAMMember:IAMMember", {"folder": "folders/1", "role": "roles/editor", "member": OPERATOR}
+        ),
+        "grants roles/editor",
+        id="folder-member",
+    ),
+    Case(
+        "iam-no-write-on-all-resources",
+        "prod-gke",
+        _gcp_grant(
+            "gcp:organizations/iAMBinding:IAMBinding", {"orgId": "1", "role": "roles/owner", "members": [OPERATOR]}
+        ),
+        "grants roles/owner",
+        id="organization-binding",
+    ),
+    Case(
+        "iam-no-write-on-all-resources",
+        "prod-gke",
+        _set("gcp:serviceaccount/iAMMember:IAMMember#digits-training-workload-identity", ["role"], "roles/editor"),
+        "grants roles/editor",
+        id="service-account-member",
+    ),
+    Case(
+        "iam-no-write-on-all-resources",
+        "prod-gke",
+        _set(
+            "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember#cluster-registry-reader",
+            ["role"],
+            "roles/owner",
+        ),
+        "grants roles/owner",
+        id="repository-member",
+    ),
+    Case(
+        "iam-no-write-on-all-resources",
+        "prod-gke",
+        _gcp_grant(
+            "gcp:storage/bucketIAMPolicy:BucketIAMPolicy",
+            {"bucket": "artifacts-bucket-34823e7", "policyData": _gcp_policy_data(("roles/editor", OPERATOR))},
+        ),
+        "grants roles/editor",
+        id="bucket-policy",
     ),
 ]
 
