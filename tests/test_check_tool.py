@@ -73,7 +73,7 @@ def test_config_file_levels_apply(rendered_stack, tmp_path, capsys):
     [
         (lambda tmp: tmp, "is not a render: no resources.json"),
         (lambda tmp: (tmp / "resources.json").write_text("{") and tmp, "resources.json"),
-        (lambda tmp: (tmp / "resources.json").write_text('{"resources": {}}') and tmp, "'resources' list"),
+        (lambda tmp: (tmp / "resources.json").write_text('{"resources": {}}') and tmp, "resources: expected a list"),
     ],
     ids=["empty-dir", "bad-json", "wrong-shape"],
 )
@@ -134,3 +134,98 @@ def test_a_relative_stacks_dir_is_read_from_where_the_tool_runs(tmp_path, monkey
     shutil.copytree(STACKS_DIR, tmp_path / "mystacks")
     monkeypatch.chdir(tmp_path)
     assert main(["dev-kind", "--stacks-dir", "mystacks"]) == 0, capsys.readouterr().err
+
+
+def _first(document):
+    return document["resources"][0]
+
+
+# Each edit of a real render (its resources.json, outputs.json or a manifest) and the words of the
+# one-line error. Before, most were a TypeError or KeyError traceback in whichever tool read them.
+MALFORMED_RENDERS = {
+    "resource-not-an-object": (lambda d: d["resources"].__setitem__(0, 1), "resources[0]: expected an object, got 1"),
+    "inputs-a-list": (
+        lambda d: _first(d).__setitem__("inputs", [1]),
+        "resources[0].inputs: expected an object, got [1]",
+    ),
+    "urn-missing": (lambda d: _first(d).pop("urn"), "resources[0].urn: missing (expected a non-empty string)"),
+    "type-a-number": (
+        lambda d: _first(d).__setitem__("type", 7),
+        "resources[0].type: expected a non-empty string, got 7",
+    ),
+    "options-missing": (lambda d: _first(d).pop("options"), "resources[0].options: missing (expected an object)"),
+    "dependencies-not-strings": (
+        lambda d: _first(d).__setitem__("dependencies", [1]),
+        "resources[0].dependencies: expected a list of strings, got [1]",
+    ),
+    "ignore-changes-a-string": (
+        lambda d: _first(d)["options"].__setitem__("ignoreChanges", "spec"),
+        'resources[0].options.ignoreChanges: expected a list of strings, got "spec"',
+    ),
+    "timeouts-a-number": (
+        lambda d: _first(d)["options"].__setitem__("customTimeouts", {"create": 5}),
+        "resources[0].options.customTimeouts: expected an object of strings",
+    ),
+    "stack-missing": (lambda d: d.pop("stack"), "stack: missing (expected a non-empty string)"),
+    "urn-twice": (lambda d: d["resources"].append(_first(d)), "is given twice (first at resources[0])"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED_RENDERS))
+def test_a_malformed_render_exits_2_with_one_line(rendered_stack, tmp_path, capsys, case):
+    """Defects 10 and 13: tools.render.load_render checks the structure every reader relies on, so
+    a malformed render is one line naming the file and the field here, in the cost estimate and in
+    the preview alike."""
+    edit, words = MALFORMED_RENDERS[case]
+    render = Render(rendered_stack("dev-kind"))
+    edit(render.document)
+    render_dir = _write_render(tmp_path, render)
+    assert main(["--render", str(render_dir)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"check: {render_dir / 'resources.json'}: "), err
+    assert words in err and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize(
+    ("file_name", "text", "words"),
+    [
+        ("resources.json", '{"stack": "s", "resources": [], "x": NaN}', "not JSON: NaN is not a JSON number"),
+        (
+            "resources.json",
+            '{"stack": "s", "resources": [], "x": 1e999}',
+            "not JSON: the number 1e999 is beyond a double",
+        ),
+        ("outputs.json", "[1]", "expected an object of stack outputs, got [1]"),
+        ("outputs.json", "{", "not JSON"),
+        ("manifests/job-x.yaml", "kind: [\n", "not a YAML manifest"),
+        ("manifests/job-x.yaml", "- kind\n", "expected a Kubernetes object (a mapping)"),
+    ],
+    ids=["nan", "infinite-number", "outputs-a-list", "outputs-not-json", "manifest-not-yaml", "manifest-a-list"],
+)
+def test_a_render_with_a_bad_file_exits_2_naming_it(rendered_stack, tmp_path, capsys, file_name, text, words):
+    """The render's other files are read by the cost estimate (outputs) and the preview (manifests)."""
+    render_dir = _write_render(tmp_path, Render(rendered_stack("dev-kind")))
+    (render_dir / "manifests").mkdir()
+    (render_dir / file_name).write_text(text)
+    assert main(["--render", str(render_dir)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"check: {render_dir / file_name}: ") and words in err and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize(
+    ("config", "words"),
+    [
+        (
+            {"image-from-stack-registry": {"enforcementLevel": ["x"]}},
+            "image-from-stack-registry.enforcementLevel = ['x']",
+        ),
+        ({"all": {"enforcementLevel": {"a": 1}}}, "all.enforcementLevel = {'a': 1}"),
+    ],
+)
+def test_a_config_level_that_is_not_text_exits_2(rendered_stack, tmp_path, capsys, config, words):
+    """Defect 10: a list as a level was a TypeError (unhashable) traceback."""
+    path = tmp_path / "policy-config.json"
+    path.write_text(json.dumps(config))
+    assert main(["--render", str(rendered_stack("dev-kind").directory), "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"check: {path}: {words}: must be one of advisory, mandatory, disabled\n"

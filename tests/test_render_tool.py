@@ -180,3 +180,107 @@ def test_manifests_keep_a_secret_mappings_keys_and_mask_its_values():
     secret = {render.SECRET_SIGNATURE: "1b47061264138c4ac30d75fd1eb44270", "value": {".dockerconfigjson": "e30="}}
     assert render.clean({"data": secret}, keep_keys=True) == {"data": {".dockerconfigjson": "[secret]"}}
     assert render.clean({"data": secret}) == {"data": "[secret]"}
+
+
+def _render_main(capsys, *args: str) -> tuple[int, str]:
+    """The render tool's entry point in this process; (exit status, stderr)."""
+    status = render.main(list(args))
+    return status, capsys.readouterr().err
+
+
+def _bad_input(tmp_path, case: str) -> list[str]:
+    """The arguments that give the render a bad --out or --secrets (`case`)."""
+    (tmp_path / "afile").write_text("not a directory\n")
+    (tmp_path / "bad.yaml").write_text("a: [\n")
+    (tmp_path / "twice.yaml").write_text("ml-platform:token: a\nml-platform:token: b\n")
+    (tmp_path / "list.yaml").write_text("- ml-platform:token\n")
+    out = ["--out", str(tmp_path / "out")]
+    return {
+        "out-under-a-file": ["--out", str(tmp_path / "afile" / "sub")],
+        "out-is-a-file": ["--out", str(tmp_path / "afile")],
+        "secrets-missing": [*out, "--secrets", str(tmp_path / "nosuch.yaml")],
+        "secrets-not-yaml": [*out, "--secrets", str(tmp_path / "bad.yaml")],
+        "secrets-a-directory": [*out, "--secrets", str(tmp_path)],
+        "secrets-key-twice": [*out, "--secrets", str(tmp_path / "twice.yaml")],
+        "secrets-not-a-mapping": [*out, "--secrets", str(tmp_path / "list.yaml")],
+    }[case]
+
+
+@pytest.mark.parametrize(
+    ("case", "words"),
+    [
+        ("out-under-a-file", "afile is not a directory"),
+        ("out-is-a-file", "it is a file, not a render directory"),
+        ("secrets-missing", "nosuch.yaml: cannot read it: No such file or directory"),
+        ("secrets-not-yaml", "bad.yaml:2:1: YAML syntax error"),
+        ("secrets-a-directory", "cannot read it: Is a directory"),
+        ("secrets-key-twice", "twice.yaml:2:1: key 'ml-platform:token' is given twice"),
+        ("secrets-not-a-mapping", "expected a YAML mapping of full config keys to string values"),
+    ],
+)
+def test_a_bad_out_or_secrets_is_one_line_before_anything_renders(tmp_path, capsys, case, words):
+    """Defect 7: each was a traceback (`--out` under a file only after the whole render). The stack
+    here does not exist: that the message is about --out/--secrets shows they are checked first."""
+    status, err = _render_main(capsys, "no-such-stack", *_bad_input(tmp_path, case))
+    assert status == 2
+    assert err.startswith("render no-such-stack: ") and err.count("\n") == 1, err
+    assert words in err
+
+
+def test_a_bad_out_under_a_file_gives_one_line_from_the_command_line(tmp_path):
+    """The same through the real command line, on a real stack: exit 2, no traceback, no render."""
+    (tmp_path / "file").write_text("x\n")
+    out = tmp_path / "file" / "sub"
+    result = _render_cli("dev-kind", out, PROJECT_ROOT / "stacks")
+    assert result.returncode == 2
+    assert result.stderr == f"render dev-kind: cannot write {out}: {tmp_path / 'file'} is not a directory\n"
+    assert not result.stdout and (tmp_path / "file").read_text() == "x\n"
+
+
+def _failing_render_args(tmp_path, failure: str) -> list[str]:
+    """Arguments of a render of a stack in `tmp_path` that fails with `failure`, into tmp_path/out."""
+    _stack_file(tmp_path, yaml.safe_dump({"config": {"ml-platform:token": {"secure": "v1:x"}}}))
+    _stack_file(tmp_path, "config: [not, a, mapping]\n", name="broken")
+    (tmp_path / "bad.yaml").write_text("a: [\n")
+    (tmp_path / "other-key.yaml").write_text("ml-platform:namespace: other\n")
+    common = ["--out", str(tmp_path / "out"), "--stacks-dir", str(tmp_path)]
+    return {
+        "unknown-stack": ["no-such-stack", *common],
+        "bad-stack-file": ["broken", *common],
+        "secrets-missing": ["s", *common, "--secrets", str(tmp_path / "nosuch.yaml")],
+        "secrets-not-yaml": ["s", *common, "--secrets", str(tmp_path / "bad.yaml")],
+        "secrets-for-a-plain-key": ["s", *common, "--secrets", str(tmp_path / "other-key.yaml")],
+    }[failure]
+
+
+@pytest.mark.parametrize(
+    "failure", ["unknown-stack", "bad-stack-file", "secrets-missing", "secrets-not-yaml", "secrets-for-a-plain-key"]
+)
+def test_every_failed_render_removes_the_previous_render_and_says_so(tmp_path, capsys, failure):
+    """Defect 8: a bad --secrets kept the old render, looking current, where an unknown stack removed
+    it. Whatever fails, the previous render goes, and the user is told."""
+    _previous_render(tmp_path / "out")
+    args = _failing_render_args(tmp_path, failure)
+    status, err = _render_main(capsys, *args)
+    assert status == 2
+    assert not (tmp_path / "out").exists()
+    message, removed = err.splitlines()
+    assert message.startswith(f"render {args[0]}: "), message
+    assert removed == (
+        f"render {args[0]}: removed the previous render in {tmp_path / 'out'}: it was not made from this stack file"
+    )
+
+
+def test_load_render_refuses_a_urn_given_twice(rendered_stack, tmp_path):
+    """Defect 13: a resource listed twice was counted twice by the cost estimate; every reader of a
+    render goes through load_render, which names the URN."""
+    document = json.loads((rendered_stack("dev-kind").directory / "resources.json").read_text())
+    assert render.load_render(rendered_stack("dev-kind").directory) == document, "a real render loads as written"
+    twice = document["resources"][3]
+    document["resources"].append(twice)
+    (tmp_path / "resources.json").write_text(json.dumps(document))
+    with pytest.raises(render.RenderError) as raised:
+        render.load_render(tmp_path)
+    message = str(raised.value)
+    assert message.startswith(f"{tmp_path / 'resources.json'}: resources[{len(document['resources']) - 1}].urn: ")
+    assert f"{twice['urn']} is given twice (first at resources[3])" in message and "\n" not in message

@@ -34,7 +34,7 @@ def test_cloud_stacks_are_those_not_on_kind(tmp_path):
 
 def test_an_unknown_backend_is_an_error_naming_what_to_add(tmp_path):
     _write(tmp_path, "odd", {"ml-platform:clusterBackend": "nomad"})
-    with pytest.raises(ValueError, match=re.escape("unknown cluster backend 'nomad'")):
+    with pytest.raises(stacks.StacksError, match=re.escape("unknown cluster backend 'nomad'")):
         stacks.cloud_stacks(tmp_path)
 
 
@@ -66,3 +66,78 @@ def test_cli_prints_names_and_the_matrix():
     assert names == known_stacks()
     matrix = subprocess.run([*run, "--matrix"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True).stdout
     assert json.loads(matrix) == stacks.ci_matrix()
+
+
+BAD_STACK_FILES = {
+    "key-twice": ("config:\n  ml-platform:namespace: a\n  ml-platform:namespace: b\n", ":3:3: key"),
+    "yaml-11-boolean": ("config:\n  ml-platform:buildOnPreview: yes\n", ":2:31: 'yes' is a boolean"),
+    "number-for-text": (
+        "config:\n  ml-platform:kubernetesVersion: 1.30\n",
+        ":2:34: ml-platform:kubernetesVersion: 1.30 is read",
+    ),
+    "not-yaml": ("config: [\n", ":2:1: YAML syntax error"),
+}
+
+
+@pytest.mark.parametrize("mode", [["--cloud"], ["--matrix"]])
+@pytest.mark.parametrize("case", sorted(BAD_STACK_FILES))
+def test_a_stack_file_the_render_refuses_is_one_line_and_exit_2(tmp_path, capsys, mode, case):
+    """Defect 9: a duplicate key or `yes` was a StackFileError traceback. The stack file is read
+    with the render's checks (declared text keys too), so CI's list and the render agree."""
+    text, words = BAD_STACK_FILES[case]
+    _write(tmp_path, "good", {"ml-platform:clusterBackend": "eks", "aws:region": "eu-west-1"})
+    (tmp_path / "Pulumi.bad.yaml").write_text(text)
+    assert stacks.main([*mode, "--stacks-dir", str(tmp_path)]) == 2
+    captured = capsys.readouterr()
+    assert not captured.out, "no partial list or matrix"
+    assert captured.err.startswith(f"stacks: {tmp_path / 'Pulumi.bad.yaml'}{words}"), captured.err
+    assert captured.err.count("\n") == 1
+
+
+@pytest.mark.parametrize("mode", [["--cloud"], ["--matrix"]])
+def test_an_unknown_backend_is_one_line_and_exit_2(tmp_path, capsys, mode):
+    """Defect 9: `clusterBackend: openshift` with --matrix was a ValueError traceback."""
+    _write(tmp_path, "odd", {"ml-platform:clusterBackend": "openshift"})
+    assert stacks.main([*mode, "--stacks-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"stacks: stack odd: unknown cluster backend 'openshift' (known: {', '.join(backends.CLUSTERS)})\n"
+
+
+@pytest.mark.parametrize("mode", [[], ["--cloud"], ["--matrix"]])
+@pytest.mark.parametrize("directory", ["missing", "empty", "a-file"])
+def test_a_missing_or_empty_stacks_directory_is_an_error_not_an_empty_list(tmp_path, capsys, mode, directory):
+    """Defect 9: `--stacks-dir nosuchdir --matrix` printed `[]` with exit 0: a workflow would
+    preview, deploy and check no stack, successfully."""
+    stacks_dir = tmp_path / "stacks"
+    if directory == "empty":
+        stacks_dir.mkdir()
+        (stacks_dir / "README.md").write_text("not a stack file\n")
+    elif directory == "a-file":
+        stacks_dir.write_text("x\n")
+    assert stacks.main([*mode, "--stacks-dir", str(stacks_dir)]) == 2
+    captured = capsys.readouterr()
+    assert not captured.out
+    expected = "holds no stack file" if directory == "empty" else "no such directory of stack files"
+    assert captured.err == f"stacks: {stacks_dir}: {expected} (Pulumi.<stack>.yaml)\n"
+
+
+def test_stacks_that_are_all_local_give_an_empty_matrix(tmp_path, capsys):
+    """An empty matrix is still an answer when there are stacks and none is on a cloud."""
+    _write(tmp_path, "laptop", {"ml-platform:clusterBackend": "kind"})
+    assert stacks.main(["--matrix", "--stacks-dir", str(tmp_path)]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+
+
+def test_cli_errors_through_the_command_line(tmp_path):
+    """The module run as CI runs it: exit 2 and one line, no traceback."""
+    result = subprocess.run(
+        [sys.executable, "-m", "tools.stacks", "--matrix", "--stacks-dir", str(tmp_path / "nosuchdir")],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (result.returncode, result.stdout) == (2, "")
+    assert (
+        result.stderr == f"stacks: {tmp_path / 'nosuchdir'}: no such directory of stack files (Pulumi.<stack>.yaml)\n"
+    )

@@ -198,7 +198,7 @@ def parse_config(raw: Any, rules: Sequence[Rule] = ALL_RULES, source: str = "pol
             problems.append(f"{name}: expected a level or an object")
             continue
         level_text = entry.get("enforcementLevel")
-        if level_text is not None and level_text not in LEVELS:
+        if level_text is not None and (not isinstance(level_text, str) or level_text not in LEVELS):
             problems.append(f"{name}.enforcementLevel = {level_text!r}: must be one of {', '.join(LEVELS)}")
             continue
         settings = {key: value for key, value in entry.items() if key != "enforcementLevel"}

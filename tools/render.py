@@ -10,11 +10,17 @@ Runs the real program (`__main__.py`) of STACK under Pulumi's mocks, fed from
 - `DIR/outputs.json`: the stack outputs, secrets masked;
 - `DIR/manifests/`: one kubectl-style YAML file per Kubernetes object.
 
-Two runs give byte-identical output. An unknown stack, a stack file that does not parse or an
-invalid config exits 2 with the message (a stack file's problems as `FILE:LINE:COLUMN: ...`) and
-writes nothing. `DIR` must be new, empty or a previous render, which a successful run replaces and
-a failed run removes (saying so), so that an old render is never mistaken for a fresh one; any
-other existing `DIR` is refused untouched.
+Two runs give byte-identical output. Bad input exits 2 with one line `render STACK: ...` (a stack
+file's problems as `FILE:LINE:COLUMN: ...`, one line each) and writes nothing: an unknown stack, a
+stack file that does not parse, an invalid config, a `--secrets` file that cannot be read or is
+not a mapping of text, an `--out` that cannot be written (under a regular file). The inputs are
+checked before the program runs. `DIR` must be new, empty or a previous render, which a successful
+run replaces and a failed run - whatever failed - removes (saying so), so that an old render is
+never mistaken for a fresh one; any other existing `DIR` is refused untouched.
+
+Readers of a render (tools/check.py, tools/cost.py, tools/render_diff.py) read it with
+`load_render`, which refuses, as one RenderError line naming the file, a render whose structure
+is not what this tool writes.
 
 Secure values of a stack file cannot be decrypted without the Pulumi CLI, so the program gets a
 visible placeholder, marked secret. `--secrets FILE` (YAML: full key -> value) stands in for the
@@ -36,7 +42,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -78,7 +84,11 @@ STACKS_DIR = PROJECT_ROOT / "stacks"
 
 
 def known_stacks(stacks_dir: Path = STACKS_DIR) -> list[str]:
-    return sorted(path.name.removeprefix("Pulumi.").removesuffix(".yaml") for path in stacks_dir.glob("Pulumi.*.yaml"))
+    return sorted(
+        path.name.removeprefix("Pulumi.").removesuffix(".yaml")
+        for path in stacks_dir.glob("Pulumi.*.yaml")
+        if path.is_file()
+    )
 
 
 def stack_config(
@@ -89,7 +99,8 @@ def stack_config(
     value `decrypted` gives for their key."""
     path = stacks_dir / f"Pulumi.{stack}.yaml"
     if not path.is_file():
-        raise RenderError(f"unknown stack {stack!r}: no {path}; known stacks: {', '.join(known_stacks(stacks_dir))}")
+        known = ", ".join(known_stacks(stacks_dir)) or f"none in {stacks_dir}"
+        raise RenderError(f"unknown stack {stack!r}: no {path}; known stacks: {known}")
     project = project_name()
     try:
         entries = stack_file.read_config(path, project, declared_string_keys())
@@ -112,11 +123,17 @@ def stack_config(
 
 
 def read_secrets(path: Path) -> dict[str, str]:
-    """`--secrets FILE`: a YAML mapping of full config keys to plain values."""
-    document = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(document, dict) or not all(isinstance(v, str) for v in document.values()):
-        raise RenderError(f"{path}: --secrets takes a YAML mapping of full config keys to string values")
-    return {str(key): value for key, value in document.items()}
+    """`--secrets FILE`: a YAML mapping of full config keys to plain values, read with a stack
+    file's checks (a key given twice would silently lose a value)."""
+    try:
+        document = stack_file.read_document(path) or {}
+    except stack_file.StackFileError as error:
+        raise RenderError(f"--secrets: {error}") from None
+    if not isinstance(document, dict) or not all(
+        isinstance(key, str) and isinstance(value, str) for key, value in document.items()
+    ):
+        raise RenderError(f"--secrets: {path}: expected a YAML mapping of full config keys to string values")
+    return document
 
 
 def clean(value: Any, *, keep_keys: bool = False) -> Any:
@@ -256,7 +273,15 @@ def kubernetes_manifests(monitor: RecordingMonitor) -> dict[str, dict[str, Any]]
 
 def write(out: Path, stack: str, monitor: RecordingMonitor, exported: dict[str, Any]) -> int:
     """Writes to a temporary directory first, so a failure never leaves a half-written render.
-    Returns how many Kubernetes objects it wrote."""
+    Returns how many Kubernetes objects it wrote. A file system error is a RenderError."""
+    try:
+        return _write(out, stack, monitor, exported)
+    except OSError as error:
+        raise RenderError(f"cannot write {out}: {error.strerror or error}") from None
+
+
+def _write(out: Path, stack: str, monitor: RecordingMonitor, exported: dict[str, Any]) -> int:
+    out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".render-", dir=out.parent))
     try:
         (staging / RESOURCES_FILE).write_text(
@@ -288,31 +313,154 @@ def is_render(directory: Path) -> bool:
 
 
 def load_render(directory: Path) -> dict[str, Any]:
-    """A render's resources.json, checked for the fields its readers (the policy check, the cost
-    estimate, the preview) use. A missing or malformed one is a RenderError saying what is wrong."""
+    """A render's resources.json, checked for everything its readers (the policy check, the cost
+    estimate, the preview) rely on: the structure `resources_document` writes, URNs unique, and the
+    render's other files (outputs.json, manifests) readable. A missing or malformed render is a
+    RenderError, one line naming the file and what is wrong."""
     path = directory / RESOURCES_FILE
-    try:
-        document = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise RenderError(
-            f"{directory} is not a render: no {RESOURCES_FILE} (make one with python -m tools.render)"
-        ) from None
-    except (OSError, ValueError) as error:
-        raise RenderError(f"{path}: {error}") from None
-    if not isinstance(document, dict) or not isinstance(document.get("resources"), list):
-        raise RenderError(f"{path}: expected an object with a 'resources' list")
-    if not isinstance(document.get("stack"), str):
-        raise RenderError(f"{path}: expected the stack's name in 'stack'")
-    for index, resource in enumerate(document["resources"]):
-        missing = [key for key in ("urn", "type", "name", "inputs") if key not in resource]
-        if missing:
-            raise RenderError(f"{path}: resources[{index}] lacks {', '.join(missing)}")
-    return document
+    if not path.exists():
+        raise RenderError(f"{directory} is not a render: no {RESOURCES_FILE} (make one with python -m tools.render)")
+    document = _read_json(path)
+    if problem := _document_problem(document):
+        raise RenderError(f"{path}: {problem}")
+    load_outputs(directory)
+    _check_manifests(directory / "manifests")
+    return dict(document)
 
 
 def load_outputs(directory: Path) -> dict[str, Any]:
+    """A render's stack outputs (empty when it has no outputs.json); RenderError when malformed."""
     path = directory / OUTPUTS_FILE
-    return dict(json.loads(path.read_text())) if path.is_file() else {}
+    if not path.exists():
+        return {}
+    outputs = _read_json(path)
+    if not isinstance(outputs, dict):
+        raise RenderError(f"{path}: expected an object of stack outputs, got {_shown(outputs)}")
+    return outputs
+
+
+def _read_json(path: Path) -> Any:
+    """Strict JSON: NaN, Infinity and numbers beyond a double (which the policy engine's protobuf
+    Struct cannot carry) are refused, as a render never holds them."""
+    try:
+        return json.loads(
+            path.read_text(encoding="utf-8"), parse_float=_finite, parse_int=_finite_int, parse_constant=_not_json
+        )
+    except OSError as error:
+        raise RenderError(f"{path}: cannot read it: {error.strerror or error}") from None
+    except ValueError as error:  # JSONDecodeError, UnicodeDecodeError
+        raise RenderError(f"{path}: not JSON: {error}") from None
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"the number {text[:20]} is beyond a double")
+    return number
+
+
+def _finite_int(text: str) -> int:
+    number = int(text)
+    _finite(text)
+    return number
+
+
+def _not_json(constant: str) -> None:
+    raise ValueError(f"{constant} is not a JSON number")
+
+
+def _check_manifests(manifests: Path) -> None:
+    """Every manifest parses as one Kubernetes object (the preview diffs them as YAML)."""
+    if not manifests.is_dir():
+        return
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ~10 times faster, same result
+    for path in sorted(manifests.glob("*.yaml")):
+        try:
+            body = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)  # noqa: S506 - a safe loader
+        except (OSError, ValueError, yaml.YAMLError) as error:
+            raise RenderError(f"{path}: not a YAML manifest: {' '.join(str(error).split())}") from None
+        if not isinstance(body, dict):
+            raise RenderError(f"{path}: expected a Kubernetes object (a mapping), got {_shown(body)}")
+
+
+# What each field of resources.json must be, as `resources_document` writes it. Required fields are
+# read unconditionally by some reader; the optional ones (hand-made renders in tests may leave them
+# out) must still have the type the readers use when present.
+_KINDS: Mapping[str, Callable[[Any], bool]] = {
+    "a non-empty string": lambda value: isinstance(value, str) and bool(value),
+    "a string": lambda value: isinstance(value, str),
+    "a boolean": lambda value: isinstance(value, bool),
+    "an object": lambda value: isinstance(value, dict),
+    "a list": lambda value: isinstance(value, list),
+    "a list of strings": lambda value: isinstance(value, list) and all(isinstance(item, str) for item in value),
+    "an object of strings": lambda value: isinstance(value, dict) and all(isinstance(v, str) for v in value.values()),
+}
+_REQUIRED, _OPTIONAL = True, False
+_DOCUMENT_FIELDS = {
+    "resources": ("a list", _REQUIRED),
+    "stack": ("a non-empty string", _REQUIRED),
+    "project": ("a string", _OPTIONAL),
+}
+_RESOURCE_FIELDS = {
+    "urn": ("a non-empty string", _REQUIRED),
+    "type": ("a non-empty string", _REQUIRED),
+    "name": ("a non-empty string", _REQUIRED),
+    "inputs": ("an object", _REQUIRED),
+    "options": ("an object", _REQUIRED),
+    "custom": ("a boolean", _OPTIONAL),
+    "parent": ("a string", _OPTIONAL),
+    "provider": ("a string", _OPTIONAL),
+    "dependencies": ("a list of strings", _OPTIONAL),
+}
+_OPTION_FIELDS = {
+    "protect": ("a boolean", _OPTIONAL),
+    "ignoreChanges": ("a list of strings", _OPTIONAL),
+    "deleteBeforeReplace": ("a boolean", _OPTIONAL),
+    "replaceOnChanges": ("a list of strings", _OPTIONAL),
+    "additionalSecretOutputs": ("a list of strings", _OPTIONAL),
+    "retainOnDelete": ("a boolean", _OPTIONAL),
+    "aliases": ("a list of strings", _OPTIONAL),
+    "customTimeouts": ("an object of strings", _OPTIONAL),
+}
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value, default=str)  # default: a YAML manifest may hold dates
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _field_problem(where: str, value: Mapping[str, Any], fields: Mapping[str, tuple[str, bool]]) -> str | None:
+    """`where`: the path of `value` in the document (`resources[3].options`), empty at the top."""
+    for key, (kind, required) in fields.items():
+        path = f"{where}.{key}" if where else key
+        if key not in value:
+            if required:
+                return f"{path}: missing (expected {kind})"
+        elif not _KINDS[kind](value[key]):
+            return f"{path}: expected {kind}, got {_shown(value[key])}"
+    return None
+
+
+def _document_problem(document: Any) -> str | None:
+    """The first way `document` is not a resources.json as this tool writes it, or None."""
+    if not isinstance(document, dict):
+        return f"expected an object with 'stack' and a 'resources' list, got {_shown(document)}"
+    if problem := _field_problem("", document, _DOCUMENT_FIELDS):
+        return problem
+    first_index: dict[str, int] = {}
+    for index, resource in enumerate(document["resources"]):
+        where = f"resources[{index}]"
+        if not isinstance(resource, dict):
+            return f"{where}: expected an object, got {_shown(resource)}"
+        problem = _field_problem(where, resource, _RESOURCE_FIELDS) or _field_problem(
+            f"{where}.options", resource["options"], _OPTION_FIELDS
+        )
+        if problem:
+            return problem
+        first = first_index.setdefault(resource["urn"], index)
+        if first != index:
+            return f"{where}.urn: {resource['urn']} is given twice (first at resources[{first}]): URNs are unique"
+    return None
 
 
 def render_in_child(stack: str, out: Path, stacks_dir: Path | None = None) -> None:
@@ -342,8 +490,25 @@ def foreign_entries(out: Path) -> list[str]:
 
 
 def check_out(out: Path) -> None:
-    """Refuses an `--out` that exists and is not a render (a typo of `--out .` must not delete the tree)."""
-    if out.exists() and (foreign := foreign_entries(out)):
+    """Refuses an `--out` that cannot be written (under a regular file) or that exists and is not a
+    render (a typo of `--out .` must not delete the tree), before anything is rendered."""
+    try:
+        _check_out(out)
+    except OSError as error:
+        raise RenderError(f"cannot write {out}: {error.strerror or error}") from None
+
+
+def _check_out(out: Path) -> None:
+    existing = next(path for path in (out, *out.parents) if path.exists())
+    if existing != out:  # a new directory: it must be possible to create it
+        if not existing.is_dir():
+            raise RenderError(f"cannot write {out}: {existing} is not a directory")
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise RenderError(f"cannot write {out}: no permission to create it in {existing}")
+        return
+    if not out.is_dir():
+        raise RenderError(f"refusing to write {out}: it is a file, not a render directory")
+    if foreign := foreign_entries(out):
         shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
         raise RenderError(
             f"refusing to write {out}: it exists and is not a render (it holds {shown}); "
@@ -353,10 +518,14 @@ def check_out(out: Path) -> None:
 
 def discard_stale_render(out: Path) -> str | None:
     """After a failed render, removes the previous render in `out` so that nobody mistakes it for
-    this one; returns what it did, for the user. `check_out` has made sure `out` is a render."""
-    if out.is_dir() and not foreign_entries(out) and any(out.iterdir()):
-        shutil.rmtree(out)
-        return f"removed the previous render in {out}: it was not made from this stack file"
+    this one; returns what it did, for the user. Anything in `out` this tool did not write (see
+    `foreign_entries`) means it is not a render: it is left alone, whatever failed."""
+    try:
+        if out.is_dir() and not foreign_entries(out) and any(out.iterdir()):
+            shutil.rmtree(out)
+            return f"removed the previous render in {out}: it was not made from this stack file"
+    except OSError as error:
+        return f"could not remove {out} ({error.strerror or error}): do not take what it holds for this render"
     return None
 
 
@@ -376,27 +545,29 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out = args.out.resolve()
     try:
+        # The inputs first, so that a bad one costs no render and is reported the same way.
         check_out(out)
         decrypted = read_secrets(args.secrets) if args.secrets else None
-    except RenderError as error:
-        print(f"render {args.stack}: {error}", file=sys.stderr)
-        return 2
-    try:
         monitor, exported = run_program(args.stack, args.stacks_dir.resolve(), decrypted)
-        out.parent.mkdir(parents=True, exist_ok=True)
         objects = write(out, args.stack, monitor, exported)
     except RenderError as error:
-        print(f"render {args.stack}: {error}", file=sys.stderr)
-        if removed := discard_stale_render(out):
-            print(f"render {args.stack}: {removed}", file=sys.stderr)
+        _report_failure(args.stack, out, str(error))
         return 2
     except BaseException:
         # An unexpected failure (a bug, Ctrl-C) must not leave the old render looking current either.
-        if removed := discard_stale_render(out):
-            print(f"render {args.stack}: {removed}", file=sys.stderr)
+        _report_failure(args.stack, out, None)
         raise
     print(f"rendered {args.stack}: {len(monitor.registrations)} resources, {objects} Kubernetes objects -> {out}")
     return 0
+
+
+def _report_failure(stack: str, out: Path, message: str | None) -> None:
+    """Every failed run ends here: the message, then the previous render in `out` removed (never a
+    directory that is not a render: `discard_stale_render` checks)."""
+    if message is not None:
+        print(f"render {stack}: {message}", file=sys.stderr)
+    if removed := discard_stale_render(out):
+        print(f"render {stack}: {removed}", file=sys.stderr)
 
 
 if __name__ == "__main__":

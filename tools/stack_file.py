@@ -1,9 +1,11 @@
 """Reads a stack file (`stacks/Pulumi.<stack>.yaml`) the way the Pulumi CLI does, and refuses what
 the CLI would read differently from what its author meant.
 
-Every problem names the file, the line and the column (`FILE:LINE:COLUMN: what is wrong`), one
-line each, and all of them are reported together:
+Every problem names the file, the line and the column (`FILE:LINE:COLUMN: what is wrong`; a file
+that cannot be read at all, `FILE: cannot read it: ...`), one line each, and all of them are
+reported together:
 
+- a file that cannot be read (missing, a directory, no permission);
 - YAML that does not parse, or a document that is not a mapping, or `config:` that is not one;
 - a key given twice in one mapping (PyYAML keeps the last silently; the CLI refuses the file);
 - a top-level key the stack-file format does not have (`confg:`), with the closest one it has;
@@ -11,6 +13,9 @@ line each, and all of them are reported together:
   which the CLI passes on as "1.3");
 - a YAML 1.1 boolean spelled `yes`, `no`, `on` or `off`: PyYAML reads a boolean, the CLI's YAML
   1.2 parser reads text, so the offline render and `pulumi up` would see different values.
+
+`read_document` applies the checks that are not about stack files (reading, YAML, duplicate keys,
+YAML 1.1 booleans) to any YAML file the tools read, such as the render's `--secrets`.
 
 Pure: no Pulumi import, so the render tool reads a stack before starting any runtime.
 """
@@ -36,11 +41,15 @@ _YAML_12_BOOLEANS = ("true", "false")
 
 @dataclass(frozen=True)
 class Located:
-    """One problem at a place in the file; line and column are 1-based, as editors show them."""
+    """One problem at a place in the file; line and column are 1-based, as editors show them, and
+    0 for a problem with the whole file (it cannot be read)."""
 
     line: int
     column: int
     message: str
+
+    def text(self, path: Path) -> str:
+        return f"{path}:{self.line}:{self.column}: {self.message}" if self.line else f"{path}: {self.message}"
 
 
 class StackFileError(ValueError):
@@ -49,7 +58,7 @@ class StackFileError(ValueError):
     def __init__(self, path: Path, problems: list[Located]):
         self.path = path
         self.problems = problems
-        super().__init__("\n".join(f"{path}:{p.line}:{p.column}: {p.message}" for p in problems))
+        super().__init__("\n".join(problem.text(path) for problem in problems))
 
 
 def _at(mark: yaml.Mark | None, message: str) -> Located:
@@ -68,7 +77,10 @@ def _kind(node: yaml.Node) -> str:
 
 def _compose(path: Path) -> yaml.Node | None:
     """The document's node tree (with positions); a syntax error is one located problem."""
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise StackFileError(path, [Located(0, 0, f"cannot read it: {error.strerror or error}")]) from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -151,6 +163,19 @@ def _construct(node: yaml.Node) -> Any:
         return loader.construct_document(node)
     finally:
         loader.dispose()
+
+
+def read_document(path: Path) -> Any:
+    """Any YAML file's value as `yaml.safe_load` gives it, refused where the Pulumi CLI's reader
+    would differ or PyYAML would drop something: not UTF-8, a syntax error, a key given twice, a
+    YAML 1.1 boolean. Raises StackFileError naming every problem."""
+    root = _compose(path)
+    if root is None:
+        return None
+    problems = _duplicates(root) + _yaml_11_booleans(root)
+    if problems:
+        raise StackFileError(path, sorted(problems, key=lambda p: (p.line, p.column)))
+    return _construct(root)
 
 
 def read_config(path: Path, project: str, string_keys: Collection[str] = ()) -> dict[str, Any]:

@@ -9,6 +9,12 @@ this module adds each stack's cluster backend (its `clusterBackend`, or the proj
 `Pulumi.yaml`), the cloud whose credentials CI needs for it (the provider namespace its row in the
 backend table declares, e.g. `aws`), and its region (`<cloud>:region`). No Pulumi SDK is imported,
 so scripts and the workflows' tests can call it cheaply.
+
+A stacks directory that is missing or holds no stack file, a stack file the render would refuse
+(tools/stack_file.py) or an unknown cluster backend is a StacksError: on the command line, one line
+`stacks: ...` per problem and exit status 2, never an empty list that a workflow would take for
+"no stacks". (A directory whose stacks are all local gives an empty `--cloud` list and matrix:
+that is an answer, not an error.)
 """
 
 from __future__ import annotations
@@ -25,7 +31,11 @@ import yaml
 from components import backends
 from components.config import PROJECT_ROOT
 from tools import stack_file
-from tools.render import STACKS_DIR, known_stacks, project_name
+from tools.render import STACKS_DIR, declared_string_keys, known_stacks, project_name
+
+
+class StacksError(ValueError):
+    """A stacks directory or stack file that does not say which stacks there are; exit status 2."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,14 +64,17 @@ def default_cluster_backend(project_file: Path = PROJECT_ROOT / "Pulumi.yaml") -
 
 def _config(stack: str, stacks_dir: Path) -> dict[str, Any]:
     """The stack file read as the render reads it (tools/stack_file.py: one reader, one set of checks)."""
-    return stack_file.read_config(stacks_dir / f"Pulumi.{stack}.yaml", project_name())
+    try:
+        return stack_file.read_config(stacks_dir / f"Pulumi.{stack}.yaml", project_name(), declared_string_keys())
+    except stack_file.StackFileError as error:
+        raise StacksError(str(error)) from None
 
 
 def stack_info(stack: str, stacks_dir: Path = STACKS_DIR) -> Stack:
     config = _config(stack, stacks_dir)
     backend = str(config.get(f"{project_name()}:clusterBackend", default_cluster_backend()))
     if backend not in backends.CLUSTERS:
-        raise ValueError(f"stack {stack}: unknown cluster backend {backend!r} (known: {', '.join(backends.CLUSTERS)})")
+        raise StacksError(f"stack {stack}: unknown cluster backend {backend!r} (known: {', '.join(backends.CLUSTERS)})")
     provider = backends.CLUSTERS[backend].provider
     if provider is None:
         # No cloud provider: the cluster is local (kind) or reached by a kubeconfig, not by CI's OIDC.
@@ -70,8 +83,19 @@ def stack_info(stack: str, stacks_dir: Path = STACKS_DIR) -> Stack:
     return Stack(name=stack, cluster_backend=backend, cloud=provider.namespace, region=str(region))
 
 
+def stack_names(stacks_dir: Path = STACKS_DIR) -> list[str]:
+    """`known_stacks`, refusing a directory that is missing or holds no stack file (a mistyped
+    `--stacks-dir` would otherwise be an empty list: no stack previewed, deployed or checked)."""
+    if not stacks_dir.is_dir():
+        raise StacksError(f"{stacks_dir}: no such directory of stack files (Pulumi.<stack>.yaml)")
+    names = known_stacks(stacks_dir)
+    if not names:
+        raise StacksError(f"{stacks_dir}: holds no stack file (Pulumi.<stack>.yaml)")
+    return names
+
+
 def all_stacks(stacks_dir: Path = STACKS_DIR) -> list[Stack]:
-    return [stack_info(name, stacks_dir) for name in known_stacks(stacks_dir)]
+    return [stack_info(name, stacks_dir) for name in stack_names(stacks_dir)]
 
 
 def cloud_stacks(stacks_dir: Path = STACKS_DIR) -> list[Stack]:
@@ -91,10 +115,15 @@ def main(argv: list[str] | None = None) -> int:
     group.add_argument("--matrix", action="store_true", help="the cloud stacks as workflow matrix entries (JSON)")
     parser.add_argument("--stacks-dir", type=Path, default=STACKS_DIR, help="where stack files live (default: stacks/)")
     args = parser.parse_args(argv)
-    if args.matrix:
-        print(json.dumps(ci_matrix(args.stacks_dir), indent=2))
-        return 0
-    names = [stack.name for stack in cloud_stacks(args.stacks_dir)] if args.cloud else known_stacks(args.stacks_dir)
+    try:
+        if args.matrix:
+            print(json.dumps(ci_matrix(args.stacks_dir), indent=2))
+            return 0
+        names = [stack.name for stack in cloud_stacks(args.stacks_dir)] if args.cloud else stack_names(args.stacks_dir)
+    except StacksError as error:
+        for line in str(error).splitlines():
+            print(f"stacks: {line}", file=sys.stderr)
+        return 2
     for name in names:
         print(name)
     return 0
