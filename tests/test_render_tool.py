@@ -76,12 +76,17 @@ def _located_error(tmp_path, text: str) -> str:
         ),
         ("config:\n  ml-platform:buildOnPreview: yes\n", 2, 31, "write true or false"),
         ("config:\n  ? [a, b]\n  : 1\n", 2, 5, "config keys are text"),
+        ("config:\n  ml-platform:models: [{env: {RUN_DATE: 2024-01-01}}]\n", 2, 41, "a YAML date or time"),
+        ("config:\n  ml-platform:models: [{env: {BLOB: !!binary aGVsbG8=}}]\n", 2, 37, "a YAML binary value"),
+        ("config:\n  ml-platform:models: [{activeDeadlineSeconds: 30:00}]\n", 2, 48, "base 60 like 30:00"),
+        ("config:\n  ml-platform:models: [{seed: 017}]\n", 2, 31, "octal like 017"),
     ],
 )
 def test_a_bad_stack_file_is_one_line_naming_file_line_and_column(tmp_path, text, line, column, words):
     """Syntax errors, a `config:` that is not a mapping, duplicate keys, unknown top-level keys,
-    numbers where text is declared and YAML 1.1 booleans: each is one `FILE:LINE:COLUMN: ...`
-    line, never a traceback, and never silently read another way than the Pulumi CLI reads it."""
+    numbers where text is declared, YAML 1.1 booleans and numbers, and YAML types no config value
+    can hold (dates, binary): each is one `FILE:LINE:COLUMN: ...` line, never a traceback, and never
+    silently read another way than the Pulumi CLI reads it."""
     message = _located_error(tmp_path, text)
     assert message.count("\n") == 0, message
     assert message.startswith(f"{tmp_path / 'Pulumi.s.yaml'}:{line}:{column}: "), message

@@ -11,11 +11,13 @@ reported together:
 - a top-level key the stack-file format does not have (`confg:`), with the closest one it has;
 - an unquoted number where a string is declared (`kubernetesVersion: 1.30` is the number 1.3,
   which the CLI passes on as "1.3");
-- a YAML 1.1 boolean spelled `yes`, `no`, `on` or `off`: PyYAML reads a boolean, the CLI's YAML
-  1.2 parser reads text, so the offline render and `pulumi up` would see different values.
+- a YAML 1.1 boolean spelled `yes`, `no`, `on` or `off`, or a YAML 1.1 number (`30:00` is 1800 in
+  base 60, `017` is octal 15): PyYAML reads a boolean or a number, the CLI's YAML 1.2 parser reads
+  text, so the offline render and `pulumi up` would see different values;
+- a date, a `!!binary` value or another YAML 1.1 type no config value (JSON) can hold.
 
 `read_document` applies the checks that are not about stack files (reading, YAML, duplicate keys,
-YAML 1.1 booleans) to any YAML file the tools read, such as the render's `--secrets`.
+YAML 1.1 values) to any YAML file the tools read, such as the render's `--secrets`.
 
 Pure: no Pulumi import, so the render tool reads a stack before starting any runtime.
 """
@@ -23,6 +25,7 @@ Pure: no Pulumi import, so the render tool reads a stack before starting any run
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +39,22 @@ _FLOAT = "tag:yaml.org,2002:float"
 _BOOL = "tag:yaml.org,2002:bool"
 _STR = "tag:yaml.org,2002:str"
 _NULL = "tag:yaml.org,2002:null"
+_INT = "tag:yaml.org,2002:int"
 _YAML_12_BOOLEANS = ("true", "false")
+# Numbers as YAML 1.2's core schema reads them to the same value PyYAML does. PyYAML also reads
+# 1:30 (base 60), 0b101 and 1_000 as numbers, and 017 as octal 15 (YAML 1.2: 17).
+_YAML_12_NUMBERS = {
+    _INT: re.compile(r"[-+]?(0|[1-9][0-9]*)|0x[0-9a-fA-F]+"),
+    _FLOAT: re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)"),
+}
+# YAML 1.1 types PyYAML constructs that have no config value (JSON) to become.
+_NOT_CONFIG_VALUES = {
+    "tag:yaml.org,2002:timestamp": "date or time",
+    "tag:yaml.org,2002:binary": "binary value",
+    "tag:yaml.org,2002:set": "set",
+    "tag:yaml.org,2002:omap": "ordered map",
+    "tag:yaml.org,2002:pairs": "list of pairs",
+}
 
 
 @dataclass(frozen=True)
@@ -144,16 +162,37 @@ def _closest(word: str, candidates: Collection[str]) -> str:
     return f"; did you mean {match[0]!r}?" if match else ""
 
 
-def _yaml_11_booleans(node: yaml.Node) -> list[Located]:
-    return [
-        _at(
-            scalar.start_mark,
+def _yaml_11_only(node: yaml.Node) -> list[Located]:
+    """Scalars PyYAML (YAML 1.1) reads as something the Pulumi CLI's YAML 1.2 parser does not: the
+    render and `pulumi up` would see different values, or the render could not carry the value."""
+    problems = []
+    for scalar in _scalars(node):
+        problem = _yaml_11_reading(scalar)
+        if problem:
+            problems.append(_at(scalar.start_mark, problem))
+    return problems
+
+
+def _yaml_11_reading(scalar: yaml.ScalarNode) -> str | None:
+    """Why this scalar reads differently, or None. The messages do not repeat numbers or dates: the
+    file may be the render's --secrets."""
+    if scalar.tag in _NOT_CONFIG_VALUES:
+        kind = _NOT_CONFIG_VALUES[scalar.tag]
+        return f"a YAML {kind} to PyYAML, which no config value can hold: quote it as text"
+    if scalar.style is not None:
+        return None  # quoted or block text: the same to both readers
+    if scalar.tag == _BOOL and scalar.value.lower() not in _YAML_12_BOOLEANS:
+        return (
             f"{scalar.value!r} is a boolean to PyYAML but text to the Pulumi CLI (YAML 1.2): "
-            "write true or false, or quote it if you mean the text",
+            "write true or false, or quote it if you mean the text"
         )
-        for scalar in _scalars(node)
-        if scalar.tag == _BOOL and scalar.style is None and scalar.value.lower() not in _YAML_12_BOOLEANS
-    ]
+    number = _YAML_12_NUMBERS.get(scalar.tag)
+    if number is not None and not number.fullmatch(scalar.value):
+        return (
+            "PyYAML (YAML 1.1) and the Pulumi CLI (YAML 1.2) read this number differently (base 60 like 30:00, "
+            "octal like 017, 0b binary, _ separators): write it in plain decimal, or quote it if you mean the text"
+        )
+    return None
 
 
 def _construct(node: yaml.Node) -> Any:
@@ -172,7 +211,7 @@ def read_document(path: Path) -> Any:
     root = _compose(path)
     if root is None:
         return None
-    problems = _duplicates(root) + _yaml_11_booleans(root)
+    problems = _duplicates(root) + _yaml_11_only(root)
     if problems:
         raise StackFileError(path, sorted(problems, key=lambda p: (p.line, p.column)))
     return _construct(root)
@@ -231,7 +270,7 @@ def read_config(path: Path, project: str, string_keys: Collection[str] = ()) -> 
                     f'quote it: "{value.value}"',
                 )
             )
-        problems.extend(_yaml_11_booleans(value))
+        problems.extend(_yaml_11_only(value))
         try:
             entries[full_key] = _construct(value)
         except yaml.MarkedYAMLError as error:
