@@ -403,7 +403,7 @@ def _containers(resource: dict[str, Any]) -> list[dict[str, Any]]:
     return _objects(_field(resource, "inputs", "spec", "template", "spec", "containers"))
 
 
-def _env(container: dict[str, Any]) -> dict[str, Any]:
+def _env(container: dict[str, Any]) -> dict[Any, Any]:
     return {item.get("name"): item.get("value") for item in _objects(container.get("env"))}
 
 
