@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import copy
+import json
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
+import pytest
 import yaml
 
-from tests.rendering import render, stack_document
+from tests.rendering import Rendered, render, stack_document
 from tools import render_diff
 
 
@@ -108,3 +115,227 @@ def test_unchanged_stack_says_so(rendered_stack, tmp_path):
         (tmp_path / side).mkdir()
         (tmp_path / side / "dev-kind").symlink_to(rendered_stack("dev-kind").directory)
     assert "### `dev-kind`: no changes" in render_diff.report(tmp_path / "base", tmp_path / "head")
+
+
+# --- Probed defects: each test renders real stacks and edits one side's render ----------------------
+
+
+def _sides(tmp_path: Path, rendered: Rendered, stack: str) -> tuple[Path, Path]:
+    """BASE and HEAD directories, each holding a copy of `rendered` as `stack`, for a test to edit."""
+    for side in ("base", "head"):
+        shutil.copytree(rendered.directory, tmp_path / side / stack)
+    return tmp_path / "base", tmp_path / "head"
+
+
+def _edit_resources(render_dir: Path, edit: Callable[[list[dict[str, Any]]], None]) -> None:
+    path = render_dir / "resources.json"
+    document = json.loads(path.read_text())
+    edit(document["resources"])
+    path.write_text(json.dumps(document, indent=2))
+
+
+def _named(resources: list[dict[str, Any]], name: str, type_prefix: str = "") -> dict[str, Any]:
+    (found,) = [r for r in resources if r["name"] == name and r["type"].startswith(type_prefix)]
+    return found
+
+
+def _outside_code(markdown: str) -> str:
+    """The Markdown that GitHub interprets: what is left after removing fenced blocks (closed by a
+    line of backticks indented up to three spaces, as CommonMark says) and code spans."""
+    kept, fence = [], ""
+    for line in markdown.splitlines():
+        opener = re.match(r" {0,3}(`{3,})", line)
+        if fence:
+            if opener and opener[1].startswith(fence) and not line.strip().strip("`"):
+                fence = ""
+        elif opener:
+            fence = opener[1]
+        else:
+            kept.append(re.sub(r"`[^`]*`", "", line))
+    return "\n".join(kept)
+
+
+def test_deleted_image_and_deleted_stack_are_listed(rendered_stack, tmp_path):
+    """An image dropped from the stack file (and every image, when a whole stack is gone) is listed
+    as deleted; the preview used to crash reading the deleted image's (empty) new state."""
+    document = copy.deepcopy(stack_document("dev-kind"))
+    document["config"]["ml-platform:images"]["extra"] = {"context": "images/server"}
+    stacks = tmp_path / "stacks"
+    stacks.mkdir()
+    (stacks / "Pulumi.dev-kind.yaml").write_text(yaml.safe_dump(document))
+    render("dev-kind", tmp_path / "base" / "dev-kind", stacks_dir=stacks)
+    (tmp_path / "head").mkdir()
+    (tmp_path / "head" / "dev-kind").symlink_to(rendered_stack("dev-kind").directory)
+
+    markdown = render_diff.report(tmp_path / "base", tmp_path / "head")
+    assert "### `dev-kind`: 0 to create, 2 to delete, 0 to replace, 0 to update" in markdown
+    assert "- Image `extra` is deleted: it is no longer built." in markdown
+    assert "| `-` delete | `extra-build` | `docker:index/image:Image` |" in markdown
+
+    (tmp_path / "empty").mkdir()
+    gone = render_diff.report(tmp_path / "head", tmp_path / "empty")
+    assert "- Image `server` is deleted" in gone and "- Image `trainer` is deleted" in gone
+    assert "0 to create, 27 to delete" in gone
+
+
+def test_a_changed_provider_is_a_replacement(rendered_stack, tmp_path):
+    """Pulumi replaces a resource whose provider reference names another provider; the same
+    provider renamed through an alias is not another provider."""
+    base, head = _sides(tmp_path, rendered_stack("prod-eks"), "prod-eks")
+    other = "urn:pulumi:prod-eks::ml-platform::pulumi:providers:kubernetes::other-cluster"
+    _edit_resources(
+        head / "prod-eks",
+        lambda resources: _named(resources, "digits-serving-deployment").update(provider=other),
+    )
+    markdown = render_diff.report(base, head)
+    assert "0 to create, 0 to delete, 1 to replace, 0 to update" in markdown
+    assert (
+        "| `+-` replace | `digits-serving-deployment` | `kubernetes:apps/v1:Deployment` | "
+        "`(provider)`: `pulumi:providers:kubernetes::cluster-provider` → `pulumi:providers:kubernetes::other-cluster`"
+        "<br>**replaced because** the provider changed |"
+    ) in markdown
+
+    def rename_provider(resources: list[dict[str, Any]]) -> None:
+        provider = _named(resources, "cluster-provider")
+        old_urn = provider["urn"]
+        provider["urn"] = old_urn.replace("::cluster-provider", "::k8s-provider")
+        provider["name"] = "k8s-provider"
+        provider["options"]["aliases"] = ["name=cluster-provider"]
+        for resource in resources:
+            if resource["provider"] == old_urn:
+                resource["provider"] = provider["urn"]
+
+    shutil.rmtree(head)
+    shutil.copytree(base, head)
+    _edit_resources(head / "prod-eks", rename_provider)
+    assert "### `prod-eks`: 0 to create, 0 to delete, 0 to replace, 1 to update" in render_diff.report(base, head)
+
+
+def test_an_aliased_rename_is_matched_not_deleted_and_created(rendered_stack, tmp_path):
+    """The artifacts bucket moved from BucketV2 to Bucket with `aliases=[type=BucketV2]`: Pulumi
+    moves its state to the new URN, so a protected bucket is not shown deleted and re-created."""
+    base, head = _sides(tmp_path, rendered_stack("prod-eks"), "prod-eks")
+    bucket = _named(rendered_stack("prod-eks").resources, "artifacts-bucket")
+    assert "type=aws:s3/bucketV2:BucketV2" in bucket["options"]["aliases"]
+
+    def as_bucket_v2(resources: list[dict[str, Any]]) -> None:
+        old = _named(resources, "artifacts-bucket")
+        old["type"] = "aws:s3/bucketV2:BucketV2"
+        old["urn"] = old["urn"].replace("$aws:s3/bucket:Bucket::", "$aws:s3/bucketV2:BucketV2::")
+
+    _edit_resources(base / "prod-eks", as_bucket_v2)
+    assert "### `prod-eks`: no changes" in render_diff.report(base, head)
+
+    _edit_resources(head / "prod-eks", lambda resources: _named(resources, "artifacts-bucket")["inputs"].update(x=1))
+    markdown = render_diff.report(base, head)
+    assert "0 to create, 0 to delete, 0 to replace, 1 to update" in markdown
+    assert "| `~` update | `artifacts-bucket` | `aws:s3/bucket:Bucket` | `x`: (none) → `1` |" in markdown
+
+
+def test_children_of_an_aliased_parent_are_matched_under_its_old_urn(rendered_stack, tmp_path):
+    """A component whose type changed, with an alias to its old type: its children's URNs change
+    with it (they carry the parent's type), and Pulumi finds them under the parent's old URN."""
+    base, head = _sides(tmp_path, rendered_stack("prod-eks"), "prod-eks")
+    resources = base / "prod-eks" / "resources.json"
+    resources.write_text(resources.read_text().replace("ml-platform:cluster:S3Artifacts", "ml-platform:old:Artifacts"))
+    _edit_resources(
+        head / "prod-eks",
+        lambda resources: _named(resources, "artifacts", "ml-platform:")["options"].update(
+            aliases=["type=ml-platform:old:Artifacts"]
+        ),
+    )
+    markdown = render_diff.report(base, head)
+    assert "### `prod-eks`: 0 to create, 0 to delete, 0 to replace, 1 to update" in markdown
+    assert "| `~` update | `artifacts` | `ml-platform:cluster:S3Artifacts` | `(option) aliases`" in markdown
+
+
+def test_a_render_given_instead_of_a_directory_of_renders_is_refused(rendered_stack, tmp_path, capsys):
+    """`render_diff RENDERS/dev-kind RENDERS/prod-eks` compared the renders' `manifests` folders as
+    a stack and said "no changes"; a folder in BASE or HEAD that is no render is refused too."""
+    dev_kind, prod_eks = rendered_stack("dev-kind").directory, rendered_stack("prod-eks").directory
+    assert render_diff.main([str(dev_kind), str(prod_eks)]) == 2
+    assert capsys.readouterr().err == (
+        f"render_diff: BASE {dev_kind} is itself a render, not a directory of renders; BASE must hold one "
+        "render per stack (BASE/<stack>/, from python -m tools.render STACK --out BASE/STACK)\n"
+    )
+    (tmp_path / "renders" / "notes").mkdir(parents=True)
+    (tmp_path / "renders" / ".render-staging").mkdir()  # the render tool's own, skipped
+    assert render_diff.main([str(dev_kind.parent), str(tmp_path / "renders")]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"render_diff: HEAD {tmp_path / 'renders'}: notes/ is not a render (no resources.json)")
+
+
+def test_render_content_cannot_break_the_table_or_inject_html(rendered_stack, tmp_path):
+    """Names, types and values come from the program and its stack file: each is shown in a code
+    span (where GitHub shows HTML as text) that a `|` or a backtick cannot end, and a manifest
+    line cannot close the diff's code fence."""
+    evil = "evil|name`<img src=x onerror=alert(1)>"
+    base, head = _sides(tmp_path, rendered_stack("dev-kind"), "dev-kind")
+
+    def inject(resources: list[dict[str, Any]]) -> None:
+        job = copy.deepcopy(_named(resources, "digits-training-job"))
+        job.update(name=evil, type=f"kubernetes:batch/v1:Job`{evil}", urn=job["urn"] + "-evil")
+        resources.append(job)
+        _named(resources, "digits-serving-deployment")["inputs"]["spec"]["replicas"] = f"<b>{evil}</b>"
+
+    _edit_resources(head / "dev-kind", inject)
+    manifest = "kind: ConfigMap\nnote: |\n  ```\n  <img src=x onerror=alert(1)>\ndata: {k: v0}\n"
+    (base / "dev-kind" / "manifests" / "configmap-evil.yaml").write_text(manifest)
+    (head / "dev-kind" / "manifests" / "configmap-evil.yaml").write_text(manifest.replace("v0", "v1"))
+
+    markdown = render_diff.report(base, head)
+    assert "evil\\|name'<img src=x onerror=alert(1)>" in markdown
+    assert "onerror" not in _outside_code(markdown)
+    rows = [line for line in markdown.splitlines() if line.startswith("| `")]
+    assert rows and all(len(re.findall(r"(?<!\\)\|", row)) == 5 for row in rows), rows
+
+
+def _truncated(render_dir: Path) -> Path:
+    path = render_dir / "resources.json"
+    path.write_text(path.read_text()[:300])
+    return path
+
+
+def _without_options(render_dir: Path) -> Path:
+    _edit_resources(render_dir, lambda resources: [r.pop("options") for r in resources])
+    return render_dir / "resources.json"
+
+
+def _bad_manifest(render_dir: Path) -> Path:
+    path = next((render_dir / "manifests").glob("*.yaml"))
+    path.write_text("kind: [unclosed\n")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("arguments", "says"),
+    [
+        (["{tmp}/nosuch", "{head}"], "BASE {tmp}/nosuch: no such directory"),
+        (["{base}", "{head}", "--section", "nosuch:fn"], "--section 'nosuch:fn': no module 'nosuch'"),
+        (["{base}", "{head}", "--section", "tools.cost"], "--section 'tools.cost': expected MODULE:FUNCTION"),
+        (["{base}", "{head}", "--section", "tools.cost:nosuch"], "tools.cost has no function 'nosuch'"),
+    ],
+)
+def test_bad_arguments_are_one_line_errors(rendered_stack, tmp_path, capsys, arguments, says):
+    base, head = _sides(tmp_path, rendered_stack("dev-kind"), "dev-kind")
+    paths = {"tmp": tmp_path, "base": base, "head": head}
+    assert render_diff.main([argument.format(**paths) for argument in arguments]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("render_diff: ") and error.count("\n") == 1 and says.format(**paths) in error, error
+
+
+@pytest.mark.parametrize(
+    ("spoil", "says"),
+    [
+        (_truncated, "Unterminated string"),
+        (_without_options, "resources[0] lacks options"),
+        (_bad_manifest, "not a manifest the render tool writes"),
+    ],
+)
+def test_unreadable_renders_are_one_line_errors_naming_the_file(rendered_stack, tmp_path, capsys, spoil, says):
+    base, head = _sides(tmp_path, rendered_stack("dev-kind"), "dev-kind")
+    _edit_resources(head / "dev-kind", lambda resources: resources.pop())  # a change, so manifests are read
+    path = spoil(base / "dev-kind")
+    assert render_diff.main([str(base), str(head)]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"render_diff: {path}: ") and error.count("\n") == 1 and says in error, error

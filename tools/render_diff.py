@@ -8,7 +8,14 @@ pull request. For each stack it says in words what the change means (images rebu
 runs, Deployments that roll or scale), lists the resources created, deleted, replaced and updated
 with each changed input as `path: old → new` (secrets masked; inputs under the resource's
 `ignoreChanges`, which Pulumi does not apply, are left out), then the unified diff of the
-Kubernetes manifests.
+Kubernetes manifests. As Pulumi does, a resource is matched to its old state through its
+`aliases` (and a child through its parent's), so a rename with an alias is not a delete and a
+create, and a resource whose provider is another provider resource is replaced.
+
+Everything taken from a render (names, types, values, manifest lines) is shown as code, so that it
+cannot end a table cell or reach the comment as Markdown or HTML. BASE or HEAD missing or itself a
+render, a `--section` that names no function, or a render that cannot be read is one line on stderr
+naming the argument or the file, and exit code 2.
 
 This is an offline approximation of `pulumi preview`: the renders come from mocks, so values the
 cloud computes (IDs, ARNs, digests) are invented, and "replace" is predicted from the resource's
@@ -33,7 +40,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -141,7 +148,7 @@ def _covers(pattern: str, path: str) -> bool:
 def replace_reasons(type_token: str, replace_on_changes: Sequence[str], paths: Sequence[str]) -> list[str]:
     """Why a change replaces the resource, one line per matching pattern (empty: an update)."""
     reasons = [
-        f"`replaceOnChanges: {pattern}`"
+        f"`replaceOnChanges: {_cell(pattern)}`"
         for pattern in replace_on_changes
         if any(_covers(pattern, path) for path in paths)
     ]
@@ -166,47 +173,145 @@ def _masked(type_token: str, change: ValueChange) -> ValueChange:
     )
 
 
+def _split_urn(urn: str) -> list[str]:
+    """`urn:pulumi:STACK::PROJECT::QUALIFIED_TYPE::NAME` -> its four parts (a name may hold `::`)."""
+    parts = urn.removeprefix("urn:pulumi:").split("::", 3)
+    return parts + [""] * (4 - len(parts))
+
+
+_ALIAS_FIELD = re.compile(r"(?:^| )(name|type|parent|stack|project)=")
+
+
+def _alias_spec(alias: str) -> tuple[dict[str, str], bool]:
+    """tools/mocks.py's `type=T parent=URN ... [noParent]` -> ({field: value}, noParent)."""
+    no_parent = alias == "noParent" or alias.endswith(" noParent")
+    fields = _ALIAS_FIELD.split(alias.removesuffix("noParent").rstrip() if no_parent else alias)[1:]
+    return dict(zip(fields[::2], fields[1::2], strict=True)), no_parent
+
+
+def alias_urn(urn: str, alias: str, parent: str = "") -> str:
+    """The URN an alias of the resource at `urn` names. An alias is recorded as a full URN or as
+    the spec of what changed; the parts a spec leaves out are the resource's own, as Pulumi fills
+    them in, and a parent's type is prefixed as the renders' URNs have it. `parent`: the URN the
+    resource's parent had before (Pulumi looks for a child of a renamed parent there)."""
+    if alias.startswith("urn:pulumi:"):
+        return alias
+    spec, no_parent = _alias_spec(alias)
+    stack, project, qualified_type, name = _split_urn(urn)
+    parent_types, _, type_token = qualified_type.rpartition("$")
+    if no_parent:
+        parent_types = ""
+    elif "parent" in spec or parent:
+        parent_types = _split_urn(spec.get("parent", parent))[2].rsplit("$", 1)[-1]
+    type_token = spec.get("type", type_token)
+    qualified = f"{parent_types}${type_token}" if parent_types else type_token
+    return "urn:pulumi:" + "::".join(
+        [spec.get("stack", stack), spec.get("project", project), qualified, spec.get("name", name)]
+    )
+
+
+def matched_urns(old: dict[str, Any], new: dict[str, Any]) -> dict[str, str]:
+    """New URN -> old URN for each resource at both sides: the same URN, or an old URN one of the
+    new resource's aliases names (Pulumi moves a renamed or retyped resource's state to it rather
+    than deleting and creating it). Like Pulumi, a child of a parent matched through an alias is
+    also looked for under that parent's old URN. An old resource matches one new resource at most."""
+    matched = {urn: urn for urn in old.keys() & new.keys()}
+    claimed = set(matched)
+    looked_at: set[str] = set()
+
+    def match(urn: str) -> str | None:
+        if urn in looked_at or urn in matched:
+            return matched.get(urn)
+        looked_at.add(urn)
+        aliases = ["", *new[urn]["options"].get("aliases", [])]
+        candidates = [alias_urn(urn, alias) for alias in aliases[1:]]
+        parent = new[urn].get("parent") or ""
+        old_parent = match(parent) if parent in new else None
+        if old_parent is not None and old_parent != parent:
+            candidates += [alias_urn(urn, alias, parent=old_parent) for alias in aliases]
+        found = next((candidate for candidate in candidates if candidate in old and candidate not in claimed), None)
+        if found is not None:
+            matched[urn] = found
+            claimed.add(found)
+        return found
+
+    for urn in sorted(new.keys() - old.keys()):
+        match(urn)
+    return matched
+
+
+DEFAULT_PROVIDER = "(default provider)"
+
+
+def provider_name(reference: str) -> str:
+    """A provider reference URN as a reviewer knows it: `pulumi:providers:kubernetes::cluster-provider`."""
+    if not reference:
+        return DEFAULT_PROVIDER
+    _, _, qualified_type, name = _split_urn(reference)
+    return f"{qualified_type.rsplit('$', 1)[-1]}::{name}"
+
+
+def _provider_change(before: dict[str, Any], after: dict[str, Any], matched: dict[str, str]) -> ValueChange | None:
+    """Pulumi replaces a resource whose provider is another provider resource (not the same one
+    renamed through an alias): the new provider may point at another account, region or cluster."""
+    old_provider, new_provider = before.get("provider") or "", after.get("provider") or ""
+    if matched.get(new_provider, new_provider) == old_provider:
+        return None
+    return ValueChange("(provider)", provider_name(old_provider), provider_name(new_provider))
+
+
+def _resource_change(before: dict[str, Any], after: dict[str, Any], matched: dict[str, str]) -> Change | None:
+    """The update or replacement that takes `before` to `after`, or None when nothing Pulumi applies changes."""
+    # Pulumi keeps the old value of an input under the new program's ignoreChanges (e.g. a
+    # Deployment's spec.replicas, owned by its autoscaler): no change is applied there.
+    ignored = after["options"].get("ignoreChanges", [])
+    values = [
+        _masked(after["type"], change)
+        for change in value_changes(before["inputs"], after["inputs"])
+        if not any(_covers(pattern, change.path) for pattern in ignored)
+    ]
+    options = [
+        ValueChange(f"(option) {key}", before["options"].get(key), after["options"][key])
+        for key in sorted(after["options"])
+        if before["options"].get(key) != after["options"][key]
+    ]
+    provider = _provider_change(before, after, matched)
+    if not values and not options and provider is None:
+        return None
+    input_paths = [change.path for change in values]
+    reasons = replace_reasons(after["type"], after["options"].get("replaceOnChanges", []), input_paths)
+    if provider is not None:
+        reasons.append("the provider changed")
+    shown = values + options + ([provider] if provider else [])
+    return Change(
+        "replace" if reasons else "update",
+        after["type"],
+        after["name"],
+        paths=tuple(change.path for change in shown),
+        values=tuple(shown),
+        replace_reasons=tuple(reasons),
+        delete_first=bool(reasons) and bool(after["options"].get("deleteBeforeReplace")),
+        before=before,
+        after=after,
+    )
+
+
 def stack_changes(base: list[dict[str, Any]], head: list[dict[str, Any]]) -> list[Change]:
     old = {resource["urn"]: resource for resource in base}
     new = {resource["urn"]: resource for resource in head}
+    matched = matched_urns(old, new)
     changes = [
-        Change("create", new[urn]["type"], new[urn]["name"], after=new[urn]) for urn in sorted(new.keys() - old.keys())
+        Change("create", new[urn]["type"], new[urn]["name"], after=new[urn])
+        for urn in sorted(new.keys() - matched.keys())
     ]
     changes += [
-        Change("delete", old[urn]["type"], old[urn]["name"], before=old[urn]) for urn in sorted(old.keys() - new.keys())
+        Change("delete", old[urn]["type"], old[urn]["name"], before=old[urn])
+        for urn in sorted(old.keys() - set(matched.values()))
     ]
-    for urn in sorted(old.keys() & new.keys()):
-        before, after = old[urn], new[urn]
-        # Pulumi keeps the old value of an input under the new program's ignoreChanges (e.g. a
-        # Deployment's spec.replicas, owned by its autoscaler): no change is applied there.
-        ignored = after["options"].get("ignoreChanges", [])
-        values = [
-            _masked(after["type"], change)
-            for change in value_changes(before["inputs"], after["inputs"])
-            if not any(_covers(pattern, change.path) for pattern in ignored)
-        ]
-        options = [
-            ValueChange(f"(option) {key}", before["options"].get(key), after["options"][key])
-            for key in sorted(after["options"])
-            if before["options"].get(key) != after["options"][key]
-        ]
-        if not values and not options:
-            continue
-        input_paths = [change.path for change in values]
-        reasons = replace_reasons(after["type"], after["options"].get("replaceOnChanges", []), input_paths)
-        changes.append(
-            Change(
-                "replace" if reasons else "update",
-                after["type"],
-                after["name"],
-                paths=tuple(input_paths + [change.path for change in options]),
-                values=tuple(values + options),
-                replace_reasons=tuple(reasons),
-                delete_first=bool(reasons) and bool(after["options"].get("deleteBeforeReplace")),
-                before=before,
-                after=after,
-            )
-        )
+    for urn in sorted(matched):
+        change = _resource_change(old[matched[urn]], new[urn], matched)
+        if change is not None:
+            changes.append(change)
     return changes
 
 
@@ -226,18 +331,25 @@ def format_value(value: Any) -> str:
 
 
 def _cell(text: str) -> str:
-    """Markdown-safe inside a table cell and a code span."""
-    return text.replace("|", "\\|").replace("`", "'").replace("\n", " ")
+    """Markdown-safe inside a table cell and a code span: no `|` to end the cell, no backtick to
+    end the span (inside which GitHub shows HTML as text), no line break."""
+    return text.replace("|", "\\|").replace("`", "'").replace("\r", " ").replace("\n", " ")
+
+
+def _code(value: object) -> str:
+    """Anything from a render (a name, a type, a value) as a code span: shown as it is, never
+    interpreted as Markdown or HTML in the pull-request comment."""
+    return f"`{_cell(str(value))}`"
 
 
 def format_change(change: ValueChange) -> str:
     """`spec.replicas`: `2` → `3`."""
-    path = f"`{_cell(change.path)}`"
+    path = _code(change.path)
     if change.added:
-        return f"{path}: (none) → `{_cell(format_value(change.new))}`"
+        return f"{path}: (none) → {_code(format_value(change.new))}"
     if change.removed:
-        return f"{path}: `{_cell(format_value(change.old))}` → (none)"
-    return f"{path}: `{_cell(format_value(change.old))}` → `{_cell(format_value(change.new))}`"
+        return f"{path}: {_code(format_value(change.old))} → (none)"
+    return f"{path}: {_code(format_value(change.old))} → {_code(format_value(change.new))}"
 
 
 def _changes_cell(change: Change) -> str:
@@ -275,13 +387,28 @@ def _repository(reference: str) -> str:
     return f"{path}/{last.split(':', 1)[0]}" if path else last.split(":", 1)[0]
 
 
+def _field(value: Any, *keys: str) -> Any:
+    """`value[key1][key2]...`, or None where a level is missing or not an object: the words below
+    read inputs of any shape a render may hold without failing on one they did not expect."""
+    for key in keys:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
+def _objects(value: Any) -> list[dict[str, Any]]:
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
 def _containers(resource: dict[str, Any]) -> list[dict[str, Any]]:
-    spec = resource.get("inputs", {}).get("spec", {}).get("template", {}).get("spec", {})
-    return list(spec.get("containers", []))
+    return _objects(_field(resource, "inputs", "spec", "template", "spec", "containers"))
 
 
-def _env(container: dict[str, Any]) -> dict[str, Any]:
-    return {item.get("name"): item.get("value") for item in container.get("env", [])}
+def _env(container: dict[str, Any]) -> dict[Any, Any]:
+    return {item.get("name"): item.get("value") for item in _objects(container.get("env"))}
+
+
+def _image_reference(resource: dict[str, Any]) -> str:
+    return str(_field(resource, "inputs", "imageName") or "")
 
 
 def _rebuilt_images(changes: Sequence[Change]) -> list[tuple[str, str, str]]:
@@ -289,20 +416,32 @@ def _rebuilt_images(changes: Sequence[Change]) -> list[tuple[str, str, str]]:
     rebuilt = []
     for change in changes:
         if change.type in DOCKER_IMAGES and change.action in ("update", "replace"):
-            old = str(change.before["inputs"].get("imageName", ""))
-            new = str(change.after["inputs"].get("imageName", ""))
+            old, new = _image_reference(change.before), _image_reference(change.after)
             rebuilt.append((_image_name(change.after), _tag(old), _tag(new)))
     return rebuilt
 
 
 def _images_in(changes: Sequence[Change], rebuilt: Sequence[tuple[str, str, str]]) -> dict[str, str]:
-    """Repository (as workloads reference it) -> image name, for the rebuilt images."""
+    """Repository (as workloads reference it) -> image name, for the rebuilt images (a created or
+    deleted image has no workload that moves from its old build to its new one)."""
     names = {name for name, _, _ in rebuilt}
     repositories = {}
     for change in changes:
-        if change.type in DOCKER_IMAGES and _image_name(change.after) in names:
-            repositories[_repository(str(change.after["inputs"].get("imageName", "")))] = _image_name(change.after)
+        if change.type in DOCKER_IMAGES and change.action in ("update", "replace"):
+            name = _image_name(change.after)
+            if name in names:
+                repositories[_repository(_image_reference(change.after))] = name
     return repositories
+
+
+def _added_and_removed_images(changes: Sequence[Change]) -> list[str]:
+    lines = []
+    for change in changes:
+        if change.type in DOCKER_IMAGES and change.action == "create":
+            lines.append(f"Image {_code(_image_name(change.after))} is new: it is built and pushed.")
+        if change.type in DOCKER_IMAGES and change.action == "delete":
+            lines.append(f"Image {_code(_image_name(change.before))} is deleted: it is no longer built.")
+    return lines
 
 
 def _workload_reasons(change: Change, repositories: dict[str, str]) -> list[str]:
@@ -312,16 +451,18 @@ def _workload_reasons(change: Change, repositories: dict[str, str]) -> list[str]
     for old, new in zip(before, after, strict=False):
         if old.get("image") != new.get("image"):
             image = repositories.get(_repository(str(new.get("image", ""))))
-            reasons.append(f"image `{image}` rebuilt" if image else f"container `{new.get('name')}` image changed")
+            reasons.append(
+                f"image {_code(image)} rebuilt" if image else f"container {_code(new.get('name'))} image changed"
+            )
         if old.get("args") != new.get("args"):
-            reasons.append(f"container `{new.get('name')}` arguments changed")
+            reasons.append(f"container {_code(new.get('name'))} arguments changed")
         if old.get("resources") != new.get("resources"):
-            reasons.append(f"container `{new.get('name')}` resources changed")
+            reasons.append(f"container {_code(new.get('name'))} resources changed")
         old_env, new_env = _env(old), _env(new)
         for key in sorted(set(old_env) | set(new_env)):
             if old_env.get(key) != new_env.get(key):
-                old_value, new_value = _cell(format_value(old_env.get(key))), _cell(format_value(new_env.get(key)))
-                reasons.append(f"`{key}` `{old_value}` → `{new_value}`")
+                old_value, new_value = format_value(old_env.get(key)), format_value(new_env.get(key))
+                reasons.append(f"{_code(key)} {_code(old_value)} → {_code(new_value)}")
     if len(before) != len(after):
         reasons.append("containers added or removed")
     other = [path for path in change.paths if path.startswith("spec.template") and not _is_container_image_or_env(path)]
@@ -344,20 +485,20 @@ NODE_POOLS = ("aws:eks/nodeGroup:NodeGroup", "gcp:container/nodePool:NodePool")
 
 def _job_lines(change: Change, repositories: dict[str, str]) -> list[str]:
     if change.action == "create":
-        return [f"Job `{change.name}` is created: a training run starts."]
+        return [f"Job {_code(change.name)} is created: a training run starts."]
     if change.action != "replace":
         return []
-    old_name = change.before["inputs"].get("metadata", {}).get("name")
-    new_name = change.after["inputs"].get("metadata", {}).get("name")
+    old_name = _field(change.before, "inputs", "metadata", "name")
+    new_name = _field(change.after, "inputs", "metadata", "name")
     why = _workload_reasons(change, repositories)
     if old_name != new_name:
         return [
-            f"Job `{change.name}` is replaced by a **new training run** (`{old_name}` → `{new_name}`)"
+            f"Job {_code(change.name)} is replaced by a **new training run** ({_code(old_name)} → {_code(new_name)})"
             + (f": {', '.join(why)}" if why else "")
             + ". It trains from scratch; the old run's artifacts stay where they are."
         ]
     return [
-        f"Job `{change.name}` is replaced with the same run (`{new_name}`): it resumes from the run's "
+        f"Job {_code(change.name)} is replaced with the same run ({_code(new_name)}): it resumes from the run's "
         "checkpoints or finished model" + (f" ({', '.join(why)})." if why else ".")
     ]
 
@@ -369,11 +510,18 @@ def _deployment_lines(change: Change, repositories: dict[str, str]) -> list[str]
     if any(path.startswith("spec.template") for path in change.paths):
         why = _workload_reasons(change, repositories)
         verb = "is replaced" if change.action == "replace" else "rolls (new pods, old ones drained)"
-        lines.append(f"Deployment `{change.name}` {verb}" + (f": {', '.join(why)}." if why else "."))
+        lines.append(f"Deployment {_code(change.name)} {verb}" + (f": {', '.join(why)}." if why else "."))
     scale = next((value for value in change.values if value.path == "spec.replicas"), None)
     if scale is not None:
-        lines.append(f"Deployment `{change.name}` scales from {scale.old} to {scale.new} replicas.")
+        lines.append(
+            f"Deployment {_code(change.name)} scales from {_replicas(scale.old)} to {_replicas(scale.new)} replicas."
+        )
     return lines
+
+
+def _replicas(value: Any) -> str:
+    """A replica count as a number; anything else the render holds there as code."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else _code(format_value(value))
 
 
 def _replaced_lines(change: Change) -> list[str]:
@@ -383,11 +531,11 @@ def _replaced_lines(change: Change) -> list[str]:
     what = ", ".join(format_change(value) for value in change.values[:3])
     if change.type in NODE_POOLS:
         line = (
-            f"Node group `{change.name}` is **replaced** ({what}): new nodes are created and the old group "
+            f"Node group {_code(change.name)} is **replaced** ({what}): new nodes are created and the old group "
             "deleted, so pods on it are rescheduled."
         )
     else:
-        line = f"`{change.name}` (`{change.type}`) is **replaced** ({what})."
+        line = f"{_code(change.name)} ({_code(change.type)}) is **replaced** ({what})."
     if change.after.get("options", {}).get("protect"):
         line += " It is protected: the update fails until `protect` is lifted."
     return [line]
@@ -399,9 +547,11 @@ def summary(changes: Sequence[Change]) -> list[str]:
     rebuilt = _rebuilt_images(changes)
     repositories = _images_in(changes, rebuilt)
     lines = [
-        f"Image `{name}` is rebuilt and pushed: its build context changed (tag `{old_tag}` → `{new_tag}`)."
+        f"Image {_code(name)} is rebuilt and pushed: its build context changed "
+        f"(tag {_code(old_tag)} → {_code(new_tag)})."
         for name, old_tag, new_tag in rebuilt
     ]
+    lines += _added_and_removed_images(changes)
     lines += [line for change in changes if change.type == JOB for line in _job_lines(change, repositories)]
     lines += [
         line for change in changes if change.type == DEPLOYMENT for line in _deployment_lines(change, repositories)
@@ -413,6 +563,10 @@ def summary(changes: Sequence[Change]) -> list[str]:
 # --- Markdown --------------------------------------------------------------------------------------
 
 
+class DiffError(Exception):
+    """A problem with what the preview was given (its arguments, a render it reads); exit code 2."""
+
+
 def manifest_diff(base_dir: Path, head_dir: Path) -> str:
     names = sorted({p.name for p in base_dir.glob("*.yaml")} | {p.name for p in head_dir.glob("*.yaml")})
     chunks: list[str] = []
@@ -420,14 +574,26 @@ def manifest_diff(base_dir: Path, head_dir: Path) -> str:
         before = _manifest_lines(base_dir / name)
         after = _manifest_lines(head_dir / name)
         chunks.extend(difflib.unified_diff(before, after, f"base/{name}", f"head/{name}"))
-    return "".join(chunks)
+    return "".join(_inside_fence(chunk) for chunk in chunks)
+
+
+_FENCE_LIKE = re.compile(r"^(\s*)(`{3,})")
+
+
+def _inside_fence(line: str) -> str:
+    """A diff line that would close the ```diff fence (a context line of a manifest line that
+    starts with ```) gets quotes for those backticks: the rest of the comment stays out of it."""
+    return _FENCE_LIKE.sub(lambda match: match[1] + "'" * len(match[2]), line)
 
 
 def _manifest_lines(path: Path) -> list[str]:
     if not path.exists():
         return []
-    text = path.read_text()
-    body = yaml.safe_load(text)
+    try:
+        text = path.read_text()
+        body = yaml.safe_load(text)
+    except (OSError, ValueError, yaml.YAMLError) as error:  # ValueError: not UTF-8
+        raise DiffError(f"{path}: not a manifest the render tool writes: {' '.join(str(error).split())}") from None
     if isinstance(body, dict) and body.get("kind") == "Secret":
         for key in ("data", "stringData"):
             if isinstance(body.get(key), dict):
@@ -436,16 +602,48 @@ def _manifest_lines(path: Path) -> list[str]:
     return text.splitlines(keepends=True)
 
 
+_OPTION_LISTS = ("ignoreChanges", "replaceOnChanges", "aliases")
+
+
+def _resource_problem(resource: Any) -> str | None:
+    """What is wrong with one entry of resources.json for this tool (load_render checks the keys
+    every reader needs; this checks the types of those the preview uses), or None."""
+    if not isinstance(resource, dict):
+        return "is not an object"
+    for key in ("urn", "type", "name"):
+        if not isinstance(resource[key], str):
+            return f".{key}: expected a string"
+    for key in ("provider", "parent"):
+        if not isinstance(resource.get(key, ""), str):
+            return f".{key}: expected a URN string"
+    options = resource.get("options")
+    if not isinstance(options, dict):
+        return " lacks options" if options is None else ".options: expected an object"
+    for key in _OPTION_LISTS:
+        value = options.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            return f".options.{key}: expected a list of strings"
+    return None
+
+
 def _resources(directory: Path) -> list[dict[str, Any]]:
-    """A stack's resources at one side; none where the stack is not rendered there (created or deleted)."""
-    return list(render.load_render(directory)["resources"]) if render.is_render(directory) else []
+    """A stack's resources at one side; none where the stack is not rendered there (created or
+    deleted). A render this tool cannot read is a RenderError naming the file and the entry."""
+    if not render.is_render(directory):
+        return []
+    resources = list(render.load_render(directory)["resources"])
+    for index, resource in enumerate(resources):
+        problem = _resource_problem(resource)
+        if problem:
+            raise render.RenderError(f"{directory / render.RESOURCES_FILE}: resources[{index}]{problem}")
+    return resources
 
 
 def stack_report(stack: str, base_dir: Path, head_dir: Path, sections: Sequence[SectionProvider] = ()) -> str:
     changes = stack_changes(_resources(base_dir), _resources(head_dir))
     counts = {action: sum(1 for c in changes if c.action == action) for action in SYMBOLS}
     headline = ", ".join(f"{counts[action]} to {action}" for action in SYMBOLS)
-    lines = [f"### `{stack}`: {headline}" if changes else f"### `{stack}`: no changes"]
+    lines = [f"### {_code(stack)}: {headline}" if changes else f"### {_code(stack)}: no changes"]
     if changes:
         meaning = summary(changes)
         if meaning:
@@ -453,9 +651,8 @@ def stack_report(stack: str, base_dir: Path, head_dir: Path, sections: Sequence[
         lines += ["", "| | resource | type | changes |", "|---|---|---|---|"]
         for change in changes:
             action = change.action + (" (delete first)" if change.delete_first else "")
-            lines.append(
-                f"| `{SYMBOLS[change.action]}` {action} | `{change.name}` | `{change.type}` | {_changes_cell(change)} |"
-            )
+            name, type_token = _code(change.name), _code(change.type)
+            lines.append(f"| `{SYMBOLS[change.action]}` {action} | {name} | {type_token} | {_changes_cell(change)} |")
     for provider in sections:
         section = provider(stack, base_dir, head_dir)
         if section is not None:
@@ -476,19 +673,59 @@ def stack_report(stack: str, base_dir: Path, head_dir: Path, sections: Sequence[
     return "\n".join(lines) + "\n"
 
 
+def rendered_stacks(directory: Path, role: str) -> set[str]:
+    """The stacks rendered in BASE or HEAD (`DIR/<stack>/`). Refuses a directory that is missing,
+    is itself one render (a common slip: `render_diff RENDERS/dev-kind ...`, which would otherwise
+    compare its `manifests` folder as a stack and report no changes), or holds a folder that is
+    not a render. Hidden folders (the render tool's `.render-*` staging) are skipped."""
+    usage = (
+        f"{role} must hold one render per stack ({role}/<stack>/, from python -m tools.render STACK --out {role}/STACK)"
+    )
+    if not directory.is_dir():
+        raise DiffError(f"{role} {directory}: no such directory; {usage}")
+    if render.is_render(directory):
+        raise DiffError(f"{role} {directory} is itself a render, not a directory of renders; {usage}")
+    stacks = set()
+    for path in sorted(directory.iterdir()):
+        if path.name.startswith(".") or not path.is_dir():
+            continue
+        if not render.is_render(path):
+            raise DiffError(f"{role} {directory}: {path.name}/ is not a render (no {render.RESOURCES_FILE}); {usage}")
+        stacks.add(path.name)
+    return stacks
+
+
 def report(base: Path, head: Path, sections: Sequence[SectionProvider] = ()) -> str:
-    stacks = sorted({p.name for p in base.iterdir() if p.is_dir()} | {p.name for p in head.iterdir() if p.is_dir()})
+    stacks = sorted(rendered_stacks(base, "BASE") | rendered_stacks(head, "HEAD"))
     body = "\n".join(stack_report(stack, base / stack, head / stack, sections) for stack in stacks)
     return f"## Offline preview\n\n{DISCLAIMER}\n\n{body}"
 
 
 def load_section(spec: str) -> SectionProvider:
-    """`package.module:function` -> the function (imported only when asked for)."""
+    """`package.module:function` -> the function (imported only when asked for). A spec that names
+    no such module or function is a DiffError; a module that fails to import for another reason
+    is a bug in it and keeps its traceback."""
     module_name, _, function_name = spec.partition(":")
     if not module_name or not function_name:
-        raise ValueError(f"--section {spec!r}: expected MODULE:FUNCTION, e.g. tools.cost:preview_section")
-    provider: SectionProvider = getattr(importlib.import_module(module_name), function_name)
-    return provider
+        raise DiffError(f"--section {spec!r}: expected MODULE:FUNCTION, e.g. tools.cost:preview_section")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        missing = error.name or ""
+        if missing != module_name and not module_name.startswith(f"{missing}."):
+            raise
+        raise DiffError(f"--section {spec!r}: no module {module_name!r}") from None
+    provider = getattr(module, function_name, None)
+    if not callable(provider):
+        raise DiffError(f"--section {spec!r}: {module_name} has no function {function_name!r}")
+    return cast(SectionProvider, provider)
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative; give a number of characters, or 0 for no cut")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -502,10 +739,16 @@ def main(argv: list[str] | None = None) -> int:
         metavar="MODULE:FUNCTION",
         help="add a per-stack section from FUNCTION(stack, base_dir, head_dir) -> Section | None",
     )
-    parser.add_argument("--max-chars", type=int, default=0, help="cut the Markdown to this many characters (0: no cut)")
+    parser.add_argument(
+        "--max-chars", type=_non_negative, default=0, help="cut the Markdown to this many characters (0: no cut)"
+    )
     parser.add_argument("--full-url", default="", help="where the full Markdown is, named in the cut note")
     args = parser.parse_args(argv)
-    markdown = report(args.base, args.head, [load_section(spec) for spec in args.section])
+    try:
+        markdown = report(args.base, args.head, [load_section(spec) for spec in args.section])
+    except (DiffError, render.RenderError) as error:
+        print(f"render_diff: {error}", file=sys.stderr)
+        return 2
     if args.max_chars:
         markdown = truncate(markdown, args.max_chars, args.full_url)
     sys.stdout.write(markdown)
