@@ -328,8 +328,8 @@ def test_bad_arguments_are_one_line_errors(rendered_stack, tmp_path, capsys, arg
     ("spoil", "says"),
     [
         (_truncated, "Unterminated string"),
-        (_without_options, "resources[0] lacks options"),
-        (_bad_manifest, "not a manifest the render tool writes"),
+        (_without_options, "resources[0].options: missing (expected an object)"),
+        (_bad_manifest, "not a YAML manifest"),
     ],
 )
 def test_unreadable_renders_are_one_line_errors_naming_the_file(rendered_stack, tmp_path, capsys, spoil, says):

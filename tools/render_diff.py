@@ -602,41 +602,13 @@ def _manifest_lines(path: Path) -> list[str]:
     return text.splitlines(keepends=True)
 
 
-_OPTION_LISTS = ("ignoreChanges", "replaceOnChanges", "aliases")
-
-
-def _resource_problem(resource: Any) -> str | None:
-    """What is wrong with one entry of resources.json for this tool (load_render checks the keys
-    every reader needs; this checks the types of those the preview uses), or None."""
-    if not isinstance(resource, dict):
-        return "is not an object"
-    for key in ("urn", "type", "name"):
-        if not isinstance(resource[key], str):
-            return f".{key}: expected a string"
-    for key in ("provider", "parent"):
-        if not isinstance(resource.get(key, ""), str):
-            return f".{key}: expected a URN string"
-    options = resource.get("options")
-    if not isinstance(options, dict):
-        return " lacks options" if options is None else ".options: expected an object"
-    for key in _OPTION_LISTS:
-        value = options.get(key, [])
-        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-            return f".options.{key}: expected a list of strings"
-    return None
-
-
 def _resources(directory: Path) -> list[dict[str, Any]]:
     """A stack's resources at one side; none where the stack is not rendered there (created or
-    deleted). A render this tool cannot read is a RenderError naming the file and the entry."""
+    deleted). load_render refuses a render whose entries lack what the preview reads (RenderError
+    naming the file and the entry)."""
     if not render.is_render(directory):
         return []
-    resources = list(render.load_render(directory)["resources"])
-    for index, resource in enumerate(resources):
-        problem = _resource_problem(resource)
-        if problem:
-            raise render.RenderError(f"{directory / render.RESOURCES_FILE}: resources[{index}]{problem}")
-    return resources
+    return list(render.load_render(directory)["resources"])
 
 
 def stack_report(stack: str, base_dir: Path, head_dir: Path, sections: Sequence[SectionProvider] = ()) -> str:
