@@ -8,12 +8,13 @@ import copy
 import json
 
 import pytest
+import yaml
 
 from components import backends, config
 from components.backends.existing.settings import ExistingSettings
 from components.backends.oci.settings import OciRegistrySettings
 from components.schema import MISSING
-from tests.rendering import stack_document
+from tests.rendering import load, render, stack_document
 
 NS = "ml-platform"
 DECRYPTED = "decrypted-by-the-cli"
@@ -248,6 +249,8 @@ def test_service_types_are_what_the_cluster_declares(minikube):
         ({"tolerations": [{"key": "sku", "value": "gpu"}]}, "operator Exists takes no value"),
         ({"resourceName": "gpu"}, "extended resource name"),
         ({"nodeSelector": {"bad key!": "x"}}, "is not a Kubernetes label key"),
+        ({"tolerations": [{"key": "sku", "operator": "Equal", "value": "gpu\n"}]}, "must be a Kubernetes label value"),
+        ({"tolerations": [{"key": "sku\n"}]}, "must be a Kubernetes label key"),
     ],
 )
 def test_declared_gpu_scheduling_is_checked(minikube, existing, gpu, message):
@@ -264,3 +267,185 @@ def test_a_misspelt_secret_key_is_unknown_and_its_value_never_shown(minikube):
     (problem,) = raised.value.problems
     assert problem.key == f"{NS}:registryPasword" and "unknown key" in problem.allowed
     assert DECRYPTED not in str(raised.value)
+
+
+# Every backend setting that takes CIDRs, by (stack, settings object, path inside it); one rule for all.
+CIDR_SETTINGS = [
+    ("prod-eks", "eks", ("loadBalancer", "sourceCidrs")),
+    ("prod-eks", "eks", ("endpoint", "publicCidrs")),
+    ("prod-gke", "gke", ("loadBalancer", "sourceCidrs")),
+    ("prod-gke", "gke", ("endpoint", "authorizedNetworks")),
+    ("dev-minikube", "existing", ("loadBalancer", "sourceCidrs")),
+]
+
+
+def _with_cidrs(stack: str, settings: str, path: tuple[str, str], cidrs: list[str]) -> dict:
+    document = copy.deepcopy(stack_document(stack))
+    parent = document["config"][f"{NS}:{settings}"].setdefault(path[0], {})
+    parent[path[1]] = cidrs
+    return document
+
+
+@pytest.mark.parametrize(
+    ("stack", "settings", "path"), CIDR_SETTINGS, ids=lambda v: ".".join(v) if isinstance(v, tuple) else v
+)
+@pytest.mark.parametrize(
+    "cidr",
+    [
+        "203.0.113.5",  # Python reads a bare address as a /32; the load balancer's API refuses it
+        "203.0.113.0/255.255.255.0",  # a netmask, which Python reads and Go's ParseCIDR does not
+        "203.0.113.0/024",
+        "203.0.113.1/24",  # host bits set
+        "203.0.113.0/24\n",
+        "\uff1203.0.113.0/24",  # a full-width digit
+    ],
+)
+def test_every_cidr_setting_of_every_backend_refuses_what_is_not_address_slash_prefix(stack, settings, path, cidr):
+    problem = only_problem(_with_cidrs(stack, settings, path, [cidr]))
+    assert problem.key == f"{NS}:{settings}.{path[0]}.{path[1]}[0]", problem
+    assert (
+        problem.allowed == "must be an IPv4 CIDR block (address/prefix length, no host bits set), e.g. 203.0.113.0/24"
+    )
+
+
+@pytest.mark.parametrize(
+    ("stack", "settings", "path"), CIDR_SETTINGS, ids=lambda v: ".".join(v) if isinstance(v, tuple) else v
+)
+def test_every_cidr_setting_takes_address_slash_prefix(stack, settings, path):
+    document = _with_cidrs(stack, settings, path, ["198.51.100.0/24", "192.0.2.7/32"])
+    config.parse(*as_cli_passes(document))
+
+
+@pytest.mark.parametrize(
+    ("stack", "labels_at", "labels"),
+    [
+        ("prod-eks", ("eks", "gpuNodePools"), {"team": "ml\n"}),
+        ("prod-eks", ("eks", "gpuNodePools"), {"team\n": "ml"}),
+        ("prod-gke", ("gke", "gpuNodePools"), {"team": "ml\n"}),
+        ("prod-gke", ("gke", "gpuNodePools"), {"team\n": "ml"}),
+        ("prod-gke", ("gke", "gpuNodePools"), {"team": "ml\uff11"}),
+        ("dev-minikube", ("existing", "gpu"), {"team": "ml\n"}),
+        ("dev-minikube", ("existing", "gpu"), {"team\n": "ml"}),
+    ],
+)
+def test_node_labels_with_a_trailing_newline_or_a_non_ascii_character_are_refused_on_every_backend(
+    stack, labels_at, labels
+):
+    """`re.match` with `$` passes "ml\\n"; the API server (and the cloud's node pool API) refuses it."""
+    document = copy.deepcopy(stack_document(stack))
+    settings, where = labels_at
+    if where == "gpuNodePools":
+        document["config"][f"{NS}:{settings}"]["gpuNodePools"][0]["labels"] = labels
+        key = f"{NS}:{settings}.gpuNodePools[0].labels"
+    else:
+        document["config"][f"{NS}:{settings}"]["gpu"] = {"nodeSelector": labels}
+        key = f"{NS}:{settings}.gpu.nodeSelector"
+    problem = only_problem(document)
+    assert problem.key == key, problem
+    assert "is not a Kubernetes label" in problem.allowed
+    assert "1-63 letters, digits, '-', '_' or '.'" in problem.allowed
+
+
+@pytest.mark.parametrize(
+    ("server", "message"),
+    [
+        ("registry.example.com:99999", "port '99999' must be a number from 1 to 65535"),
+        ("registry.example.com:0", "port '0' must be a number from 1 to 65535"),
+        ("registry.example.com:", "port '' must be a number from 1 to 65535"),
+        ("registry.example.com:\uff15000", "port '\uff15000' must be a number from 1 to 65535"),
+        ("999.0.0.1:5000", "host '999.0.0.1' is not an IPv4 address"),
+        ("-registry.example.com", "host '-registry.example.com' is not a lower-case DNS name"),
+        ("registry.example.com\n", "is not a lower-case DNS name"),
+    ],
+)
+def test_a_registry_server_needs_a_real_host_and_a_port_a_socket_can_have(minikube, server, message):
+    """`image: registry.example.com:99999/...` would render, and no node could ever pull it."""
+    minikube["config"][f"{NS}:registry"] = {"server": server, "repositoryPrefix": "ml", "username": "robot"}
+    problem = only_problem(minikube)
+    assert problem.key == f"{NS}:registry.server" and problem.value == server
+    assert problem.allowed.startswith("must be a registry host, optionally with a port")
+    assert message in problem.allowed, problem
+
+
+@pytest.mark.parametrize("server", ["registry.example.com:65535", "10.0.0.5:5000", "localhost:1", "harbor"])
+def test_a_registry_server_by_name_or_address(minikube, server):
+    minikube["config"][f"{NS}:registry"] = {"server": server, "repositoryPrefix": "ml", "username": "robot"}
+    registry = config.parse(*as_cli_passes(minikube)).registry_settings_as(OciRegistrySettings)
+    assert registry.repository("trainer") == f"{server}/ml/trainer"
+
+
+def test_an_object_store_endpoint_port_is_checked_like_a_registrys(minikube, existing):
+    existing["artifacts"] = {
+        "objectStore": {
+            "uri": "s3://models",
+            "endpoint": "https://minio.example.com:99999",
+            "accessKeyId": "ml-platform",
+        }
+    }
+    minikube["config"][f"{NS}:objectStoreSecretAccessKey"] = {"secure": "v1:x"}
+    problem = only_problem(minikube)
+    assert problem.key == f"{NS}:existing.artifacts.objectStore.endpoint"
+    assert "must be an http(s) URL" in problem.allowed and "from 1 to 65535" in problem.allowed
+
+
+@pytest.mark.parametrize("size", ["1m", "100", "1k", "0.5Mi"])
+def test_the_artifact_volume_is_at_least_a_mebibyte_like_kinds(minikube, existing, size):
+    """`1m` is a thousandth of a byte: the claim would render and never hold a model."""
+    existing["artifacts"]["volume"]["size"] = size
+    problem = only_problem(minikube)
+    assert problem.key == f"{NS}:existing.artifacts.volume.size" and problem.value == size
+    assert "must be a Kubernetes quantity of storage such as 512Mi or 4Gi, at least 1Mi" in problem.allowed
+    if size == "1m":
+        assert "`m` means thousandths of a byte" in problem.allowed
+
+
+def _load_balanced(minikube: dict, existing: dict, **load_balancer) -> dict:
+    existing["serviceTypes"] = ["ClusterIP", "LoadBalancer"]
+    if load_balancer:
+        existing["loadBalancer"] = load_balancer
+    minikube["config"][f"{NS}:models"][0]["serving"]["serviceType"] = "LoadBalancer"
+    return minikube
+
+
+def test_a_load_balancer_without_source_ranges_on_an_existing_cluster_is_a_warning_naming_the_policy_rule(
+    minikube, existing
+):
+    """Open to anyone its address reaches, which the platform cannot know (a cloud's or a LAN's), so
+    a warning rather than EKS's and GKE's error; never silent."""
+    (warning,) = config.parse(*as_cli_passes(_load_balanced(minikube, existing))).warnings
+    assert warning.key == f"{NS}:existing.loadBalancer.sourceCidrs" and warning.value == []
+    assert f"{NS}:models[0].serving.serviceType" in warning.allowed and "admits any client" in warning.allowed
+    assert "load-balancer-restricted" in warning.allowed
+    assert "internal" not in warning.allowed, "an existing cluster has no internal setting to offer"
+
+
+def test_a_load_balancer_open_to_the_internet_on_an_existing_cluster_is_a_warning(minikube, existing):
+    document = _load_balanced(minikube, existing, sourceCidrs=["0.0.0.0/1", "128.0.0.0/1"])
+    (warning,) = config.parse(*as_cli_passes(document)).warnings
+    assert warning.key == f"{NS}:existing.loadBalancer.sourceCidrs" and "whole internet" in warning.allowed
+    assert "load-balancer-restricted" in warning.allowed
+
+
+def test_declared_client_ranges_on_an_existing_cluster_reach_the_contract_without_a_warning(minikube, existing):
+    document = _load_balanced(minikube, existing, sourceCidrs=["198.51.100.0/24"])
+    stack = config.parse(*as_cli_passes(document))
+    assert stack.warnings == ()
+    assert stack.backend_settings_as(ExistingSettings).load_balancer.source_cidrs == ["198.51.100.0/24"]
+
+
+def test_the_shipped_existing_stack_has_no_warnings(minikube):
+    assert config.parse(*as_cli_passes(minikube)).warnings == ()
+
+
+def test_declared_client_ranges_on_an_existing_cluster_are_the_services_source_ranges(minikube, existing, tmp_path):
+    """Rendered as spec.loadBalancerSourceRanges, which kube-proxy (MetalLB, k3s ServiceLB) enforces as
+    well as a cloud's controller; the legacy annotation is read by cloud controllers only."""
+    document = _load_balanced(minikube, existing, sourceCidrs=["198.51.100.0/24", "203.0.113.0/24"])
+    stacks = tmp_path / "stacks"
+    stacks.mkdir()
+    (stacks / "Pulumi.dev-minikube.yaml").write_text(yaml.safe_dump(document))
+    render("dev-minikube", tmp_path / "out", stacks_dir=stacks)
+    services = {body["spec"]["type"]: body for body in load(tmp_path / "out").objects("Service")}
+    assert services["LoadBalancer"]["spec"]["loadBalancerSourceRanges"] == ["198.51.100.0/24", "203.0.113.0/24"]
+    # The API server refuses source ranges on any other type of Service.
+    assert "loadBalancerSourceRanges" not in services["ClusterIP"]["spec"]

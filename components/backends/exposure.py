@@ -1,7 +1,8 @@
-"""What a cloud backend checks about its internet exposure at validation, the same way on every
-cloud: a LoadBalancer model needs its client CIDRs declared, and an API endpoint or a load balancer
-open to the whole internet is allowed but never silent (a warning naming the policy rule that
-flags it; the rules live in policy/rules/network.py)."""
+"""What a backend checks about its internet exposure at validation, the same way on every cluster:
+on a cloud a LoadBalancer model needs its client CIDRs declared, and an API endpoint or a load
+balancer open to the whole internet is allowed but never silent (a warning naming the policy rule
+that flags it; the rules live in policy/rules/network.py). A cluster that exists already may leave
+its load balancers' clients undeclared (its addresses may face a LAN only), with the same warning."""
 
 from __future__ import annotations
 
@@ -53,15 +54,33 @@ def exposure_warnings(
                 f"public: false. Policy rule {ENDPOINT_RULE} flags this stack.",
             )
         )
-    exposed = load_balanced(facts)
-    if exposed and not internal and covers_whole_internet(source_cidrs):
-        warnings.append(
-            Problem(
-                sources_key,
-                list(source_cidrs),
-                f"every LoadBalancer model service ({', '.join(exposed)}) is open to the whole internet. "
-                "List the clients' CIDRs, or set internal: true. "
-                f"Policy rule {LOAD_BALANCER_RULE} flags this stack.",
-            )
-        )
+    warnings += load_balancer_warnings(sources_key, source_cidrs, internal=internal, facts=facts)
     return warnings
+
+
+def load_balancer_warnings(
+    sources_key: str, source_cidrs: Sequence[str], *, internal: bool | None, facts: StackFacts
+) -> list[Problem]:
+    """LoadBalancer model services that admit anyone: source ranges covering every address, or none
+    at all (where the backend allows none; EKS and GKE make that an error, `load_balancer_problems`).
+    `internal`: the backend's setting for load balancers reachable from the VPC only; None where it
+    has none to offer (a cluster that exists already)."""
+    exposed = load_balanced(facts)
+    if not exposed or internal:
+        return []
+    if not source_cidrs:
+        exposure = "admits any client: no source ranges are set, so anyone who reaches its address (on a cloud, "
+        exposure += "the whole internet) can call it"
+    elif covers_whole_internet(source_cidrs):
+        exposure = "is open to the whole internet"
+    else:
+        return []
+    close = "List the clients' CIDRs" + ("" if internal is None else ", or set internal: true")
+    return [
+        Problem(
+            sources_key,
+            list(source_cidrs),
+            f"every LoadBalancer model service ({', '.join(exposed)}) {exposure}. {close}. "
+            f"Policy rule {LOAD_BALANCER_RULE} flags this stack.",
+        )
+    ]

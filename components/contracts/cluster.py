@@ -57,6 +57,10 @@ class ClusterContract:
     artifacts: ArtifactStore
     service_annotations: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     """Annotations per Service type (e.g. the NLB annotations for `LoadBalancer` on EKS)."""
+    load_balancer_source_ranges: Sequence[str] = ()
+    """Client CIDRs a `LoadBalancer` Service admits, as its spec.loadBalancerSourceRanges (what
+    kube-proxy and every cloud's controller enforce); empty: none there (EKS and GKE set them in
+    `service_annotations`, an existing cluster where its stack declares them)."""
     ready: Sequence[pulumi.Resource] = ()
     """Resources workloads wait for: registry wiring, device plugins, node groups."""
     image_pull_secrets: Sequence[pulumi.Input[str]] = ()

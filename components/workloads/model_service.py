@@ -121,6 +121,10 @@ class ModelService(pulumi.ComponentResource):
             ),
             spec=k8s.core.v1.ServiceSpecArgs(
                 type=serving.service_type,
+                # The API server refuses source ranges on any other type.
+                load_balancer_source_ranges=list(cluster.load_balancer_source_ranges)
+                if serving.service_type == "LoadBalancer" and cluster.load_balancer_source_ranges
+                else None,
                 selector=selector,
                 ports=[
                     k8s.core.v1.ServicePortArgs(

@@ -272,3 +272,47 @@ def test_an_unquoted_chart_version_says_quote_it():
     """`clusterAutoscaler: 9.50` is the number 9.5 to YAML; the message says to quote it."""
     (problem,) = _problems(charts={"clusterAutoscaler": 9.5})
     assert problem.startswith("ml-platform:eks.charts.clusterAutoscaler = 9.5") and "quote it" in problem
+
+
+@pytest.mark.parametrize(
+    "vpc_cidr",
+    [
+        "127.0.0.0/16",  # loopback: `ipaddress.is_private` admits it
+        "169.254.0.0/16",  # link-local
+        "0.0.0.0/16",
+        "8.8.0.0/16",
+        "172.15.0.0/16",  # just below 172.16/12
+        "100.128.0.0/16",  # just above 100.64/10
+        "10.0.0.0",  # a bare address
+        "10.0.0.0/21",  # too small for a private and a public subnet per AZ
+    ],
+)
+def test_the_vpc_is_a_private_block_from_16_to_20(vpc_cidr):
+    (problem,) = _problems(vpcCidr=vpc_cidr)
+    assert problem.startswith(f'ml-platform:eks.vpcCidr = "{vpc_cidr}": must be a private IPv4 CIDR block, /16 to /20')
+    assert "10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16 (RFC 1918), or 100.64.0.0/10 (RFC 6598)" in problem
+
+
+@pytest.mark.parametrize("vpc_cidr", ["10.0.0.0/16", "172.31.0.0/16", "192.168.0.0/20", "100.64.0.0/16"])
+def test_the_vpc_may_be_in_any_private_range(vpc_cidr):
+    assert _parse_with(vpcCidr=vpc_cidr).backend_settings.vpc_cidr == vpc_cidr
+
+
+@pytest.mark.parametrize(
+    "arn",
+    [
+        "arn:aws:iam::123456789012:role/admin\n",
+        "arn:aws:iam::\uff1123456789012:role/admin",
+        "arn:aws:iam::123456789012:role/ad min",
+    ],
+)
+def test_an_admin_arn_is_matched_whole_and_in_ascii(arn):
+    (problem,) = _problems(adminPrincipalArns=[arn])
+    assert "is not an IAM role or user ARN (arn:aws:iam::<12-digit account>:role/<name> or :user/<name>)" in problem
+
+
+def test_an_aws_region_is_ascii():
+    document = copy.deepcopy(stack_document(STACK))
+    document["config"]["aws:region"] = "us-west-\uff12"
+    (problem,) = _problems_of(document)
+    assert problem.key == "aws:region" and "must be an AWS region" in problem.allowed

@@ -301,3 +301,43 @@ def test_a_load_balancer_without_source_ranges_is_an_error_and_open_to_all_a_war
     (warning,) = _parse_with(loadBalancer={"sourceCidrs": ["0.0.0.0/0"]}).warnings
     assert warning.key == f"{KEY}.loadBalancer.sourceCidrs" and "load-balancer-restricted" in warning.allowed
     assert _parse_with(loadBalancer={"internal": True, "sourceCidrs": ["0.0.0.0/0"]}).warnings == ()
+
+
+@pytest.mark.parametrize(
+    ("field", "cidr"),
+    [
+        ("nodesCidr", "127.0.0.0/20"),  # loopback: `ipaddress.is_private` admits it
+        ("servicesCidr", "169.254.0.0/20"),  # link-local
+        ("podsCidr", "0.0.0.0/14"),  # "this network"
+        ("podsCidr", "100.0.0.0/14"),  # public, just below 100.64/10
+        ("servicesCidr", "172.32.0.0/20"),  # just above 172.16/12
+        ("nodesCidr", "10.10.0.0/30"),  # smaller than Google's smallest subnet range
+    ],
+)
+def test_subnet_ranges_are_private_blocks_and_the_message_states_the_rule(field, cidr):
+    defaults = {"nodesCidr": "10.10.0.0/20", "podsCidr": "10.16.0.0/14", "servicesCidr": "10.20.0.0/20"}
+    (problem,) = _problems_of(_document(network={**defaults, field: cidr}))
+    assert problem.key == f"{KEY}.network.{field}" and problem.value == cidr
+    assert problem.allowed == (
+        "must be a private IPv4 CIDR block, /8 to /29, inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16 "
+        "(RFC 1918), or 100.64.0.0/10 (RFC 6598), e.g. 10.10.0.0/20"
+    )
+
+
+def test_pods_may_use_the_shared_address_space():
+    """RFC 6598's 100.64/10 is the usual home of a large pod range when RFC 1918 space is taken."""
+    network = {"nodesCidr": "172.16.0.0/20", "podsCidr": "100.64.0.0/14", "servicesCidr": "192.168.0.0/20"}
+    assert _parse_with(network=network).backend_settings.network.pods_cidr == "100.64.0.0/14"
+
+
+@pytest.mark.parametrize(("key", "value"), [("gcp:region", "us-central\uff11"), ("gcp:region", "us-central1\n")])
+def test_a_gcp_region_is_ascii_and_whole(key, value):
+    document = _document()
+    document["config"][key] = value
+    (problem,) = _problems_of(document)
+    assert problem.key == key and "must be a Google Cloud region" in problem.allowed
+
+
+def test_a_zone_is_ascii():
+    (problem,) = _problems_of(_document(zone="us-central\uff11-a"))
+    assert problem.key == f"{KEY}.zone" and "must be a Compute Engine zone" in problem.allowed

@@ -11,7 +11,7 @@ from pydantic import Field, field_validator
 
 from components.ci import GITHUB_OIDC_HOST, CiSettings
 
-_PROVIDER_ARN = re.compile(rf"arn:aws[a-z-]*:iam::\d{{12}}:oidc-provider/{re.escape(GITHUB_OIDC_HOST)}")
+_PROVIDER_ARN = re.compile(rf"arn:aws[a-z-]*:iam::[0-9]{{12}}:oidc-provider/{re.escape(GITHUB_OIDC_HOST)}")
 
 
 class AwsCiSettings(CiSettings):

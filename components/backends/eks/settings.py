@@ -8,14 +8,15 @@ Errors come out as `ml-platform:eks.<path> = <value>: <what is allowed>`, like e
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from typing import Annotated, Literal, Self
 
-from pydantic import AfterValidator, ConfigDict, Field, StrictBool, StrictInt, model_validator
+from pydantic import ConfigDict, Field, StrictBool, StrictInt, model_validator
 
+from components.backends.addresses import Cidr, private_cidr
 from components.backends.exposure import exposure_warnings, load_balancer_problems
 from components.backends.gpu_capacity import PoolCapacity, check_unique_pool_names, gpu_scheduling_problems
+from components.backends.label_syntax import labels_validator
 from components.schema import (
     BackendSettings,
     ChartVersion,
@@ -32,38 +33,12 @@ from components.schema import (
 _POOL_NAME = r"[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?"
 _CLUSTER_NAME = r"[a-zA-Z0-9][a-zA-Z0-9_-]{0,99}"
 _INSTANCE_TYPE = r"[a-z][a-z0-9-]*\.[a-z0-9]+"
-_LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
-_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
+# IAM names and paths: ASCII letters, digits and +=,.@_-/ (IAM's own pattern).
+_ADMIN_ARN = re.compile(r"arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)/[A-Za-z0-9+=,.@_/-]+")
 # The label keys the platform sets itself on every node group; a pool may not override them.
 RESERVED_LABEL_PREFIXES = ("ml-platform/", "kubernetes.io/", "k8s.io/", "eks.amazonaws.com/")
 
 LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
-
-
-def _cidr(value: str) -> str:
-    try:
-        ipaddress.IPv4Network(value, strict=True)
-    except ValueError:
-        raise ValueError("must be an IPv4 CIDR block with no host bits set, e.g. 203.0.113.0/24") from None
-    return value
-
-
-def _vpc_cidr(value: str) -> str:
-    network = ipaddress.IPv4Network(_cidr(value))
-    if not 16 <= network.prefixlen <= 20:
-        raise ValueError("must be an IPv4 CIDR block from /16 to /20 (room for a private and a public subnet per AZ)")
-    return value
-
-
-def _labels(value: dict[str, str]) -> dict[str, str]:
-    for key, label in value.items():
-        if not _LABEL_KEY.match(key):
-            raise ValueError(f"label key {key!r} is not a valid Kubernetes label key")
-        if key.startswith(RESERVED_LABEL_PREFIXES):
-            raise ValueError(f"label key {key!r} is reserved (prefixes {', '.join(RESERVED_LABEL_PREFIXES)})")
-        if not _LABEL_VALUE.match(label):
-            raise ValueError(f"label value {label!r} of {key!r} is not a valid Kubernetes label value")
-    return value
 
 
 PoolName = Annotated[
@@ -71,8 +46,14 @@ PoolName = Annotated[
     matching(_POOL_NAME, "must be 1-32 lower-case letters, digits or '-', starting and ending with a letter or digit"),
 ]
 InstanceType = Annotated[str, matching(_INSTANCE_TYPE, "must be an EC2 instance type such as g5.xlarge or m6i.large")]
-Cidr = Annotated[str, AfterValidator(_cidr)]
-NodeLabels = Annotated[dict[str, str], AfterValidator(_labels)]
+NodeLabels = Annotated[dict[str, str], labels_validator(RESERVED_LABEL_PREFIXES)]
+# /20 at most: the VPC is split into a private and a public subnet per AZ (components/backends/eks/network.py).
+VpcCidr = Annotated[
+    str,
+    private_cidr(
+        min_prefix=16, max_prefix=20, example="10.0.0.0/16", why="room for a private and a public subnet per AZ"
+    ),
+]
 DiskSizeGb = Annotated[StrictInt, Field(ge=20, le=16384)]
 
 
@@ -195,8 +176,9 @@ class EksSettings(BackendSettings):
             "EKS cluster name (the autoscaler's discovery tags and `aws eks` commands use it); default: ml-<stack>."
         ),
     )
-    vpc_cidr: Annotated[str, AfterValidator(_vpc_cidr)] = Field(
-        default="10.0.0.0/16", description="VPC CIDR, /16 to /20."
+    vpc_cidr: VpcCidr = Field(
+        default="10.0.0.0/16",
+        description="VPC CIDR, /16 to /20, inside 10/8, 172.16/12, 192.168/16 (RFC 1918) or 100.64/10 (RFC 6598).",
     )
     availability_zones: Annotated[StrictInt, Field(ge=2, le=6)] = Field(
         default=3, description="AZs to spread subnets over, 2-6 (taken from the region's available AZs)."
@@ -258,8 +240,11 @@ class EksSettings(BackendSettings):
     @model_validator(mode="after")
     def _admin_arns(self) -> Self:
         for arn in self.admin_principal_arns:
-            if not re.match(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/.+$", arn):
-                raise ValueError(f"adminPrincipalArns: {arn!r} is not an IAM role or user ARN")
+            if not _ADMIN_ARN.fullmatch(arn):
+                raise ValueError(
+                    f"adminPrincipalArns: {arn!r} is not an IAM role or user ARN "
+                    "(arn:aws:iam::<12-digit account>:role/<name> or :user/<name>)"
+                )
         return self
 
 
@@ -270,5 +255,5 @@ class AwsProvider(Schema):
     model_config = ConfigDict(extra="ignore")
 
     region: Annotated[
-        str, matching(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d", "must be an AWS region such as us-west-2")
+        str, matching(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]", "must be an AWS region such as us-west-2")
     ] = Field(description="Region of every resource of the stack.")

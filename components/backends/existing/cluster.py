@@ -82,6 +82,7 @@ class ExistingCluster(pulumi.ComponentResource):
             namespace=namespace,
             gpu=gpu_scheduling(settings.gpu),
             artifacts=artifacts,
+            load_balancer_source_ranges=tuple(settings.load_balancer.source_cidrs),
             ready=ready,
         )
         self.register_outputs({"context": self.context})

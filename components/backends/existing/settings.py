@@ -13,37 +13,48 @@ from typing import Annotated, Literal, Self
 
 from pydantic import AfterValidator, Field, StrictBool, model_validator
 
-from components.schema import BackendSettings, Problem, Quantity, Schema, ServiceType, StackFacts, matching
+from components.backends.addresses import Cidr, check_host
+from components.backends.exposure import load_balancer_warnings
+from components.backends.label_syntax import DNS_SUBDOMAIN, LABEL_NAME, LabelKey, Labels, LabelValue
+from components.schema import (
+    BackendSettings,
+    Problem,
+    Schema,
+    ServiceType,
+    StackFacts,
+    StorageQuantity,
+    matching,
+)
 
 KUBECONFIG_KEY = "kubeconfig"
 """Secret key (project namespace) holding a whole kubeconfig, for CI; instead of `kubeconfigPath`."""
 OBJECT_STORE_SECRET_KEY = "objectStoreSecretAccessKey"  # noqa: S105 - a config key's name, not a secret
 """Secret key (project namespace) of the object store's secret access key."""
 
-_DNS_SUBDOMAIN = r"(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
-_LABEL_NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
-_LABEL_KEY = re.compile(rf"({_DNS_SUBDOMAIN}/)?{_LABEL_NAME}")
-_LABEL_VALUE = re.compile(rf"({_LABEL_NAME})?")
-
-
-def _node_selector(value: dict[str, str]) -> dict[str, str]:
-    for key, label in value.items():
-        if not _LABEL_KEY.fullmatch(key):
-            raise ValueError(f"{key!r} is not a Kubernetes label key")
-        if not _LABEL_VALUE.fullmatch(label):
-            raise ValueError(f"{label!r} (of {key!r}) is not a Kubernetes label value")
-    return value
-
-
-LabelKey = Annotated[str, matching(_LABEL_KEY.pattern, "must be a Kubernetes label key, e.g. nvidia.com/gpu")]
 ResourceName = Annotated[
     str,
     matching(
-        rf"{_DNS_SUBDOMAIN}/{_LABEL_NAME}",
+        rf"{DNS_SUBDOMAIN}/{LABEL_NAME}",
         "must be an extended resource name <domain>/<name>, e.g. nvidia.com/gpu or amd.com/gpu",
     ),
 ]
-StorageClassName = Annotated[str, matching(_DNS_SUBDOMAIN, "must be a StorageClass name (a DNS subdomain)")]
+StorageClassName = Annotated[str, matching(DNS_SUBDOMAIN, "must be a StorageClass name (a DNS subdomain)")]
+_URL = re.compile(r"https?://(?P<host>[^/]*)(?P<path>/[!-~]*)?")
+_URL_ALLOWED = "must be an http(s) URL, http(s)://<host>[:port][/path]"
+
+
+def _endpoint_url(value: str) -> str:
+    match = _URL.fullmatch(value)
+    if not match:
+        raise ValueError(_URL_ALLOWED)
+    try:
+        check_host(match["host"])
+    except ValueError as error:
+        raise ValueError(f"{_URL_ALLOWED}: {error}") from None
+    return value
+
+
+EndpointUrl = Annotated[str, AfterValidator(_endpoint_url)]
 
 
 class Toleration(Schema):
@@ -51,7 +62,9 @@ class Toleration(Schema):
 
     key: LabelKey = Field(description="Taint key, e.g. nvidia.com/gpu or sku.")
     operator: Literal["Exists", "Equal"] = Field(default="Exists", description="Exists (any value) or Equal.")
-    value: str | None = Field(default=None, description="Taint value; required with Equal, not allowed with Exists.")
+    value: LabelValue | None = Field(
+        default=None, description="Taint value; required with Equal, not allowed with Exists."
+    )
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] = Field(
         default="NoSchedule", description="The taint's effect."
     )
@@ -71,7 +84,7 @@ class GpuOffer(Schema):
     resource_name: ResourceName = Field(
         default="nvidia.com/gpu", description="Extended resource the device plugin advertises."
     )
-    node_selector: Annotated[dict[str, str], AfterValidator(_node_selector)] = Field(
+    node_selector: Labels = Field(
         default_factory=dict, description="Labels of the GPU nodes GPU pods select (default none)."
     )
     tolerations: list[Toleration] = Field(
@@ -89,7 +102,7 @@ class VolumeStore(Schema):
             "ReadWriteOnce only with singleNode: true."
         )
     )
-    size: Quantity = Field(default="5Gi", description="Size of the claim (default 5Gi).")
+    size: StorageQuantity = Field(default="5Gi", description="Size of the claim, at least 1Mi (default 5Gi).")
 
 
 class ObjectStore(Schema):
@@ -102,15 +115,15 @@ class ObjectStore(Schema):
             "must be s3://<bucket>[/<prefix>], without a trailing '/'",
         ),
     ] = Field(description="Bucket and optional prefix; models live under <uri>/models/<model>.")
-    endpoint: Annotated[str, matching(r"https?://[^\s/]+(/[^\s]*)?", "must be an http(s) URL")] | None = Field(
+    endpoint: EndpointUrl | None = Field(
         default=None, description="Endpoint of an S3-compatible store (MinIO: http(s)://host:9000); omit for AWS S3."
     )
     region: Annotated[str, matching(r"[a-z0-9-]{1,32}", "must be a region name such as us-east-1")] | None = Field(
         default=None, description="Region, where the store needs one."
     )
-    access_key_id: Annotated[str, matching(r"[A-Za-z0-9+/=_.-]{3,128}", "must be an access key id")] = Field(
-        description=f"Access key id; its secret key is the secret `ml-platform:{OBJECT_STORE_SECRET_KEY}`."
-    )
+    access_key_id: Annotated[
+        str, matching(r"[A-Za-z0-9+/=_.-]{3,128}", "must be an access key id: 3-128 letters, digits or +/=_.-")
+    ] = Field(description=f"Access key id; its secret key is the secret `ml-platform:{OBJECT_STORE_SECRET_KEY}`.")
 
 
 class ArtifactStoreOffer(Schema):
@@ -128,6 +141,19 @@ class ArtifactStoreOffer(Schema):
         if (self.volume is None) == (self.object_store is None):
             raise ValueError("set exactly one of volume and objectStore")
         return self
+
+
+class LoadBalancing(Schema):
+    """Who may reach the `serviceType: LoadBalancer` model services (when serviceTypes offers it)."""
+
+    source_cidrs: list[Cidr] = Field(
+        default_factory=list,
+        description=(
+            "Client CIDRs a LoadBalancer Service admits: its spec.loadBalancerSourceRanges, which kube-proxy and "
+            "cloud load balancers enforce. Default none: whoever reaches the load balancer's address (on a cloud, "
+            'the whole internet), with a warning; ["0.0.0.0/0"] says so explicitly, with a warning too.'
+        ),
+    )
 
 
 def _default_service_types() -> list[ServiceType]:
@@ -175,6 +201,9 @@ class ExistingSettings(BackendSettings):
             "controller: the cloud's, MetalLB, k3s ServiceLB or `minikube tunnel`)."
         ),
     )
+    load_balancer: LoadBalancing = Field(
+        default_factory=LoadBalancing, description="Client CIDRs of the LoadBalancer model services."
+    )
 
     @model_validator(mode="after")
     def _unique_service_types(self) -> Self:
@@ -187,6 +216,13 @@ class ExistingSettings(BackendSettings):
 
     def offered_service_types(self) -> tuple[str, ...]:
         return tuple(self.service_types)
+
+    def warnings(self, key: str, facts: StackFacts) -> list[Problem]:
+        # A warning, not the error EKS and GKE make of missing source ranges: whether this cluster's load
+        # balancer addresses face the internet (a cloud's) or a LAN (MetalLB, `minikube tunnel`) is the
+        # stack's to know, not the platform's.
+        sources = self.load_balancer.source_cidrs
+        return load_balancer_warnings(f"{key}.loadBalancer.sourceCidrs", sources, internal=None, facts=facts)
 
     def problems(self, key: str, facts: StackFacts) -> list[Problem]:
         problems = []

@@ -9,15 +9,16 @@ Errors come out as `ml-platform:gke.<path> = <value>: <what is allowed>`, like e
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Mapping
 from typing import Annotated, Literal, Self
 
-from pydantic import AfterValidator, ConfigDict, Field, StrictBool, StrictInt, model_validator
+from pydantic import ConfigDict, Field, StrictBool, StrictInt, model_validator
 
+from components.backends.addresses import Cidr, ipv4_network, private_cidr
 from components.backends.exposure import exposure_warnings, load_balancer_problems
 from components.backends.gpu_capacity import PoolCapacity, check_unique_pool_names, gpu_scheduling_problems
+from components.backends.label_syntax import labels_validator
 from components.schema import BackendSettings, NonNegativeInt, PositiveInt, Problem, Schema, StackFacts, matching
 
 # GKE node pool names are at most 40 characters; Pulumi's auto-naming adds 8 to the logical name
@@ -25,11 +26,9 @@ from components.schema import BackendSettings, NonNegativeInt, PositiveInt, Prob
 _POOL_NAME = r"[a-z0-9]([-a-z0-9]{0,18}[a-z0-9])?"
 _CLUSTER_NAME = r"[a-z]([-a-z0-9]{0,38}[a-z0-9])?"
 _MACHINE_TYPE = r"[a-z][a-z0-9]*-[a-z0-9-]+"
-_REGION = r"[a-z]+-[a-z]+\d+"
-_ZONE = r"[a-z]+-[a-z]+\d+-[a-z]"
+_REGION = r"[a-z]+-[a-z]+[0-9]+"
+_ZONE = r"[a-z]+-[a-z]+[0-9]+-[a-z]"
 _PROJECT = r"[a-z][-a-z0-9]{4,28}[a-z0-9]"
-_LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
-_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
 # The label keys the platform (or GKE) sets on nodes; a pool may not override them.
 RESERVED_LABEL_PREFIXES = ("ml-platform/", "kubernetes.io/", "k8s.io/", "cloud.google.com/", "node.kubernetes.io/")
 
@@ -54,37 +53,7 @@ _G2_GPUS = {"g2-standard-4": 1, "g2-standard-8": 1, "g2-standard-12": 1, "g2-sta
 _G2_GPUS |= {"g2-standard-24": 2, "g2-standard-48": 4, "g2-standard-96": 8}
 _N1_GPU_COUNTS = (1, 2, 4, 8)
 # A2/A3/A4 names end in the GPU count: a2-highgpu-4g has 4.
-_GPUS_IN_NAME = re.compile(r"-(\d+)g$")
-
-
-def _cidr(value: str) -> str:
-    """CIDR notation, prefix length included: GKE's API refuses a bare address."""
-    try:
-        ipaddress.IPv4Network(value, strict=True)
-    except ValueError:
-        valid = False
-    else:
-        valid = "/" in value
-    if not valid:
-        raise ValueError("must be an IPv4 CIDR block (address/prefix length, no host bits set), e.g. 203.0.113.0/24")
-    return value
-
-
-def _private_cidr(value: str) -> str:
-    if not ipaddress.IPv4Network(_cidr(value)).is_private:
-        raise ValueError("must be a private (RFC 1918) IPv4 CIDR block, e.g. 10.0.0.0/20")
-    return value
-
-
-def _labels(value: dict[str, str]) -> dict[str, str]:
-    for key, label in value.items():
-        if not _LABEL_KEY.match(key):
-            raise ValueError(f"label key {key!r} is not a valid Kubernetes label key")
-        if key.startswith(RESERVED_LABEL_PREFIXES):
-            raise ValueError(f"label key {key!r} is reserved (prefixes {', '.join(RESERVED_LABEL_PREFIXES)})")
-        if not _LABEL_VALUE.match(label):
-            raise ValueError(f"label value {label!r} of {key!r} is not a valid Kubernetes label value")
-    return value
+_GPUS_IN_NAME = re.compile(r"-([0-9]+)g\Z")
 
 
 def expected_gpu_count(machine_type: str) -> int | None:
@@ -95,8 +64,8 @@ def expected_gpu_count(machine_type: str) -> int | None:
     return int(match.group(1)) if match and machine_type.startswith(("a2-", "a3-", "a4-")) else None
 
 
-Cidr = Annotated[str, AfterValidator(_cidr)]
-PrivateCidr = Annotated[str, AfterValidator(_private_cidr)]
+# Google's smallest subnet range is a /29.
+PrivateCidr = Annotated[str, private_cidr(min_prefix=8, max_prefix=29, example="10.10.0.0/20")]
 PoolName = Annotated[
     str,
     matching(_POOL_NAME, "must be 1-20 lower-case letters, digits or '-', starting and ending with a letter or digit"),
@@ -118,7 +87,7 @@ AcceleratorType = Literal[
     "nvidia-h200-141gb",
     "nvidia-b200",
 ]
-NodeLabels = Annotated[dict[str, str], AfterValidator(_labels)]
+NodeLabels = Annotated[dict[str, str], labels_validator(RESERVED_LABEL_PREFIXES)]
 DiskSizeGb = Annotated[StrictInt, Field(ge=20, le=65536)]
 
 
@@ -255,7 +224,8 @@ class LoadBalancing(Schema):
 
 
 class NetworkRanges(Schema):
-    """The VPC-native subnet: nodes on its primary range, pods and Services on two secondary ranges."""
+    """The VPC-native subnet: nodes on its primary range, pods and Services on two secondary ranges;
+    each inside a private block (`addresses.PRIVATE_RANGES`) and none overlapping another."""
 
     nodes_cidr: PrivateCidr = Field(default="10.10.0.0/20", description="Primary range: node addresses (4,096).")
     pods_cidr: PrivateCidr = Field(
@@ -266,7 +236,7 @@ class NetworkRanges(Schema):
     @model_validator(mode="after")
     def _disjoint(self) -> Self:
         ranges = {"nodesCidr": self.nodes_cidr, "podsCidr": self.pods_cidr, "servicesCidr": self.services_cidr}
-        networks = {key: ipaddress.IPv4Network(value) for key, value in ranges.items()}
+        networks = {key: ipv4_network(value) for key, value in ranges.items()}
         keys = list(networks)
         for index, first in enumerate(keys):
             for second in keys[index + 1 :]:

@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Literal, Self
 
-from pydantic import Field, StrictBool, model_validator
+from pydantic import AfterValidator, Field, StrictBool, model_validator
 
+from components.backends.addresses import check_host
 from components.schema import BackendSettings, matching
 
 PASSWORD_KEY = "registryPassword"  # noqa: S105 - a config key's name, not a secret
@@ -42,13 +43,19 @@ RepositoryPrefix = Annotated[
         "must be a user or organisation, optionally followed by /path, in lower case (e.g. acme or acme/ml)",
     ),
 ]
-Server = Annotated[
-    str,
-    matching(
-        r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*(:\d{1,5})?",
-        "must be a registry host name, optionally with a port (e.g. registry.example.com:5000), without a scheme",
-    ),
-]
+
+
+def _server(value: str) -> str:
+    try:
+        return check_host(value)
+    except ValueError as error:
+        raise ValueError(
+            f"must be a registry host, optionally with a port (e.g. registry.example.com:5000), without a scheme: "
+            f"{error}"
+        ) from None
+
+
+Server = Annotated[str, AfterValidator(_server)]
 Username = Annotated[str, matching(r"[^\s:]{1,256}", "must be a user name without spaces or ':'")]
 
 

@@ -1,0 +1,97 @@
+"""The network addresses backend settings take, checked one way for every backend so that the rules
+cannot drift: CIDR blocks (load balancers' clients, API-server allow-lists, a VPC's or a subnet's
+ranges) and a server's host and port. Pure: no Pulumi or cloud SDK import.
+
+Kubernetes, AWS and Google read a CIDR as `address/prefix length` only (Go's `net.ParseCIDR`): a
+bare address, which Python reads as a /32, and Python's netmask forms (`10.0.0.0/255.0.0.0`) are
+refused there, so they are refused here, before any resource. Every class is ASCII (Python's `\\d`
+also matches other scripts' digits) and every pattern matches the whole value.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator
+
+_CIDR = re.compile(r"[0-9]{1,3}(\.[0-9]{1,3}){3}/(0|[1-9][0-9]?)")
+CIDR_ALLOWED = "must be an IPv4 CIDR block (address/prefix length, no host bits set), e.g. 203.0.113.0/24"
+
+PRIVATE_RANGES = (
+    ipaddress.IPv4Network("10.0.0.0/8"),
+    ipaddress.IPv4Network("172.16.0.0/12"),
+    ipaddress.IPv4Network("192.168.0.0/16"),
+    ipaddress.IPv4Network("100.64.0.0/10"),
+)
+"""Where a cluster's own ranges may lie: RFC 1918's private blocks and RFC 6598's shared address
+space, which AWS VPCs and Google subnets (primary and secondary ranges) both take. Not what
+`ipaddress.is_private` admits: that also passes loopback, link-local and 0.0.0.0/8, which no
+VPC or subnet may use."""
+PRIVATE_RANGES_TEXT = "10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16 (RFC 1918), or 100.64.0.0/10 (RFC 6598)"
+
+_DNS_LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
+_HOST_NAME = re.compile(rf"(?=.{{1,253}}\Z){_DNS_LABEL}(\.{_DNS_LABEL})*")
+_DOTTED_NUMBERS = re.compile(r"[0-9]+(\.[0-9]+)*")
+_PORT = re.compile(r"[1-9][0-9]{0,4}")
+MAX_PORT = 65535
+HOST_ALLOWED = (
+    "a lower-case DNS name (labels of 1-63 letters, digits or '-', at most 253 characters) or an IPv4 "
+    f"address, optionally with a port from 1 to {MAX_PORT}"
+)
+
+
+def ipv4_network(value: str) -> ipaddress.IPv4Network:
+    """`value` as a network, written the one way every API reads it; ValueError saying what is allowed."""
+    if not _CIDR.fullmatch(value):
+        raise ValueError(CIDR_ALLOWED)
+    try:
+        return ipaddress.IPv4Network(value, strict=True)
+    except ValueError:
+        raise ValueError(CIDR_ALLOWED) from None
+
+
+def _cidr(value: str) -> str:
+    ipv4_network(value)
+    return value
+
+
+def private_cidr(*, min_prefix: int, max_prefix: int, example: str, why: str = "") -> AfterValidator:
+    """A block of a cluster's own network: inside one of `PRIVATE_RANGES`, its prefix length from
+    `min_prefix` to `max_prefix` (`why` says why those, in the error, after `example`)."""
+    sizes = f"/{min_prefix} to /{max_prefix}" + (f" ({why})" if why else "")
+    allowed = f"must be a private IPv4 CIDR block, {sizes}, inside {PRIVATE_RANGES_TEXT}, e.g. {example}"
+
+    def check(value: str) -> str:
+        try:
+            network = ipv4_network(value)
+        except ValueError:
+            raise ValueError(allowed) from None
+        inside = any(network.subnet_of(private) for private in PRIVATE_RANGES)
+        if not inside or not min_prefix <= network.prefixlen <= max_prefix:
+            raise ValueError(allowed)
+        return value
+
+    return AfterValidator(check)
+
+
+def check_host(value: str) -> str:
+    """`host[:port]` without a scheme (a registry server, an object store endpoint's host): a DNS
+    name or an IPv4 address, and a port a socket can have; ValueError saying which part is wrong."""
+    host, colon, port = value.partition(":")
+    if colon and not (_PORT.fullmatch(port) and int(port) <= MAX_PORT):
+        raise ValueError(f"port {port!r} must be a number from 1 to {MAX_PORT}")
+    if _DOTTED_NUMBERS.fullmatch(host):
+        # All digits: an address (a DNS name's last label is never numeric), which must be a real one.
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            raise ValueError(f"host {host!r} is not an IPv4 address (four numbers from 0 to 255)") from None
+    elif not _HOST_NAME.fullmatch(host):
+        raise ValueError(f"host {host!r} is not {HOST_ALLOWED}")
+    return value
+
+
+Cidr = Annotated[str, AfterValidator(_cidr)]
+"""Any IPv4 CIDR block, e.g. a client range; 0.0.0.0/0 included (the backends warn about it)."""
