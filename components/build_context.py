@@ -1,4 +1,6 @@
-"""A content digest of a Docker build context, used as the image tag.
+"""A content digest of a Docker build context, used as the image tag; and what config validation
+checks of a build before anything is built (the context stays in the repository, the Dockerfile's
+stages).
 
 Registries with immutable tags (ECR here) reject a second push of a tag, so the tag must change
 exactly when the image's inputs change. Files that `.dockerignore` excludes are not hashed.
@@ -8,6 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import re
 from pathlib import Path, PurePath, PureWindowsPath
 
 TAG_LENGTH = 16
@@ -67,3 +70,62 @@ def containment_problem(root: Path, relative: str, *, inside: str = "the reposit
     if not resolved.is_relative_to(root.resolve()):
         return f"must stay inside {inside}: it is a symlink that leads to {resolved}"
     return None
+
+
+# The parser directive `# escape=` plus a backtick (before any instruction) makes the backtick the
+# line continuation character instead of the backslash.
+_ESCAPE_DIRECTIVE = re.compile(r"#[ \t]*escape[ \t]*=[ \t]*(?P<escape>[\\`])[ \t]*", re.IGNORECASE)
+_DIRECTIVE = re.compile(r"#[ \t]*[a-z]+[ \t]*=.*", re.IGNORECASE)
+# `RUN <<EOF`, `COPY <<-"EOT" /dst`: the body, up to the terminator's line, is not instructions.
+_HEREDOC = re.compile(r"<<-?(?P<quote>[\"']?)(?P<word>[A-Za-z_][A-Za-z0-9_]*)(?P=quote)")
+
+
+def _escape_character(lines: list[str]) -> str:
+    """The line continuation character: `\\` unless a parser directive at the top says otherwise."""
+    for line in lines:
+        directive = _ESCAPE_DIRECTIVE.fullmatch(line.strip())
+        if directive:
+            return directive["escape"]
+        if not _DIRECTIVE.fullmatch(line.strip()):
+            break
+    return "\\"
+
+
+def _instructions(text: str) -> list[str]:
+    """The Dockerfile's instructions, continuation lines joined, comments and heredoc bodies left out."""
+    lines = text.splitlines()
+    escape = _escape_character(lines)
+    instructions: list[str] = []
+    current = ""
+    heredoc_ends: list[str] = []
+    for line in lines:
+        if heredoc_ends:
+            if line.strip() == heredoc_ends[0]:
+                heredoc_ends.pop(0)
+            continue
+        stripped = line.strip()
+        if not current and (not stripped or stripped.startswith("#")):
+            continue
+        if current and stripped.startswith("#"):
+            continue  # a comment inside a continued instruction
+        if stripped.endswith(escape):
+            current += stripped[: -len(escape)] + " "
+            continue
+        instructions.append(current + stripped)
+        current = ""
+        heredoc_ends = [match["word"] for match in _HEREDOC.finditer(instructions[-1])]
+    return [*instructions, current] if current else instructions
+
+
+def dockerfile_stages(dockerfile: Path) -> list[str]:
+    """The stage names of a Dockerfile (`FROM [--platform=...] <image> AS <name>`), in order, as
+    written; Docker compares them with `--target` ignoring case. Raises OSError if unreadable."""
+    stages = []
+    for instruction in _instructions(dockerfile.read_text(encoding="utf-8", errors="replace")):
+        words = instruction.split()
+        if not words or words[0].upper() != "FROM":
+            continue
+        arguments = [word for word in words[1:] if not word.startswith("--")]
+        if len(arguments) >= 3 and arguments[1].upper() == "AS":
+            stages.append(arguments[2])
+    return stages

@@ -25,13 +25,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 import pydantic
-from pydantic import BaseModel, Field, StrictBool, StrictInt
+from pydantic import AfterValidator, BaseModel, Field, StrictBool, StrictInt
 
 from components import backends, config_keys
-from components.build_context import containment_problem
+from components.build_context import containment_problem, dockerfile_stages
 from components.ci import CiSettings
 from components.schema import (
     HIDDEN,
+    MAX_INT32,
+    MAX_MODEL_NAME_LENGTH,
     MISSING,
     NAMESPACE,
     BackendSettings,
@@ -40,12 +42,14 @@ from components.schema import (
     DnsName,
     KubernetesVersion,
     MemoryQuantity,
+    ModelName,
     NonNegativeInt,
     PositiveInt,
     Problem,
     Schema,
     ServiceType,
     StackFacts,
+    at_most,
 )
 from components.workload_options import Autoscaling, ServingEnv, TrainerArg, TrainingEnv
 
@@ -57,13 +61,43 @@ ProviderT = TypeVar("ProviderT", bound=Schema)
 
 __all__ = ["NAMESPACE", "PROJECT_ROOT", "ConfigError", "Problem", "StackConfig", "from_pulumi", "parse"]
 
+MAX_NODES = 100_000
+"""The most pods of a training run: an Indexed Job allows at most 100000 completions (and parallelism)."""
+Nodes = Annotated[StrictInt, Field(ge=1), at_most(MAX_NODES, "the most completions an Indexed Job may have")]
+Seed = Annotated[StrictInt, Field(ge=0), at_most(2**64 - 1, "the largest seed torch.manual_seed accepts")]
+# Kubernetes takes an int64 deadline, but Pulumi waits for an awaited Job up to the deadline plus a
+# margin, and that wait must stay a valid Go duration (below 2**63 nanoseconds, 292 years).
+DeadlineSeconds = Annotated[
+    StrictInt, Field(ge=1), at_most(MAX_INT32, "68 years; Pulumi's wait for the Job must stay a valid duration")
+]
+
+RESERVED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+"""Namespaces Kubernetes creates and uses; `kube-` is reserved for its own."""
+
+
+def _own_namespace(name: str) -> str:
+    if name in RESERVED_NAMESPACES or name.startswith("kube-"):
+        raise ValueError(
+            "must be a namespace of the stack's own, not default or a kube-* one (Kubernetes' own: "
+            + ", ".join(RESERVED_NAMESPACES[1:])
+            + "): the stack labels its namespace for the restricted Pod Security Standard and denies "
+            "all ingress there by default, which would break what else runs in it"
+        )
+    return name
+
+
+Namespace = Annotated[DnsName, AfterValidator(_own_namespace)]
+
 
 class ImageConfig(Schema):
     """One container image built from this repository and pushed to the stack's registry."""
 
     context: str = Field(description="Build context, relative to the project root.")
     dockerfile: str = Field(default="Dockerfile", description="Dockerfile path inside the context.")
-    target: str | None = Field(default=None, description="Multi-stage build target; default: the last stage.")
+    target: str | None = Field(
+        default=None,
+        description="Multi-stage build target, a stage of the Dockerfile (`FROM ... AS <stage>`); default: the last.",
+    )
 
 
 class Resources(Schema):
@@ -86,8 +120,13 @@ class TrainingConfig(Schema):
     )
     batch_size: PositiveInt = Field(default=32, description="Per-process batch size.")
     learning_rate: Annotated[float, Field(gt=0, le=10)] = Field(default=0.003, description="Optimizer step size.")
-    seed: NonNegativeInt = Field(default=0, description="Random seed; runs with the same seed match on CPU.")
-    nodes: PositiveInt = Field(default=1, description="Pods of the Indexed Job; above 1 trains with DDP across pods.")
+    seed: Seed = Field(
+        default=0, description="Random seed, 0 to 2**64-1 (torch's range); runs with the same seed match on CPU."
+    )
+    nodes: Nodes = Field(
+        default=1,
+        description=f"Pods of the Indexed Job, at most {MAX_NODES}; above 1 trains with DDP across pods.",
+    )
     processes_per_node: PositiveInt = Field(
         default=1, description="torchrun processes per pod; with GPUs, normally equal to `resources.gpus`."
     )
@@ -95,7 +134,9 @@ class TrainingConfig(Schema):
         default=Resources(cpu="1", memory="2Gi"), description="Per-pod resources (default 1 CPU, 2Gi, no GPU)."
     )
     backoff_limit: NonNegativeInt = Field(default=3, description="Pod retries before the Job fails.")
-    active_deadline_seconds: PositiveInt = Field(default=3600, description="Wall-clock limit of the whole Job.")
+    active_deadline_seconds: DeadlineSeconds = Field(
+        default=3600, description="Wall-clock limit of the whole Job, in seconds (at most 2**31-1, 68 years)."
+    )
     args: list[TrainerArg] = Field(
         default_factory=list,
         description=(
@@ -168,7 +209,12 @@ class ServingConfig(Schema):
 class ModelConfig(Schema):
     """A model: how it is trained and, optionally, how it is served."""
 
-    name: DnsName = Field(description="Unique model name; prefixes every resource of the model.")
+    name: ModelName = Field(
+        description=(
+            f"Unique model name: a letter first, then lower-case letters, digits and '-', at most "
+            f"{MAX_MODEL_NAME_LENGTH} characters; prefixes every resource of the model."
+        )
+    )
     training: TrainingConfig | None = Field(
         default=None,
         description="Training run: the model's only source, so required (checked with the other problems).",
@@ -184,8 +230,12 @@ class ScalarSettings(Schema):
         default="local", description="Registry backend: " + ", ".join(backends.REGISTRIES) + "."
     )
     kubernetes_version: KubernetesVersion = Field(default="1.33", description='Kubernetes minor version, e.g. "1.33".')
-    namespace: DnsName = Field(
-        default="ml-models", description="Namespace of the workloads (Pod Security: restricted)."
+    namespace: Namespace = Field(
+        default="ml-models",
+        description=(
+            "Namespace of the workloads (Pod Security: restricted, ingress denied by default); "
+            "never default or a kube-* namespace."
+        ),
     )
     image_platform: Literal["linux/amd64", "linux/arm64"] = Field(
         default="linux/amd64", description="Platform images are built for, whatever the laptop is."
@@ -320,6 +370,7 @@ def _parse(raw: Mapping[str, str], secret_keys: Collection[str]) -> StackConfig:
     if settings is not None:
         backend, registry = _check_backends(settings, problems)
     problems.extend(_check_namespaces(raw, backend))
+    problems.extend(_secure_values_of_keys_published_in_clear(raw, secret_keys, backend))
     backend_settings = None
     provider_settings = None
     registry_settings = None
@@ -382,7 +433,7 @@ def _decode(key: str, text: Any) -> Any:
     kind = _unwrap(field.annotation) if field is not None else str
     if kind is bool and text in ("true", "false"):
         return text == "true"
-    if kind is int and re.fullmatch(r"-?\d+", text):
+    if kind is int and re.fullmatch(r"-?[0-9]+", text):
         return int(text)
     return text
 
@@ -603,6 +654,28 @@ def _check_secrets(
                 )
 
 
+def _secure_values_of_keys_published_in_clear(
+    raw: Mapping[str, Any], secret_keys: Collection[str], backend: backends.ClusterBackend | None
+) -> list[Problem]:
+    """Keys the program reads as plain values but the stack file holds as secure ones: the program
+    publishes them in clear (outputs, manifests, cloud tags), so the encryption would only hide the
+    value from review of the stack file while promising a secrecy nobody gets. Only the secret keys
+    (`SECRET_KEYS`) are read as secrets; a provider's other keys (`aws:secretKey`) are its own."""
+    plain = {f"{NAMESPACE}:{key}" for key in (*scalar_keys(), *STRUCTURED_KEYS)}
+    if backend is not None and backend.provider is not None:
+        fields = backend.provider.schema.model_fields.items()
+        plain |= {f"{backend.provider.namespace}:{field.alias or name}" for name, field in fields}
+    return [
+        Problem(
+            key,
+            HIDDEN,
+            "not a secret: set it in clear (`pulumi config set "
+            f"{key} <value>`, without --secret); the stack publishes its value in clear in outputs and manifests",
+        )
+        for key in sorted(plain & set(secret_keys) & set(raw))
+    ]
+
+
 def _pods_per_workload(models: Sequence[tuple[int, ModelConfig]]) -> list[tuple[str, int]]:
     pods = []
     for index, model in models:
@@ -756,23 +829,65 @@ def _check_references(
 
 def _check_build_contexts(images: Mapping[str, ImageConfig], problems: list[Problem]) -> None:
     for name, image in images.items():
-        outside = containment_problem(PROJECT_ROOT, image.context)
-        if outside is not None:
-            problems.append(Problem(f"{NAMESPACE}:images.{name}.context", image.context, outside))
-            continue
-        outside = containment_problem(PROJECT_ROOT / image.context, image.dockerfile, inside="the build context")
-        if outside is not None:
-            problems.append(Problem(f"{NAMESPACE}:images.{name}.dockerfile", image.dockerfile, outside))
-            continue
-        dockerfile = PROJECT_ROOT / image.context / image.dockerfile
-        if not dockerfile.is_file():
-            problems.append(
-                Problem(
-                    f"{NAMESPACE}:images.{name}.context",
-                    image.context,
-                    f"must be a directory of this repository holding {image.dockerfile}; {dockerfile} does not exist",
-                )
+        problem = _build_context_problem(f"{NAMESPACE}:images.{name}", image)
+        if problem is not None:
+            problems.append(problem)
+
+
+def _build_context_problem(key: str, image: ImageConfig) -> Problem | None:
+    """The first thing that would fail `docker build` for `image`: the context, the Dockerfile, the target."""
+    outside = containment_problem(PROJECT_ROOT, image.context)
+    if outside is not None:
+        return Problem(f"{key}.context", image.context, outside)
+    context = PROJECT_ROOT / image.context
+    if not context.is_dir():
+        state = "is not a directory" if context.exists() else "does not exist"
+        return Problem(
+            f"{key}.context",
+            image.context,
+            f"must be a directory of this repository holding {image.dockerfile}; {_shown(context)} {state}",
+        )
+    outside = containment_problem(context, image.dockerfile, inside="the build context")
+    if outside is not None:
+        return Problem(f"{key}.dockerfile", image.dockerfile, outside)
+    dockerfile = context / image.dockerfile
+    if not dockerfile.is_file():
+        state = "is a directory" if dockerfile.is_dir() else "does not exist"
+        if "dockerfile" not in image.model_fields_set and not dockerfile.exists():
+            # The default Dockerfile is missing: the context is the likelier mistake.
+            return Problem(
+                f"{key}.context",
+                image.context,
+                f"must be a directory holding a Dockerfile (or set dockerfile); {_shown(dockerfile)} {state}",
             )
+        return Problem(
+            f"{key}.dockerfile",
+            image.dockerfile,
+            f"must be a file inside the build context (a path relative to it); {_shown(dockerfile)} {state}",
+        )
+    if image.target is not None:
+        return _target_problem(f"{key}.target", image.target, dockerfile)
+    return None
+
+
+def _target_problem(key: str, target: str, dockerfile: Path) -> Problem | None:
+    """`docker build --target` names a stage (`FROM ... AS <stage>`), compared ignoring case."""
+    try:
+        stages = dockerfile_stages(dockerfile)
+    except OSError as error:
+        return Problem(key, target, f"cannot read {_shown(dockerfile)} to check its stages: {error.strerror or error}")
+    if target.lower() in (stage.lower() for stage in stages):
+        return None
+    if not stages:
+        return Problem(key, target, f"{_shown(dockerfile)} names no stage (FROM ... AS <stage>): remove target")
+    return Problem(
+        key, target, f"must name a stage of {_shown(dockerfile)} (FROM ... AS <stage>): " + ", ".join(stages)
+    )
+
+
+def _shown(path: Path) -> str:
+    """A path under the project root as the stack file would write it."""
+    return path.relative_to(PROJECT_ROOT).as_posix() if path.is_relative_to(PROJECT_ROOT) else str(path)
 
 
 def _check_unique_names(models: list[tuple[int, ModelConfig]], problems: list[Problem]) -> None:

@@ -19,8 +19,24 @@ NAMESPACE = "ml-platform"
 
 ServiceType = Literal["ClusterIP", "NodePort", "LoadBalancer"]
 """The Service types a model may be served as; each cluster backend says which get an address."""
-NonNegativeInt = Annotated[StrictInt, Field(ge=0)]
-PositiveInt = Annotated[StrictInt, Field(ge=1)]
+MAX_INT32 = 2**31 - 1
+"""The largest count a stack file may give: Kubernetes' counts (replicas, completions,
+backoffLimit) and the clouds' node counts are 32-bit integers."""
+
+
+def at_most(limit: int, why: str) -> AfterValidator:
+    """An integer validator: at most `limit`, saying `why` beside the key and the bad value."""
+
+    def check(value: int) -> int:
+        if value > limit:
+            raise ValueError(f"must be at most {limit} ({why})")
+        return value
+
+    return AfterValidator(check)
+
+
+NonNegativeInt = Annotated[StrictInt, Field(ge=0), at_most(MAX_INT32, "a 32-bit count, as Kubernetes takes it")]
+PositiveInt = Annotated[StrictInt, Field(ge=1), at_most(MAX_INT32, "a 32-bit count, as Kubernetes takes it")]
 
 
 class Schema(BaseModel):
@@ -42,15 +58,18 @@ def matching(pattern: str, allowed: str) -> AfterValidator:
     return AfterValidator(check)
 
 
-# Model and image names are prefixes of generated Kubernetes names (`<model>-train-<run id>`),
-# so they stay well under the 63-character label limit.
+# Patterns spell digits [0-9], never \d: Python's \d also matches other scripts' digits (full-width
+# "512Mi"), which Kubernetes, Docker and the clouds refuse.
+
+# Image names (and other short names of the stack file) are DNS-1123 labels kept short.
 _MAX_NAME_LENGTH = 40
 # Kubernetes' own quantity grammar, restricted to the positive, human-written forms.
-_QUANTITY = re.compile(r"(\d+(\.\d+)?|\.\d+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?")
+_QUANTITY = re.compile(r"([0-9]+(\.[0-9]+)?|\.[0-9]+)(?P<suffix>m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?")
 
 
 def _quantity(value: str) -> str:
-    if not _QUANTITY.fullmatch(value) or float(re.sub(r"[a-zA-Z]+$", "", value)) == 0:
+    match = _QUANTITY.fullmatch(value)
+    if not match or Decimal(value.removesuffix(match["suffix"] or "")) == 0:
         raise ValueError("must be a positive Kubernetes quantity such as 500m, 2, 512Mi or 4Gi")
     return value
 
@@ -58,21 +77,45 @@ def _quantity(value: str) -> str:
 DnsName = Annotated[
     str,
     matching(
-        rf"(?=.{{1,{_MAX_NAME_LENGTH}}}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?",
+        rf"(?=.{{1,{_MAX_NAME_LENGTH}}}\Z)[a-z0-9]([-a-z0-9]*[a-z0-9])?",
         f"must be a DNS-1123 label of at most {_MAX_NAME_LENGTH} characters "
         "(lower-case letters, digits and '-', starting and ending with a letter or digit)",
     ),
 ]
+
+KUBERNETES_NAME_LENGTH = 63
+"""The longest DNS label: a Service's name, a pod's subdomain and hostname, a label value."""
+AUTONAME_SUFFIX_LENGTH = 1 + 8
+"""What Pulumi's Kubernetes provider appends to a logical name to auto-name an object: '-' and 8
+random hex characters (the offline render's mocks append 7)."""
+LONGEST_MODEL_SUFFIX = "-serving-disruption-budget"
+"""The longest logical-name suffix the workloads give a model's objects (`<model>-serving` plus
+`-disruption-budget`); the others: `-serving-network-policy`, `-training-service-account`,
+`-training-rendezvous` (the pods' subdomain), `-train-<12 hex run id>` (the Job; its pods'
+hostnames add `-<index>`, at most 5 digits) and the model itself as the `app.kubernetes.io/name`
+label. `tests/test_model_name_limits.py` renders a model of the longest name and checks them all."""
+MAX_MODEL_NAME_LENGTH = KUBERNETES_NAME_LENGTH - len(LONGEST_MODEL_SUFFIX) - AUTONAME_SUFFIX_LENGTH
+ModelName = Annotated[
+    str,
+    matching(
+        rf"(?=.{{1,{MAX_MODEL_NAME_LENGTH}}}\Z)[a-z]([-a-z0-9]*[a-z0-9])?",
+        f"must be a DNS-1035 label of at most {MAX_MODEL_NAME_LENGTH} characters (lower-case letters, digits "
+        "and '-', starting with a letter, ending with a letter or digit): the Kubernetes names derived from "
+        f"it, <model>{LONGEST_MODEL_SUFFIX}-<8 random characters> the longest, must fit in "
+        f"{KUBERNETES_NAME_LENGTH} and a Service's must start with a letter",
+    ),
+]
+"""A model's name: it prefixes the names of every object of the model."""
 Quantity = Annotated[str, AfterValidator(_quantity)]
 """Any positive Kubernetes quantity; resources use the stricter `CpuQuantity` and `MemoryQuantity`."""
 
-_CPU = re.compile(r"(?P<cores>\d+(\.\d{1,3})?|\.\d{1,3})|(?P<millis>\d+)m")
+_CPU = re.compile(r"(?P<cores>[0-9]+(\.[0-9]{1,3})?|\.[0-9]{1,3})|(?P<millis>[0-9]+)m")
 _BYTE_SUFFIXES = {
     "": 1,
     **{suffix: 1000 ** (power + 1) for power, suffix in enumerate("kMGTPE")},
     **{f"{suffix}i": 1024 ** (power + 1) for power, suffix in enumerate("KMGTPE")},
 }
-_BYTES = re.compile(r"(?P<number>\d+(\.\d+)?|\.\d+)(?P<suffix>[kMGTPE]|[KMGTPE]i)?")
+_BYTES = re.compile(r"(?P<number>[0-9]+(\.[0-9]+)?|\.[0-9]+)(?P<suffix>[kMGTPE]|[KMGTPE]i)?")
 MIN_BYTES = 1024**2
 """The least memory or storage a stack may ask for, 1Mi: less cannot even start a container."""
 
@@ -115,13 +158,13 @@ StorageQuantity = Annotated[str, _bytes("storage")]
 KubernetesVersion = Annotated[
     str,
     matching(
-        r"1\.\d{2}",
+        r"1\.[0-9]{2}",
         'must be a Kubernetes minor version written "1.NN" and quoted, e.g. "1.33" '
         "(YAML reads an unquoted 1.30 as the number 1.3)",
     ),
 ]
 ChartVersion = Annotated[
-    str, matching(r"\d+\.\d+\.\d+", "must be an exact chart version MAJOR.MINOR.PATCH (no ranges)")
+    str, matching(r"[0-9]+\.[0-9]+\.[0-9]+", "must be an exact chart version MAJOR.MINOR.PATCH (no ranges)")
 ]
 PinnedImage = Annotated[
     str,

@@ -138,8 +138,29 @@ ServingEnvName = Annotated[str, _env_name(SERVING_ENV, SERVING_ENV_PREFIXES)]
 EnvValue = StrictStr
 TrainerArg = Annotated[StrictStr, AfterValidator(_trainer_arg)]
 
-TrainingEnv = dict[TrainingEnvName, EnvValue]
-ServingEnv = dict[ServingEnvName, EnvValue]
+
+def _distinct_ignoring_case(why: str) -> AfterValidator:
+    """Names equal but for case are refused: of `LOG_LEVEL` and `log_level` the manifest would show
+    both and a reader that ignores case (the server's settings) use one, unseen."""
+
+    def check(env: dict[str, str]) -> dict[str, str]:
+        first: dict[str, str] = {}
+        for name in env:
+            if name.upper() in first:
+                raise ValueError(f"{first[name.upper()]} and {name} differ only in case ({why}); keep one")
+            first[name.upper()] = name
+        return env
+
+    return AfterValidator(check)
+
+
+TrainingEnv = Annotated[
+    dict[TrainingEnvName, EnvValue],
+    _distinct_ignoring_case("one setting to a program that reads variables ignoring case, as the server does"),
+]
+ServingEnv = Annotated[
+    dict[ServingEnvName, EnvValue], _distinct_ignoring_case("the server reads its settings ignoring case")
+]
 
 
 class Autoscaling(Schema):

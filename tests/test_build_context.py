@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from components.build_context import context_digest
+from components.build_context import context_digest, dockerfile_stages
 
 
 def _context(tmp_path, ignore: str = ""):
@@ -76,3 +76,29 @@ def test_a_context_without_its_dockerfile_is_an_error(tmp_path):
         context_digest(tmp_path / "no-such-dir")
     with pytest.raises(FileNotFoundError, match=r"no Dockerfile\.gpu"):
         context_digest(_context(tmp_path), "Dockerfile.gpu")
+
+
+def test_dockerfile_stages_are_the_named_from_instructions(tmp_path):
+    """Flags, continuation lines, comments and heredoc bodies are Docker's syntax, not stages."""
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text(
+        "# syntax=docker/dockerfile:1\n"
+        "ARG BASE=python:3.11\n"
+        "FROM --platform=$BUILDPLATFORM ${BASE} AS Build\n"
+        "RUN <<EOF\n"
+        "FROM scratch AS not-a-stage\n"
+        "EOF\n"
+        "from scratch as tools\n"
+        "FROM \\\n"
+        "  # a comment inside the instruction\n"
+        "  scratch \\\n"
+        "  AS runtime\n"
+        "FROM runtime\n"
+    )
+    assert dockerfile_stages(dockerfile) == ["Build", "tools", "runtime"]
+
+
+def test_dockerfile_stages_follow_the_escape_directive(tmp_path):
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text("# escape=`\nFROM scratch `\n  AS windows\n")
+    assert dockerfile_stages(dockerfile) == ["windows"]

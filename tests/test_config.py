@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import copy
+import re
 
 import pytest
 
 from components import config
 from components.backends.kind.settings import KindSettings
+from components.schema import MAX_MODEL_NAME_LENGTH
 from tests.rendering import raw_config, stack_document
 
 NS = "ml-platform"
@@ -88,11 +90,21 @@ def test_duplicate_model_names(dev_kind):
     assert problem.key == f"{NS}:models[1].name" and "models[0]" in problem.allowed
 
 
-@pytest.mark.parametrize("name", ["Digits", "digits_v2", "-digits", "d" * 41, ""])
-def test_names_must_be_dns_labels(dev_kind, name):
+@pytest.mark.parametrize(
+    "name", ["Digits", "digits_v2", "-digits", "digits-", "d" * (MAX_MODEL_NAME_LENGTH + 1), "", "1digits", "123"]
+)
+def test_model_names_must_make_valid_kubernetes_names(dev_kind, name):
+    """A model's name prefixes its Service's (a DNS-1035 label: a letter first, at most 63 with
+    Pulumi's suffix): `1digits` and 40 characters made Services Kubernetes refuses."""
     dev_kind["config"][f"{NS}:models"][0]["name"] = name
     (problem,) = problems_of(dev_kind)
-    assert problem.key == f"{NS}:models[0].name" and "DNS-1123" in problem.allowed
+    assert problem.key == f"{NS}:models[0].name" and problem.value == name
+    assert "DNS-1035 label of at most 28 characters" in problem.allowed and "starting with a letter" in problem.allowed
+
+
+def test_a_model_name_of_the_maximum_length_is_valid(dev_kind):
+    dev_kind["config"][f"{NS}:models"][0]["name"] = "d" * MAX_MODEL_NAME_LENGTH
+    assert config.parse(raw_config(dev_kind)).models[0].name == "d" * MAX_MODEL_NAME_LENGTH
 
 
 def test_image_names_must_be_dns_labels(dev_kind):
@@ -329,3 +341,137 @@ def test_an_unquoted_version_says_quote_it(dev_kind):
         and "1.30 as the number 1.3" in problems[f"{NS}:kubernetesVersion"]
     )
     assert "quote it" in problems[f"{NS}:models[0].training.resources.cpu"]
+
+
+@pytest.mark.parametrize("namespace", ["default", "kube-system", "kube-public", "kube-node-lease", "kube-mine"])
+def test_the_workload_namespace_may_not_be_kubernetes_own(dev_kind, namespace):
+    """The stack labels its namespace `restricted` and denies ingress there by default: in
+    kube-system or default that would break the cluster's own workloads."""
+    dev_kind["config"][f"{NS}:namespace"] = namespace
+    (problem,) = problems_of(dev_kind)
+    assert problem.key == f"{NS}:namespace" and problem.value == namespace
+    assert "not default or a kube-* one" in problem.allowed and "kube-system" in problem.allowed
+
+
+def set_key(document: dict, key: str, value) -> None:
+    """Sets `key` (`models[0].training.resources.cpu`, `kind.artifactVolumeSize`) of the stack file."""
+    top, *parts = re.split(r"\.|(?=\[)", key)
+    target = document["config"]
+    path = [f"{NS}:{top}", *(int(part[1:-1]) if part.startswith("[") else part for part in parts)]
+    for part in path[:-1]:
+        target = target.setdefault(part, {}) if isinstance(target, dict) else target[part]
+    target[path[-1]] = value
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("models[0].training.resources.memory", "\uff15\uff11\uff12Mi"),  # full-width digits: 512Mi
+        ("models[0].training.resources.cpu", "\uff12"),
+        ("models[0].serving.resources.cpu", "\u0662"),  # an Arabic-Indic 2
+        ("models[0].serving.resources.memory", "512Mi\n"),
+        ("kind.artifactVolumeSize", "\uff15Gi"),
+        ("kubernetesVersion", "1.\uff13\uff13"),
+        ("kubernetesVersion", "1.33\n"),
+    ],
+)
+def test_quantities_and_versions_take_ascii_digits_only(dev_kind, key, value):
+    """Python's \\d matches any script's digits and `$` matches before a trailing newline; Kubernetes
+    takes neither, so these failed at `pulumi up` instead."""
+    set_key(dev_kind, key, value)
+    (problem,) = problems_of(dev_kind)
+    assert problem.key == f"{NS}:{key}" and problem.value == value
+
+
+INT32 = 2**31 - 1
+
+
+@pytest.mark.parametrize(
+    ("role", "field", "value", "words"),
+    [
+        ("serving", "replicas", 2**40, f"at most {INT32}"),
+        ("serving", "maxBatchSize", INT32 + 1, f"at most {INT32}"),
+        ("serving", "resources.gpus", INT32 + 1, f"at most {INT32}"),
+        ("training", "backoffLimit", 2**63, f"at most {INT32}"),
+        ("training", "epochs", INT32 + 1, f"at most {INT32}"),
+        ("training", "batchSize", INT32 + 1, f"at most {INT32}"),
+        ("training", "processesPerNode", INT32 + 1, f"at most {INT32}"),
+        ("training", "activeDeadlineSeconds", 2**63, f"at most {INT32} (68 years"),
+        ("training", "nodes", 2**31, "at most 100000 (the most completions an Indexed Job may have)"),
+        ("training", "nodes", 100_001, "at most 100000"),
+        ("training", "seed", 2**64, f"at most {2**64 - 1} (the largest seed torch.manual_seed accepts)"),
+    ],
+)
+def test_integers_stay_within_what_kubernetes_and_the_trainer_accept(dev_kind, role, field, value, words):
+    """Each was accepted and would have failed at `pulumi up` (or in the trainer) instead."""
+    set_key(dev_kind, f"models[0].{role}.{field}", value)
+    (problem,) = problems_of(dev_kind)
+    assert problem.key == f"{NS}:models[0].{role}.{field}" and problem.value == value
+    assert words in problem.allowed
+
+
+def test_autoscaling_bounds_are_32_bit(dev_kind):
+    serving = dev_kind["config"][f"{NS}:models"][0]["serving"]
+    del serving["replicas"]
+    serving["autoscaling"] = {"minReplicas": 2, "maxReplicas": 2**31}
+    (problem,) = problems_of(dev_kind)
+    assert problem.key == f"{NS}:models[0].serving.autoscaling.maxReplicas" and f"at most {INT32}" in problem.allowed
+
+
+def test_the_largest_seed_torch_accepts_is_valid(dev_kind):
+    dev_kind["config"][f"{NS}:models"][0]["training"]["seed"] = 2**64 - 1
+    assert config.parse(raw_config(dev_kind)).models[0].training.seed == 2**64 - 1
+
+
+@pytest.mark.parametrize("key", [f"{NS}:namespace", f"{NS}:models", f"{NS}:awaitTraining"])
+def test_a_key_that_is_not_a_secret_may_not_be_set_as_one(dev_kind, key):
+    """The program publishes these in clear (outputs, manifests): a `secure:` value in the stack
+    file promised a secrecy nobody got. The value itself is still never shown."""
+    dev_kind["config"].setdefault(key, "ml-secret-ns" if key.endswith("namespace") else "true")
+    with pytest.raises(config.ConfigError) as raised:
+        config.parse(raw_config(dev_kind), secret_keys={key})
+    (problem,) = raised.value.problems
+    assert problem.key == key
+    assert (
+        problem.allowed.startswith("not a secret: set it in clear") and f"pulumi config set {key} " in problem.allowed
+    )
+    assert "ml-secret-ns" not in str(raised.value)
+
+
+def test_a_providers_key_the_program_reads_may_not_be_secret_but_its_own_secrets_may():
+    eks = copy.deepcopy(stack_document("prod-eks"))
+    eks["config"]["aws:secretKey"] = "decrypted"
+    config.parse(raw_config(eks), secret_keys={"aws:secretKey"})
+    with pytest.raises(config.ConfigError) as raised:
+        config.parse(raw_config(eks), secret_keys={"aws:region"})
+    (problem,) = raised.value.problems
+    assert problem.key == "aws:region" and "not a secret" in problem.allowed
+
+
+@pytest.mark.parametrize(("dockerfile", "state"), [(".", "is a directory"), ("Dockerfile.gpu", "does not exist")])
+def test_a_dockerfile_that_is_not_a_file_is_named_as_the_problem(dev_kind, dockerfile, state):
+    """`dockerfile: "."` blamed `context` and said the existing context "does not exist"."""
+    dev_kind["config"][f"{NS}:images"]["trainer"]["dockerfile"] = dockerfile
+    (problem,) = problems_of(dev_kind)
+    assert problem.key == f"{NS}:images.trainer.dockerfile" and problem.value == dockerfile
+    assert problem.allowed.startswith("must be a file inside the build context") and state in problem.allowed
+
+
+def test_a_build_target_must_be_a_stage_of_the_dockerfile(dev_kind):
+    """`docker build --target` fails on a stage the Dockerfile does not name, at `pulumi up`."""
+    dev_kind["config"][f"{NS}:images"]["trainer"]["target"] = "no such stage!"
+    (problem,) = problems_of(dev_kind)
+    assert problem.key == f"{NS}:images.trainer.target" and problem.value == "no such stage!"
+    assert problem.allowed.startswith("must name a stage of") and problem.allowed.endswith(": build, runtime")
+
+
+@pytest.mark.parametrize("target", ["runtime", "Build", "RUNTIME"])
+def test_a_build_target_is_matched_ignoring_case_as_docker_does(dev_kind, target):
+    dev_kind["config"][f"{NS}:images"]["trainer"]["target"] = target
+    assert config.parse(raw_config(dev_kind)).images["trainer"].target == target
+
+
+def test_a_target_of_a_dockerfile_without_named_stages_is_refused(dev_kind, repository):
+    dev_kind["config"][f"{NS}:images"]["server"]["target"] = "runtime"
+    (problem,) = problems_of(dev_kind)
+    assert problem.key == f"{NS}:images.server.target" and "names no stage" in problem.allowed

@@ -125,6 +125,16 @@ def test_env_names_are_c_identifiers(dev_kind, name):
     assert problem.key == f"{MODEL}.serving.env.{name} (name)" and "not a C identifier" in problem.allowed
 
 
+@pytest.mark.parametrize("role", ["serving", "training"])
+def test_env_names_equal_but_for_case_are_refused(dev_kind, role):
+    """The server reads its settings ignoring case: with LOG_LEVEL and log_level the manifest says
+    one thing and the server uses the other."""
+    _model(dev_kind)[role]["env"] = {"LOG_LEVEL": "info", "WORKERS": "2", "log_level": "debug"}
+    (problem,) = _problems(dev_kind).values()
+    assert problem.key == f"{MODEL}.{role}.env"
+    assert problem.allowed.startswith("LOG_LEVEL and log_level differ only in case") and "keep one" in problem.allowed
+
+
 @pytest.mark.parametrize("value", [1, True, None, ["a"]])
 def test_env_values_are_strings_never_coerced(dev_kind, value):
     """YAML `PORT: 8080` is an int; quoting it is the user's decision, not a silent conversion."""
