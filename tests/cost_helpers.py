@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import copy
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from tests.rendering import render, stack_document
+from tests.rendering import Rendered, render, stack_document
 from tools import cost
 
 
@@ -21,3 +23,26 @@ def estimate_changed(tmp_path: Path, stack: str, key: str, change: Callable[[dic
     (stacks / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
     render(stack, tmp_path / "out", stacks_dir=stacks)
     return cost.estimate(tmp_path / "out")
+
+
+def render_copy(
+    tmp_path: Path,
+    rendered: Rendered,
+    change: Callable[[list[dict[str, Any]]], None] = lambda resources: None,
+    outputs_text: str | None = None,
+) -> Path:
+    """A copy of a real render with `change` applied to its resources and, if given, outputs.json
+    replaced by `outputs_text`: the cost tool's input as a pull request could shape it."""
+    resources = copy.deepcopy(rendered.resources)
+    change(resources)
+    out = tmp_path / "render"
+    out.mkdir()
+    stack = json.loads((rendered.directory / "resources.json").read_text())["stack"]
+    (out / "resources.json").write_text(json.dumps({"stack": stack, "resources": resources}))
+    (out / "outputs.json").write_text(json.dumps(rendered.outputs) if outputs_text is None else outputs_text)
+    return out
+
+
+def named(resources: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    (found,) = [resource for resource in resources if resource["name"] == name]
+    return found

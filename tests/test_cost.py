@@ -7,6 +7,7 @@ and at the end of this file."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.cost_helpers import named, render_copy
 from tests.rendering import PROJECT_ROOT
 from tools import cost, pricing
 from tools.render import known_stacks
@@ -370,3 +372,289 @@ def test_readme_tables_are_the_tools_output(rendered_stack):
     for stack in known_stacks():
         table = cost.format_markdown(cost.estimate(rendered_stack(stack).directory))
         assert table in readme, f"README's table for {stack} is stale: rerun python -m tools.cost {stack} --markdown"
+
+
+# --- Inputs that cannot be priced: never a negative, inverted or absurd figure, never a traceback ---
+
+
+def eks_group(**changes: Any) -> dict[str, Any]:
+    """A GPU node group as the EKS stack renders it, with `changes` to its inputs."""
+    inputs: dict[str, Any] = {
+        "instanceTypes": ["g5.xlarge"],
+        "scalingConfig": {"minSize": 0, "maxSize": 2, "desiredSize": 0},
+        "diskSize": 100,
+    }
+    return resource("aws:eks/nodeGroup:NodeGroup", "cluster-gpu", inputs | changes)
+
+
+def gke_pool(**changes: Any) -> dict[str, Any]:
+    """A spot T4 node pool as the GKE stack renders it, with `changes` to its inputs."""
+    inputs: dict[str, Any] = {
+        "location": "us-central1-a",
+        "autoscaling": {"totalMinNodeCount": 0, "totalMaxNodeCount": 2},
+        "nodeConfig": {
+            "machineType": "n1-standard-4",
+            "guestAccelerators": [{"type": "nvidia-tesla-t4", "count": 1}],
+            "spot": True,
+            "diskSizeGb": 100,
+        },
+    }
+    return resource("gcp:container/nodePool:NodePool", "cluster-gpu", inputs | changes)
+
+
+BAD_POOLS = {
+    "eks negative minimum": (eks_group(scalingConfig={"minSize": -3, "maxSize": 2}), "scalingConfig.minSize"),
+    "eks maximum below minimum": (eks_group(scalingConfig={"minSize": 4, "maxSize": 1}), "below"),
+    "eks fractional size": (eks_group(scalingConfig={"minSize": 0.5, "maxSize": 2}), "scalingConfig.minSize"),
+    "eks size missing": (eks_group(scalingConfig={"maxSize": 2}), "scalingConfig.minSize is unset"),
+    "eks no scaling config": (eks_group(scalingConfig=None), "scalingConfig.minSize is unset"),
+    "eks absurd maximum": (eks_group(scalingConfig={"minSize": 0, "maxSize": 10**9}), "scalingConfig.maxSize"),
+    "eks size as text": (eks_group(scalingConfig={"minSize": "2", "maxSize": 2}), "scalingConfig.minSize"),
+    "eks size as boolean": (eks_group(scalingConfig={"minSize": True, "maxSize": 2}), "scalingConfig.minSize"),
+    "eks negative disk": (eks_group(diskSize=-100), "diskSize"),
+    "eks zero disk": (eks_group(diskSize=0), "diskSize"),
+    "eks absurd disk": (eks_group(diskSize=1e12), "diskSize"),
+    "eks types as one string": (eks_group(instanceTypes="g5.xlarge"), "instanceTypes"),
+    "gke negative total": (gke_pool(autoscaling={"totalMinNodeCount": -1, "totalMaxNodeCount": 2}), "totalMin"),
+    "gke per-zone maximum below minimum": (
+        gke_pool(autoscaling={"minNodeCount": 3, "maxNodeCount": 1}),
+        "autoscaling.maxNodeCount 1 is below autoscaling.minNodeCount 3",
+    ),
+    "gke negative fixed count": (gke_pool(autoscaling=None, nodeCount=-2), "nodeCount"),
+    "gke negative GPU count": (
+        gke_pool(
+            nodeConfig={"machineType": "n1-standard-4", "guestAccelerators": [{"type": "nvidia-tesla-t4", "count": -1}]}
+        ),
+        "guestAccelerators[0].count",
+    ),
+    "gke absurd GPU count": (
+        gke_pool(
+            nodeConfig={"machineType": "n1-standard-4", "guestAccelerators": [{"type": "nvidia-tesla-t4", "count": 99}]}
+        ),
+        "guestAccelerators[0].count",
+    ),
+    "gke disk as text": (gke_pool(nodeConfig={"machineType": "e2-medium", "diskSizeGb": "big"}), "diskSizeGb"),
+    "gke spot as text": (gke_pool(nodeConfig={"machineType": "e2-medium", "spot": "false"}), "nodeConfig.spot"),
+    "gke zones as one string": (gke_pool(nodeLocations="us-central1-a"), "nodeLocations"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_POOLS, ids=list(BAD_POOLS))
+def test_a_pool_whose_sizes_cannot_be_priced_is_listed_not_priced_with_the_reason(case):
+    pool, reason = BAD_POOLS[case]
+    region = "us-west-2" if pool["type"].startswith("aws:") else "us-central1"
+    est = cost.estimate_resources(STACK, [pool], region=region)
+    assert est.lines == (), f"{case}: priced as {[line.what for line in est.lines]}"
+    (item,) = est.unpriced
+    assert item.name == "cluster-gpu" and reason in item.reason, item.reason
+    assert (est.monthly_idle, est.monthly_busy) == (0, 0)
+
+
+def test_a_volume_claim_of_an_absurd_or_malformed_size_is_not_priced():
+    eks = resource("eks:index:Cluster", "cluster-eks")
+    claims = {
+        "zero": {"spec": {"resources": {"requests": {"storage": "0"}}}},
+        "huge": {"spec": {"resources": {"requests": {"storage": "999999Ti"}}}},
+        "listed": {"spec": {"resources": {"requests": {"storage": ["10Gi"]}}}},
+        "spec-text": {"spec": "big"},
+        "class-list": {"spec": {"resources": {"requests": {"storage": "1Gi"}}, "storageClassName": ["gp3"]}},
+    }
+    resources = [
+        eks,
+        *(resource("kubernetes:core/v1:PersistentVolumeClaim", name, inputs) for name, inputs in claims.items()),
+    ]
+    est = cost.estimate_resources(STACK, resources, region="us-west-2")
+    assert sorted(item.name for item in est.unpriced) == sorted(claims)
+
+
+def test_a_negative_node_group_on_a_real_render_is_not_priced_and_the_totals_stay_positive(rendered_stack, tmp_path):
+    """The reported case: minSize -3 on prod-eks's GPU group printed `-3-2 x g5.xlarge ... -2,227.14`
+    and a negative TOTAL."""
+    eks = rendered_stack("prod-eks")
+    baseline = cost.estimate(eks.directory)
+    group = next(r["name"] for r in eks.of_type("aws:eks/nodeGroup:NodeGroup") if "gpu" in r["name"])
+
+    def negative(resources: list[dict[str, Any]]) -> None:
+        named(resources, group)["inputs"]["scalingConfig"]["minSize"] = -3
+
+    result = run_cost("--render", str(render_copy(tmp_path, eks, negative)), "--json")
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert [item["name"] for item in document["unpriced"]] == [group]
+    assert "scalingConfig.minSize is -3" in document["unpriced"][0]["reason"]
+    assert 0 < document["monthly"]["idle"] <= document["monthly"]["busy"] < baseline.monthly_busy
+    for line in document["resources"]:
+        assert 0 <= line["monthly"]["idle"] <= line["monthly"]["busy"], line
+
+
+# --- Markdown: render content is shown as written, never as markup ---------------------------------
+
+EVIL = "evil|name`<img src=x onerror=alert(1)>"
+
+
+def _unescaped_pipes(row: str) -> int:
+    return len(re.findall(r"(?<!\\)\|", row))
+
+
+def test_markdown_escapes_resource_names_and_texts_from_the_render(tmp_path):
+    """A resource named like HTML with a pipe and a backtick must not add table cells, close its code
+    span, or reach the comment as HTML; nor may a machine type that ends up in a reason."""
+    bucket = resource("gcp:storage/bucket:Bucket", EVIL)
+    pool = gke_pool(nodeConfig={"machineType": "<img src=y>|@team **x**"})
+    pool["name"] = EVIL + "-pool"
+    est = cost.estimate_resources(STACK, [bucket, pool], region="us-central1")
+    assert [item.name for item in est.unpriced] == [pool["name"]], "the machine type has no price"
+    text = cost.format_markdown(est)
+    (row,) = [line for line in text.splitlines() if "evil" in line and line.startswith("|")]
+    assert _unescaped_pipes(row) == 5, f"the name added table cells: {row}"
+    assert "``evil\\|name`<img src=x onerror=alert(1)>``" in row, "a code span the backtick cannot close"
+    (unpriced,) = [line for line in text.splitlines() if line.startswith("Not priced")]
+    assert "``evil|name`<img src=x onerror=alert(1)>-pool``" in unpriced
+    assert "\\<img src=y\\>\\|\\@team \\*\\*x\\*\\*" in unpriced, "the reason's render text is escaped"
+    assert "<img" not in _outside_code_spans(text)
+
+    head = cost.comparison_markdown(None, est)
+    assert "<img" not in _outside_code_spans(head) and "@team" not in _outside_code_spans(head).replace("\\@", "")
+
+
+def test_the_preview_section_escapes_what_it_reports(tmp_path):
+    head = tmp_path / "head" / STACK
+    head.mkdir(parents=True)
+    pool = gke_pool(nodeConfig={"machineType": "<script>x</script>"})
+    pool["name"] = EVIL
+    (head / "resources.json").write_text(json.dumps({"stack": STACK, "resources": [pool]}))
+    (head / "outputs.json").write_text(json.dumps({"region": "us-central1"}))
+    section = cost.preview_section(STACK, tmp_path / "base" / STACK, head)
+    assert section is not None
+    assert "<script>" not in _outside_code_spans(section.markdown) and "\\<script\\>" in section.markdown
+    assert "Not priced: ``evil|name`<img src=x onerror=alert(1)>``" in section.markdown
+
+    (head / "resources.json").write_text(json.dumps({"stack": STACK, "resources": [{**pool, "inputs": None}]}))
+    broken = cost.preview_section(STACK, tmp_path / "base" / STACK, head)
+    assert broken is not None and broken.markdown.startswith("Not estimated: resources\\[0\\].inputs")
+    assert "<img" not in _outside_code_spans(broken.markdown)
+
+
+def test_markdown_code_spans_hold_any_backtick_run():
+    assert cost.md_code("a``b") == "```a``b```"
+    assert cost.md_code("`x`") == "`` `x` ``"
+    assert cost.md_code("a|b", in_table=True) == "`a\\|b`"
+    assert cost.md_code("line\nbreak") == "`line\\x0abreak`"
+
+
+def _outside_code_spans(markdown: str) -> str:
+    """`markdown` without its code spans, with `\\x` escapes left in place (a `\\<` is no tag)."""
+    without = re.sub(r"(?<!`)(`+)(?!`).*?(?<!`)\1(?!`)", "", markdown)
+    return re.sub(r"\\.", "", without)
+
+
+# --- Bad files: one line naming what is wrong, exit 2 ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("outputs_text", "message"),
+    [
+        ('{"region": ', "outputs.json"),
+        ("[1, 2]", "outputs.json"),
+        ('"us-west-2"', "outputs.json"),
+    ],
+    ids=["truncated", "a list", "a string"],
+)
+def test_a_malformed_outputs_file_is_one_line_exit_2(rendered_stack, tmp_path, outputs_text, message):
+    result = run_cost("--render", str(render_copy(tmp_path, rendered_stack("prod-eks"), outputs_text=outputs_text)))
+    assert_one_line_error(result, message)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda resource: resource.update(inputs=None), "resources[{index}].inputs"),
+        (lambda resource: resource.update(inputs=[1]), "resources[{index}].inputs"),
+        (lambda resource: resource.update(dependencies="urn"), "resources[{index}].dependencies"),
+        (lambda resource: resource.update(name=7), "resources[{index}].name"),
+    ],
+    ids=["inputs null", "inputs a list", "dependencies a string", "name a number"],
+)
+def test_a_resource_not_shaped_like_a_render_is_one_line_exit_2(rendered_stack, tmp_path, change, message):
+    eks = rendered_stack("prod-eks")
+    index = next(i for i, r in enumerate(eks.resources) if r["type"] == "aws:eks/nodeGroup:NodeGroup")
+    result = run_cost("--render", str(render_copy(tmp_path, eks, lambda resources: change(resources[index]))))
+    assert_one_line_error(result, message.format(index=index))
+
+
+def _prices_with(change: Any) -> str:
+    document = yaml.safe_load(pricing.PRICES_FILE.read_text())
+    change(document)
+    return yaml.safe_dump(document)
+
+
+def _drop_cluster_fee(document: dict[str, Any]) -> None:
+    del document["clouds"]["aws"]["regions"]["us-west-2"]["items"]["kubernetes_cluster"]["hourly"]
+
+
+def _negative_g5(document: dict[str, Any]) -> None:
+    document["clouds"]["aws"]["regions"]["us-west-2"]["machines"]["types"]["g5.xlarge"]["hourly"] = -1
+
+
+BAD_PRICE_FILES = {
+    "not YAML": ("hours_per_month: [\n", "not valid YAML at line 2"),
+    "a list": ("- 1\n- 2\n", "expected a mapping with hours_per_month"),
+    "empty": ("", "expected a mapping with hours_per_month"),
+    "no usage": (_prices_with(lambda document: document.pop("usage")), "top level: lacks usage"),
+    "an item without its price": (
+        _prices_with(_drop_cluster_fee),
+        "clouds.aws.regions.us-west-2.items.kubernetes_cluster (used by resource_types.eks:index:Cluster): "
+        "lacks hourly",
+    ),
+    "a negative price": (
+        _prices_with(_negative_g5),
+        "clouds.aws.regions.us-west-2.machines.types.g5.xlarge.hourly: expected a number 0 or more, got -1",
+    ),
+    "a spot discount of 100%": (
+        _prices_with(lambda document: document["clouds"]["gcp"]["spot"].update(discount=1)),
+        "clouds.gcp.spot.discount: expected a number from 0 to less than 1, got 1",
+    ),
+    "an unknown pricer": (
+        _prices_with(lambda document: document["resource_types"]["aws:ec2/eip:Eip"].update(pricer="guess")),
+        'resource_types.aws:ec2/eip:Eip.pricer: "guess" is not one of',
+    ),
+    "a null storage price": (
+        _prices_with(
+            lambda document: document["clouds"]["aws"]["regions"]["us-west-2"]["items"]["object_storage"].update(
+                per_gb_month=None
+            )
+        ),
+        "clouds.aws.regions.us-west-2.items.object_storage.per_gb_month: expected a number 0 or more, got null",
+    ),
+    "busy usage below idle": (
+        _prices_with(lambda document: document["usage"]["nat_processed_gb_per_month"].update(idle=500)),
+        "usage.nat_processed_gb_per_month.busy: 200 is below its idle 500",
+    ),
+    "usage without a value": (
+        _prices_with(lambda document: document["usage"]["artifact_bucket_gb"].pop("value")),
+        "usage.artifact_bucket_gb: expected either `value` or both `idle` and `busy`",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", BAD_PRICE_FILES, ids=list(BAD_PRICE_FILES))
+def test_a_bad_price_file_is_one_line_naming_the_key_exit_2(rendered_stack, tmp_path, case):
+    text, message = BAD_PRICE_FILES[case]
+    prices = tmp_path / "prices.yaml"
+    prices.write_text(text)
+    with pytest.raises(pricing.PricesError, match=re.escape(message)):
+        pricing.load_prices(prices)
+    result = run_cost("--render", str(rendered_stack("prod-eks").directory), "--prices", str(prices))
+    assert_one_line_error(result, message)
+
+
+def test_the_shipped_price_file_has_no_problems():
+    assert pricing.price_file_problems(yaml.safe_load(pricing.PRICES_FILE.read_text())) == []
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], message: str) -> None:
+    assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("cost: ") and result.stderr.count("\n") == 1, result.stderr
+    assert message in result.stderr, result.stderr
+    assert result.stdout == ""

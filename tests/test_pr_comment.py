@@ -210,3 +210,78 @@ def test_the_truncate_command_cuts_to_a_step_summarys_limit(capsys, monkeypatch)
     assert pr_comment.main(["truncate", "--step-summary"]) == 0
     out = capsys.readouterr().out
     assert len(out) <= pr_comment.STEP_SUMMARY_LIMIT < len(long) and "Preview cut" in out
+
+
+SCRIPT = str(PROJECT_ROOT / "tools" / "pr_comment.py")
+
+
+def run_script(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, SCRIPT, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "GITHUB_TOKEN": "fake"},  # the API is never reached
+        check=False,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize("limit", ["10", "0", "-5"])
+def test_truncate_refuses_a_limit_it_cannot_keep(limit):
+    """The reported case printed 111 characters for --limit 10 and exited 0."""
+    result = run_script("truncate", "--limit", limit, stdin="line one\n```diff\n+a\n+b\n```\n")
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.startswith(f"pr_comment: limit {limit} ") and result.stderr.count("\n") == 1, result.stderr
+
+
+def test_truncate_never_exceeds_a_limit_it_accepts():
+    markdown = (
+        "<details><summary>s</summary>\n\n```diff\n" + "".join(f"+ line {i}\n" for i in range(50)) + "```\n</details>\n"
+    )
+    note = len(pr_comment.cut_note(len(markdown), len(markdown), "https://run"))
+    for limit in range(-1, len(markdown) + 2):
+        if limit <= 0 or (limit < note and limit < len(markdown)):
+            with pytest.raises(pr_comment.LimitError):
+                pr_comment.truncate(markdown, limit, "https://run")
+        else:
+            assert len(pr_comment.truncate(markdown, limit, "https://run")) <= limit, limit
+
+
+def test_details_in_an_inline_code_span_is_text_not_a_block():
+    """Only the real <details> is closed after a cut: the one quoted in a code span opens nothing."""
+    markdown = "<details><summary>x</summary>\n\nfold with `<details>` tags\n\n" + "".join(
+        f"row {index}\n" for index in range(100)
+    )
+    cut = pr_comment.truncate(markdown, 300)
+    assert len(cut) <= 300 and cut.count("</details>") == 1, cut
+
+
+@pytest.mark.parametrize("missing", ["--pr-number-file", "--body-file"])
+def test_post_with_a_missing_file_is_one_line_exit_2(tmp_path, missing):
+    (tmp_path / "n").write_text("7")
+    (tmp_path / "b").write_text("x")
+    files = {"--pr-number-file": str(tmp_path / "n"), "--body-file": str(tmp_path / "b")}
+    files[missing] = str(tmp_path / "nosuch")
+    args = [arg for option, path in files.items() for arg in (option, path)]
+    result = run_script("post", "--repo", "a/b", "--head-sha", HEAD_SHA, *args)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr == f"pr_comment: {missing} {tmp_path / 'nosuch'}: no such file\n"
+
+
+def test_post_with_a_body_that_is_not_text_is_one_line_exit_2(tmp_path):
+    (tmp_path / "n").write_text("7")
+    (tmp_path / "b").write_bytes(b"\xff\xfe\x00binary")
+    result = run_script(
+        "post",
+        "--repo",
+        "a/b",
+        "--head-sha",
+        HEAD_SHA,
+        "--pr-number-file",
+        str(tmp_path / "n"),
+        "--body-file",
+        str(tmp_path / "b"),
+    )
+    assert result.returncode == 2 and result.stderr.startswith("pr_comment: --body-file ")
+    assert result.stderr.count("\n") == 1, result.stderr

@@ -15,9 +15,12 @@ It also gives the hourly price of one more node of each GPU pool (instance, GPUs
 
 Prices, usage assumptions and the rule for each resource type live in `tools/prices.yaml`, each
 price with its source page and date. A resource whose type the file neither prices nor declares
-free is listed "not priced", and so is one whose machine type or region has no price: an estimate
-never counts an unknown as zero. Exit status 2 when the stack cannot be rendered or the region
-cannot be told.
+free is listed "not priced", and so is one whose machine type or region has no price, or whose
+inputs cannot be priced (a negative or fractional size, a maximum below its minimum, an absurd
+count): an estimate never counts an unknown as zero, and never shows a negative or inverted figure.
+Exit status 2, with one line saying what is wrong, when the stack cannot be rendered, the render or
+the price file is malformed, or the region cannot be told. Markdown output escapes every text that
+comes from the render or the price file (it goes into pull-request comments).
 
 For scripts: `estimate(render_dir)` returns an `Estimate` (`.monthly_idle`, `.monthly_busy`). For
 the pull-request preview: `preview_section(stack, base_dir, head_dir)` is the cost section of each
@@ -28,10 +31,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import tempfile
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,6 +56,7 @@ from tools.pricing import (
     NodePool,
     NotPricedError,
     Prices,
+    PricesError,
     Resource,
     gke_default_pool,
     load_prices,
@@ -162,9 +167,35 @@ def detect_region(resources: Sequence[Resource], outputs: Mapping[str, Any]) -> 
     if isinstance(region, str) and region:
         return region
     for resource in resources:
-        if resource["type"] == "gcp:container/cluster:Cluster" and resource["inputs"].get("location"):
-            return _region_of(str(resource["inputs"]["location"]))
+        location = resource["inputs"].get("location")
+        if resource["type"] == "gcp:container/cluster:Cluster" and isinstance(location, str) and location:
+            return _region_of(location)
     return None
+
+
+def check_resources(resources: Any) -> None:
+    """The fields of each resource the pricers rely on, as `tools.render` writes them; a render that
+    differs is an error naming the resource and field, not a traceback in a pricer."""
+    if not isinstance(resources, list):
+        raise CostError(f"resources: expected a list, got {type(resources).__name__}")
+    for index, resource in enumerate(resources):
+        if not isinstance(resource, Mapping):
+            raise CostError(f"resources[{index}]: expected an object, got {type(resource).__name__}")
+        for key in ("urn", "type", "name"):
+            if not isinstance(resource.get(key), str):
+                raise CostError(f"resources[{index}].{key}: expected a string, got {_json_type(resource.get(key))}")
+        inputs = resource.get("inputs")
+        if not isinstance(inputs, Mapping):
+            raise CostError(
+                f"resources[{index}].inputs ({resource['name']}): expected an object, got {_json_type(inputs)}"
+            )
+        dependencies = resource.get("dependencies", [])
+        if not isinstance(dependencies, list) or not all(isinstance(urn, str) for urn in dependencies):
+            raise CostError(f"resources[{index}].dependencies ({resource['name']}): expected a list of URNs")
+
+
+def _json_type(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
 
 
 def _context(resources: Sequence[Resource], prices: Prices, region: str | None) -> Context:
@@ -187,8 +218,8 @@ def _context(resources: Sequence[Resource], prices: Prices, region: str | None) 
                 pools[urn] = NODE_POOL_SHAPES[str(rule["shape"])](resource, resources)
             elif rule and rule["pricer"] == "gke_cluster" and (default_pool := gke_default_pool(resource)):
                 pools[urn] = default_pool
-        except (KeyError, TypeError, ValueError) as error:
-            errors[urn] = f"unreadable node pool inputs ({type(error).__name__}: {error})"
+        except NotPricedError as error:
+            errors[urn] = str(error)
     return Context(prices, region, next(iter(clusters), None), pools, errors)
 
 
@@ -200,7 +231,10 @@ def estimate_resources(
     prices: Prices | None = None,
     region: str | None = None,
 ) -> Estimate:
-    """Prices the resources of one render (the `resources` list of its resources.json)."""
+    """Prices the resources of one render (the `resources` list of its resources.json). A resource
+    whose inputs cannot be priced (a negative size, a maximum below its minimum, ...) is listed not
+    priced with the reason; a list that is not shaped like a render is a CostError."""
+    check_resources(resources)
     prices = prices or load_prices()
     region = region or detect_region(resources, outputs or {})
     ctx = _context(resources, prices, region)
@@ -248,12 +282,27 @@ def _assumptions(ctx: Context) -> dict[str, dict[str, Any]]:
 
 def estimate(render_dir: Path, *, prices: Prices | None = None, region: str | None = None) -> Estimate:
     """Estimates a render written by `python -m tools.render STACK --out render_dir`."""
+    document, outputs = _read_render(render_dir)
+    return estimate_resources(document["stack"], document["resources"], outputs, prices=prices, region=region)
+
+
+def _read_render(render_dir: Path) -> tuple[dict[str, Any], Mapping[str, Any]]:
+    """(resources.json, outputs.json) of a render; a missing or malformed file is a CostError."""
+    document = _read(render.load_render, render_dir, render.RESOURCES_FILE)
+    outputs = _read(render.load_outputs, render_dir, render.OUTPUTS_FILE)
+    if not isinstance(outputs, Mapping):
+        raise CostError(f"{render_dir / render.OUTPUTS_FILE}: expected an object of stack outputs")
+    return document, outputs
+
+
+def _read(loader: Callable[[Path], dict[str, Any]], render_dir: Path, file_name: str) -> dict[str, Any]:
     try:
-        document = render.load_render(render_dir)
+        return loader(render_dir)
     except render.RenderError as error:
         raise CostError(str(error)) from None
-    outputs = render.load_outputs(render_dir)
-    return estimate_resources(document["stack"], document["resources"], outputs, prices=prices, region=region)
+    except (OSError, ValueError, TypeError) as error:
+        # What tools.render's loaders raised for a malformed file before they said RenderError.
+        raise CostError(f"{render_dir / file_name}: {error}") from None
 
 
 def render_stack(stack: str, out: Path, stacks_dir: Path | None = None) -> None:
@@ -328,20 +377,55 @@ def _assumption_text(est: Estimate) -> str:
     return ", ".join(parts)
 
 
+# Markdown goes into a pull-request comment and the README, and what it shows comes from a render
+# and a price file a pull request may have written: every such text is escaped, so that a name
+# shows as written and never becomes HTML, a link, a mention or an extra table cell.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_MARKDOWN_SPECIAL = re.compile(r"[\\`*\[\]<>|&~@]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])|\$(?!\d)")
+"""Characters that start markup in GitHub Markdown: `_` only where it can start emphasis (not inside
+a word, as in artifact_bucket_gb), `$` only where it can start math (not before a price's digits)."""
+
+
+def _visible(text: str) -> str:
+    """Control characters (a newline would end a table row) written as \\xNN."""
+    return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
+
+
+def md_text(text: str) -> str:
+    """`text` as Markdown that shows it as written, in prose or in a table cell."""
+    return _MARKDOWN_SPECIAL.sub(lambda match: "\\" + match.group(), _visible(text))
+
+
+def md_code(text: str, *, in_table: bool = False) -> str:
+    """`text` as an inline code span: markup inside shows as written. The fence is one backtick
+    longer than any run of backticks inside; in a table cell a pipe is escaped (GitHub ends the cell
+    at a bare one, even inside a code span, and drops the backslash)."""
+    text = _visible(text)
+    if in_table:
+        text = text.replace("|", "\\|")
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    padded = f" {text} " if not text or text[0] in " `" or text[-1] in " `" else text
+    return f"{fence}{padded}{fence}"
+
+
 def format_markdown(est: Estimate) -> str:
-    out = [f"**{_heading(est)}**", ""]
+    out = [f"**{md_text(_heading(est))}**", ""]
     if not est.lines and not est.usage:
         out += ["Nothing billed by a cloud: every resource is local or free.", ""]
     out += ["| resource | what | idle | busy |", "|---|---|---:|---:|"]
     for line in (*est.lines, *est.usage):
-        out.append(f"| `{line.name}` | {line.what} | {_money(line.monthly_idle)} | {_money(line.monthly_busy)} |")
+        out.append(
+            f"| {md_code(line.name, in_table=True)} | {md_text(line.what)} "
+            f"| {_money(line.monthly_idle)} | {_money(line.monthly_busy)} |"
+        )
     out.append(f"| **total** | | **{_money(est.monthly_idle)}** | **{_money(est.monthly_busy)}** |")
     if est.gpu_nodes:
-        out += ["", "One more GPU node: " + "; ".join(_gpu_node_text(node) for node in est.gpu_nodes) + "."]
+        out += ["", "One more GPU node: " + "; ".join(md_text(_gpu_node_text(node)) for node in est.gpu_nodes) + "."]
     if est.unpriced:
-        out += ["", f"Not priced ({len(est.unpriced)}): " + ", ".join(f"`{i.name}` ({i.reason})" for i in est.unpriced)]
+        unpriced = ", ".join(f"{md_code(item.name)} ({md_text(item.reason)})" for item in est.unpriced)
+        out += ["", f"Not priced ({len(est.unpriced)}): {unpriced}"]
     if est.assumptions:
-        out += ["", f"Assumptions: {_assumption_text(est)}."]
+        out += ["", f"Assumptions: {md_text(_assumption_text(est))}."]
     return "\n".join(out) + "\n"
 
 
@@ -378,11 +462,11 @@ def comparison_markdown(base: Estimate | None, head: Estimate | None) -> str:
         old = base_nodes.get(node.pool)
         if old is None or abs(old.hourly - node.hourly) >= 0.00005:
             was = f"{rate(old.hourly)} -> " if old else "new: "
-            out.append(f"\nOne more `{node.pool}` GPU node: {was}{rate(node.hourly)} ({node.machine}).")
+            out.append(f"\nOne more {md_code(node.pool)} GPU node: {was}{rate(node.hourly)} ({md_text(node.machine)}).")
     base_unpriced = {(item.urn, item.reason) for item in (base.unpriced if base else ())}
     for item in head.unpriced if head else ():
         if (item.urn, item.reason) not in base_unpriced:
-            out.append(f"\nNot priced: `{item.name}` ({item.type}): {item.reason}.")
+            out.append(f"\nNot priced: {md_code(item.name)} ({md_text(item.type)}): {md_text(item.reason)}.")
     return "\n".join(out) + "\n"
 
 
@@ -396,12 +480,12 @@ def preview_section(stack: str, base_dir: Path, head_dir: Path) -> Section | Non
     monthly figures at base and head and their change. Both sides are priced with this checkout's
     price file, so the change shown is what the change to the stack costs; a stack that cannot be
     estimated says why instead of failing the whole preview."""
-    prices = load_prices()
     try:
+        prices = load_prices()
         base = estimate_if_rendered(base_dir, prices)
         head = estimate_if_rendered(head_dir, prices)
-    except CostError as error:
-        return Section(title=COST_TITLE, markdown=f"Not estimated: {error}")
+    except (CostError, PricesError) as error:
+        return Section(title=COST_TITLE, markdown=f"Not estimated: {md_text(str(error))}")
     if base is None and head is None:
         return None
     return Section(title=COST_TITLE, markdown=comparison_markdown(base, head))
@@ -426,8 +510,8 @@ def main(argv: Iterable[str] | None = None) -> int:
         parser.error("give either a STACK or --render DIR")
     if not args.prices.is_file():
         parser.error(f"no price file {args.prices}")
-    prices = load_prices(args.prices)
     try:
+        prices = load_prices(args.prices)
         if args.render is not None:
             est = estimate(args.render, prices=prices, region=args.region)
         else:
@@ -435,7 +519,7 @@ def main(argv: Iterable[str] | None = None) -> int:
                 render_dir = Path(scratch) / "render"
                 render_stack(args.stack, render_dir, args.stacks_dir)
                 est = estimate(render_dir, prices=prices, region=args.region)
-    except CostError as error:
+    except (CostError, PricesError) as error:
         print(f"cost: {error}", file=sys.stderr)
         return 2
     if args.json:

@@ -11,6 +11,9 @@ what it reads as data: the PR number must be a decimal number, that PR's head co
 commit the preview was rendered from (a stale or forged artifact posts nothing), and the body is
 cut to GitHub's comment limit. Our comment is the bot's comment that carries `MARKER`; it is
 edited if it exists, created otherwise.
+
+Exit status 2, with one line, for a usage or input problem (no token, a file that cannot be read, a
+limit too small for the cut note); 1 when the data is refused or GitHub cannot be reached or refuses.
 """
 
 from __future__ import annotations
@@ -51,14 +54,34 @@ def cut_note(shown: int, total: int, full_url: str) -> str:
     )
 
 
+class LimitError(ValueError):
+    """A limit `truncate` cannot keep: not positive, or too small for the cut note itself."""
+
+
+_CODE_SPAN = re.compile(r"(?<!`)(`+)(?!`).*?(?<!`)\1(?!`)")
+"""An inline code span: a backtick run, then the next run of the same length (CommonMark)."""
+
+
+def _details_change(line: str) -> int:
+    """How many `<details>` blocks a line outside a fence opens (minus those it closes); a tag
+    inside an inline code span is text, not a block."""
+    text = _CODE_SPAN.sub("", line)
+    return text.count("<details") - text.count("</details>")
+
+
 def truncate(markdown: str, limit: int, full_url: str = "") -> str:
     """`markdown` unchanged if it fits in `limit` characters; otherwise whole lines from the top,
     the code fences and `<details>` blocks left open closed again, then a note saying where the
-    full text is. The result never exceeds `limit`."""
+    full text is. The result never exceeds `limit`: a limit that is not positive, or that a cut
+    could not keep because the note alone is longer, is a LimitError."""
+    if limit <= 0:
+        raise LimitError(f"limit {limit} is not a positive number of characters")
     if len(markdown) <= limit:
         return markdown
     lines = markdown.splitlines(keepends=True)
     note_budget = len(cut_note(len(markdown), len(markdown), full_url))
+    if note_budget > limit:
+        raise LimitError(f"limit {limit} is below the {note_budget} characters the cut note takes")
     kept: list[str] = []
     size = 0
     in_fence = False
@@ -69,7 +92,7 @@ def truncate(markdown: str, limit: int, full_url: str = "") -> str:
         next_fence = not in_fence if stripped.startswith("```") else in_fence
         next_details = open_details
         if not in_fence:
-            next_details += stripped.count("<details") - stripped.count("</details>")
+            next_details += _details_change(stripped)
         closers = len("```\n") * next_fence + len("</details>\n") * max(next_details, 0)
         if size + len(text) + closers + note_budget > limit:
             break
@@ -137,6 +160,8 @@ def urllib_transport(request: Request) -> Response:
             return Response(answer.status, answer.read(), dict(answer.headers))
     except urllib.error.HTTPError as error:
         return Response(error.code, error.read(), dict(error.headers))
+    except OSError as error:  # no route, DNS, TLS, timeout: one line, not a traceback
+        raise GitHubError(f"{request.method} {request.url}: {error}") from None
 
 
 class GitHubError(Exception):
@@ -213,6 +238,19 @@ def post(github: GitHub, number: int, head_sha: str, markdown: str, full_url: st
     return f"updated the preview comment on PR #{number}"
 
 
+class InputError(Exception):
+    """A file named on the command line cannot be read; exit code 2."""
+
+
+def read_input(path: Path, option: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{option} {path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise InputError(f"{option} {path}: cannot read it as UTF-8 text ({error})") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tools/pr_comment.py", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -232,7 +270,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "truncate":
-        sys.stdout.write(truncate(sys.stdin.read(), args.limit, args.full_url))
+        try:
+            sys.stdout.write(truncate(sys.stdin.read(), args.limit, args.full_url))
+        except LimitError as error:
+            print(f"pr_comment: {error}", file=sys.stderr)
+            return 2
         return 0
     token = os.environ.get("GITHUB_TOKEN", "")
     if not token:
@@ -242,8 +284,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pr_comment: not a commit SHA: {args.head_sha[:60]!r}", file=sys.stderr)
         return 2
     try:
-        number = parse_pr_number(args.pr_number_file.read_text())
-        outcome = post(GitHub(token, args.repo), number, args.head_sha, args.body_file.read_text(), args.full_url)
+        pr_number_text = read_input(args.pr_number_file, "--pr-number-file")
+        markdown = read_input(args.body_file, "--body-file")
+    except InputError as error:
+        print(f"pr_comment: {error}", file=sys.stderr)
+        return 2
+    try:
+        number = parse_pr_number(pr_number_text)
+        outcome = post(GitHub(token, args.repo), number, args.head_sha, markdown, args.full_url)
     except (ValueError, GitHubError) as error:
         print(f"pr_comment: {error}", file=sys.stderr)
         return 1

@@ -6,12 +6,18 @@ arguments (`item`, `usage`, `shape`, `cloud`, `category`); a pricer reads the re
 idle and busy), `Free(reason)`, or raises `NotPricedError(reason)`. Node groups of every cloud are
 read into one `NodePool` shape (`NODE_POOL_SHAPES`) and priced by one function, so a new cloud's
 node pools are a reader and a row, not new pricing logic.
+
+Both inputs are checked before a figure is made from them: `load_prices` refuses a price file that
+is not shaped as the pricers read it (`PricesError`, every problem with its key), and the readers
+of a resource's inputs raise `NotPricedError` for a count, size or name that cannot be priced.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -107,8 +113,16 @@ def _cite(entry: Mapping[str, Any]) -> str:
     return f"{entry['source']} (as of {entry['as_of']})"
 
 
+class PricesError(Exception):
+    """The price file cannot be read, or is not shaped as tools/prices.yaml documents; one line."""
+
+
 def load_prices(path: Path = PRICES_FILE) -> Prices:
-    document = yaml.safe_load(path.read_text())
+    """The price file, checked first: every problem with its key is one `PricesError`."""
+    document = _read_price_document(path)
+    problems = price_file_problems(document)
+    if problems:
+        raise PricesError(f"{path}: {'; '.join(problems)}")
     regions: dict[tuple[str, str], RegionPrices] = {}
     for cloud, cloud_prices in document["clouds"].items():
         spot = cloud_prices["spot"]
@@ -135,8 +149,256 @@ def load_prices(path: Path = PRICES_FILE) -> Prices:
         regions=regions,
         resource_types=document["resource_types"],
         free=document["free"],
-        free_prefixes=document["free_prefixes"],
+        free_prefixes=document.get("free_prefixes") or {},
     )
+
+
+def _read_price_document(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text())
+    except (OSError, UnicodeDecodeError) as error:
+        raise PricesError(f"{path}: cannot read it ({error})") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or "malformed"
+        raise PricesError(f"{path}: not valid YAML{where}: {problem}") from None
+
+
+# --- Checking the price file ---------------------------------------------------------------------
+# The pricers read the file without defending every key: these checks are what makes that safe.
+
+MAX_HOURS_PER_MONTH = 744
+"""31 days: the most hours a month has."""
+ITEM_NUMBERS = ("hourly", "monthly", "per_vm_hourly", "max_hourly", "per_gb")
+"""Item fields that are prices ($, not negative)."""
+PRICER_ITEM_FIELDS: Mapping[str, tuple[str, ...]] = {
+    "hourly": ("hourly", "what"),
+    "monthly": ("monthly", "what"),
+    "storage": ("per_gb_month", "what"),
+    "nat_gateway": ("hourly", "what", "per_gb"),
+    "cloud_nat": ("per_vm_hourly", "max_hourly", "per_gb", "what"),
+    "load_balancer_service": ("hourly", "what"),
+    "volume_claim": ("per_gb_month", "default", "what"),
+    "gke_cluster": ("hourly", "what"),
+}
+"""The fields of its `item` each pricer reads (node_pool reads machines and block_storage only)."""
+NAMED_ITEM_FIELDS: Mapping[str, tuple[str, ...]] = {
+    "block_storage": ("per_gb_month", "default"),
+    "public_ipv4": ("hourly",),
+}
+"""Items the pricers read by name (node and volume disks, Cloud NAT's address), and what they read."""
+
+
+def _shown(value: Any) -> str:
+    """A value from a file, short and on one line, for an error message."""
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+class _Check:
+    """Collects the price file's problems, each naming its key."""
+
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+
+    def mapping(self, value: Any, key: str) -> Mapping[str, Any]:
+        if isinstance(value, Mapping):
+            return value
+        self.problems.append(f"{key}: expected a mapping, got {_shown(value)}")
+        return {}
+
+    def text(self, value: Any, key: str) -> None:
+        if not isinstance(value, str) or not value:
+            self.problems.append(f"{key}: expected a non-empty string, got {_shown(value)}")
+
+    def present(self, entry: Mapping[str, Any], key: str, where: str) -> bool:
+        if key in entry:
+            return True
+        self.problems.append(f"{where}: lacks {key}")
+        return False
+
+    def number(self, value: Any, key: str, *, high: float = math.inf, below_high: bool = False) -> None:
+        """A finite number from 0 to `high` (exclusive with `below_high`)."""
+        if not _is_number(value) or value < 0 or value > high or (below_high and value == high):
+            allowed = "0 or more" if high == math.inf else f"from 0 to {'less than ' if below_high else ''}{high:g}"
+            self.problems.append(f"{key}: expected a number {allowed}, got {_shown(value)}")
+
+    def cited(self, entry: Mapping[str, Any], key: str) -> None:
+        """A price's `source` page and `as_of` month."""
+        if self.present(entry, "source", key):
+            self.text(entry["source"], f"{key}.source")
+        if self.present(entry, "as_of", key) and entry["as_of"] in (None, ""):
+            self.problems.append(f"{key}.as_of: expected the month the figure was read, got {_shown(entry['as_of'])}")
+
+
+def price_file_problems(document: Any) -> list[str]:
+    """Every way `document` (a parsed price file) differs from the shape the pricers read."""
+    check = _Check()
+    sections = ("hours_per_month", "usage", "clouds", "resource_types", "free")
+    if not isinstance(document, Mapping):
+        return [f"expected a mapping with {', '.join(sections)}, got {_shown(document)}"]
+    top: Mapping[str, Any] = document
+    for key in sections:
+        check.present(top, key, "top level")
+    if "hours_per_month" in top:
+        check.number(top["hours_per_month"], "hours_per_month", high=MAX_HOURS_PER_MONTH)
+        if top["hours_per_month"] == 0:
+            check.problems.append("hours_per_month: expected more than 0")
+    usage = check.mapping(top.get("usage", {}), "usage")
+    for name, entry in usage.items():
+        _check_usage(check, check.mapping(entry, f"usage.{name}"), f"usage.{name}")
+    clouds = check.mapping(top.get("clouds", {}), "clouds")
+    for cloud, cloud_prices in clouds.items():
+        _check_cloud(check, check.mapping(cloud_prices, f"clouds.{cloud}"), f"clouds.{cloud}")
+    rules = check.mapping(top.get("resource_types", {}), "resource_types")
+    for type_token, rule in rules.items():
+        _check_rule(check, check.mapping(rule, f"resource_types.{type_token}"), f"resource_types.{type_token}", top)
+    for section in ("free", "free_prefixes"):
+        for type_token, reason in check.mapping(top.get(section, {}), section).items():
+            check.text(reason, f"{section}.{type_token}")
+    return check.problems
+
+
+def _check_usage(check: _Check, entry: Mapping[str, Any], key: str) -> None:
+    scenarios = [scenario for scenario in SCENARIOS if scenario in entry]
+    if "value" in entry and not scenarios:
+        check.number(entry["value"], f"{key}.value")
+    elif set(scenarios) == set(SCENARIOS) and "value" not in entry:
+        for scenario in SCENARIOS:
+            check.number(entry[scenario], f"{key}.{scenario}")
+        if _is_number(entry["idle"]) and _is_number(entry["busy"]) and entry["busy"] < entry["idle"]:
+            check.problems.append(f"{key}.busy: {entry['busy']:g} is below its idle {entry['idle']:g}")
+    else:
+        check.problems.append(f"{key}: expected either `value` or both `idle` and `busy`")
+    if check.present(entry, "why", key):
+        check.text(entry["why"], f"{key}.why")
+
+
+def _check_cloud(check: _Check, cloud_prices: Mapping[str, Any], key: str) -> None:
+    if check.present(cloud_prices, "spot", key):
+        spot = check.mapping(cloud_prices["spot"], f"{key}.spot")
+        if check.present(spot, "discount", f"{key}.spot"):
+            check.number(spot["discount"], f"{key}.spot.discount", high=1, below_high=True)
+        check.cited(spot, f"{key}.spot")
+    if check.present(cloud_prices, "regions", key):
+        for region, table in check.mapping(cloud_prices["regions"], f"{key}.regions").items():
+            _check_region(check, check.mapping(table, f"{key}.regions.{region}"), f"{key}.regions.{region}")
+
+
+def _check_region(check: _Check, table: Mapping[str, Any], key: str) -> None:
+    if check.present(table, "machines", key):
+        machines = check.mapping(table["machines"], f"{key}.machines")
+        check.cited(machines, f"{key}.machines")
+        if check.present(machines, "types", f"{key}.machines"):
+            for name, entry in check.mapping(machines["types"], f"{key}.machines.types").items():
+                _check_machine(
+                    check, check.mapping(entry, f"{key}.machines.types.{name}"), f"{key}.machines.types.{name}"
+                )
+        if machines.get("accelerators") is not None:
+            accelerators = check.mapping(machines["accelerators"], f"{key}.machines.accelerators")
+            check.cited(accelerators, f"{key}.machines.accelerators")
+            if check.present(accelerators, "types", f"{key}.machines.accelerators"):
+                types = check.mapping(accelerators["types"], f"{key}.machines.accelerators.types")
+                for name, hourly in types.items():
+                    check.number(hourly, f"{key}.machines.accelerators.types.{name}")
+    if check.present(table, "items", key):
+        for name, item in check.mapping(table["items"], f"{key}.items").items():
+            _check_item(check, check.mapping(item, f"{key}.items.{name}"), f"{key}.items.{name}")
+            if name in NAMED_ITEM_FIELDS and isinstance(item, Mapping):
+                for field_name in NAMED_ITEM_FIELDS[name]:
+                    check.present(item, field_name, f"{key}.items.{name}")
+                if name == "block_storage" and not isinstance(item.get("per_gb_month", {}), Mapping):
+                    check.problems.append(f"{key}.items.{name}.per_gb_month: expected a price per disk type")
+
+
+def _check_machine(check: _Check, entry: Mapping[str, Any], key: str) -> None:
+    if check.present(entry, "hourly", key):
+        check.number(entry["hourly"], f"{key}.hourly")
+    if "gpus" in entry:
+        gpus = entry["gpus"]
+        if not isinstance(gpus, int) or isinstance(gpus, bool) or not 0 <= gpus <= MAX_GPUS_PER_NODE:
+            check.problems.append(
+                f"{key}.gpus: expected a whole number from 0 to {MAX_GPUS_PER_NODE}, got {_shown(gpus)}"
+            )
+        elif gpus:
+            if check.present(entry, "gpu", key):
+                check.text(entry["gpu"], f"{key}.gpu")
+
+
+def _check_item(check: _Check, item: Mapping[str, Any], key: str) -> None:
+    check.cited(item, key)
+    for field_name in ITEM_NUMBERS:
+        if field_name in item:
+            check.number(item[field_name], f"{key}.{field_name}")
+    for field_name in ("what", "note", "default"):
+        if field_name in item:
+            check.text(item[field_name], f"{key}.{field_name}")
+    per_gb = item.get("per_gb_month")
+    if isinstance(per_gb, Mapping):  # disk prices by type, with the type used when none is named
+        for disk_type, price in per_gb.items():
+            check.number(price, f"{key}.per_gb_month.{disk_type}")
+        if check.present(item, "default", key) and not _is_key(item["default"], per_gb):
+            check.problems.append(f"{key}.default: {_shown(item['default'])} is not a type in its per_gb_month")
+    elif "per_gb_month" in item:
+        check.number(per_gb, f"{key}.per_gb_month")
+
+
+def _mapping_at(document: Any, *keys: str) -> Mapping[str, Any]:
+    """document[key][key]..., or empty where a step is missing or not a mapping (reported elsewhere)."""
+    for key in keys:
+        document = document.get(key) if isinstance(document, Mapping) else None
+    return document if isinstance(document, Mapping) else {}
+
+
+def _is_key(value: Any, names: Iterable[str]) -> bool:
+    """`value in names`, for a value from a file that may be a list or a mapping (unhashable)."""
+    return isinstance(value, str) and value in names
+
+
+def _check_rule(check: _Check, rule: Mapping[str, Any], key: str, top: Mapping[str, Any]) -> None:
+    clouds = _mapping_at(top, "clouds")
+    pricer = rule.get("pricer")
+    if not _is_key(pricer, PRICERS):
+        check.problems.append(f"{key}.pricer: {_shown(pricer)} is not one of {', '.join(PRICERS)}")
+    if not _is_key(rule.get("category"), CATEGORIES):
+        check.problems.append(f"{key}.category: {_shown(rule.get('category'))} is not one of {', '.join(CATEGORIES)}")
+    cloud = rule.get("cloud")
+    if cloud != "cluster" and not _is_key(cloud, clouds):
+        check.problems.append(f"{key}.cloud: {_shown(cloud)} is not `cluster` or a cloud under clouds")
+    if pricer == "node_pool" and not _is_key(rule.get("shape"), NODE_POOL_SHAPES):
+        check.problems.append(f"{key}.shape: {_shown(rule.get('shape'))} is not one of {', '.join(NODE_POOL_SHAPES)}")
+    if pricer == "storage" and not _is_key(rule.get("usage"), _mapping_at(top, "usage")):
+        check.problems.append(f"{key}.usage: {_shown(rule.get('usage'))} is not a key of usage")
+    if pricer in ("nat_gateway", "cloud_nat") and NAT_USAGE not in _mapping_at(top, "usage"):
+        check.problems.append(f"usage: lacks {NAT_USAGE}, which {key} (a NAT gateway) needs")
+    if _is_key(pricer, PRICER_ITEM_FIELDS):
+        if not isinstance(rule.get("item"), str):
+            check.problems.append(f"{key}.item: expected the name of a region's item, got {_shown(rule.get('item'))}")
+            return
+        rule_clouds = list(clouds) if cloud == "cluster" else [str(cloud)]
+        for rule_cloud in rule_clouds:
+            for region in _mapping_at(clouds, rule_cloud, "regions"):
+                item = _mapping_at(clouds, rule_cloud, "regions", region, "items", rule["item"])
+                if item:
+                    where = f"clouds.{rule_cloud}.regions.{region}.items.{rule['item']} (used by {key})"
+                    _check_rule_item(check, str(pricer), item, where)
+
+
+def _check_rule_item(check: _Check, pricer: str, item: Mapping[str, Any], where: str) -> None:
+    """A region may lack a rule's item (its resources are then "not priced"); where it has it, the
+    item holds every field the rule's pricer reads, of the kind it reads."""
+    for field_name in PRICER_ITEM_FIELDS[pricer]:
+        check.present(item, field_name, where)
+    per_gb = item.get("per_gb_month")
+    if pricer == "storage" and isinstance(per_gb, Mapping):
+        check.problems.append(f"{where}.per_gb_month: the storage pricer needs one price, not one per type")
+    if pricer == "volume_claim" and per_gb is not None and not isinstance(per_gb, Mapping):
+        check.problems.append(f"{where}.per_gb_month: the volume_claim pricer needs a price per disk type")
 
 
 @dataclass(frozen=True)
@@ -201,6 +463,88 @@ class NodePool:
         return self.min_nodes if scenario == "idle" else self.max_nodes
 
 
+# --- Reading a render's inputs -------------------------------------------------------------------
+# A render is data a pull request may have shaped: every number a price is multiplied by is checked
+# here, so that a bad one makes its resource "not priced" with the reason, never a negative,
+# inverted or absurd figure.
+
+MAX_NODES_PER_POOL = 10_000
+"""Far above what one managed pool holds (EKS: 450 nodes per node group by default; GKE: 1,000
+per zone): a larger count is a typo, not a plan."""
+MAX_DISK_GB = 65_536
+"""The largest persistent disk GCP offers (EBS: 16 TiB): a larger disk or claim is a typo."""
+MAX_GPUS_PER_NODE = 16
+"""The most GPUs one machine takes (a2-megagpu-16g)."""
+
+
+def _object(inputs: Mapping[str, Any], key: str, where: str = "") -> Mapping[str, Any]:
+    """inputs[key] as a mapping; unset is empty."""
+    value = inputs.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise NotPricedError(f"{where}{key} is not an object: {_shown(value)}")
+    return value
+
+
+def _objects(value: Any, name: str) -> list[Mapping[str, Any]]:
+    """A list of mappings; unset is empty."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(entry, Mapping) for entry in value):
+        raise NotPricedError(f"{name} is not a list of objects: {_shown(value)}")
+    return value
+
+
+def _text(value: Any, name: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise NotPricedError(f"{name} is not a name: {_shown(value)}")
+    return value
+
+
+def _optional_text(value: Any, name: str) -> str | None:
+    return None if value is None else _text(value, name)
+
+
+def _texts(value: Any, name: str) -> tuple[str, ...]:
+    """A list of names; unset is empty."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise NotPricedError(f"{name} is not a list: {_shown(value)}")
+    return tuple(_text(entry, f"{name}[{index}]") for index, entry in enumerate(value))
+
+
+def _flag(value: Any, name: str) -> bool:
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    raise NotPricedError(f"{name} is not true or false: {_shown(value)}")
+
+
+def _whole(value: Any, name: str, low: int, high: int) -> int:
+    """A count from `low` to `high` (a render may hold 2.0 for 2)."""
+    if value is None:
+        raise NotPricedError(f"{name} is unset")
+    if not _is_number(value) or (isinstance(value, float) and not value.is_integer()) or not low <= value <= high:
+        raise NotPricedError(f"{name} is {_shown(value)}: expected a whole number from {low} to {high:,}")
+    return int(value)
+
+
+def _node_range(low_value: Any, high_value: Any, low_name: str, high_name: str) -> tuple[int, int]:
+    """(minimum, maximum) node counts, each from 0 to MAX_NODES_PER_POOL, the maximum not below the minimum."""
+    low = _whole(low_value, low_name, 0, MAX_NODES_PER_POOL)
+    high = _whole(high_value, high_name, 0, MAX_NODES_PER_POOL)
+    if high < low:
+        raise NotPricedError(f"{high_name} {high} is below {low_name} {low}")
+    return low, high
+
+
+def _disk_gb(value: Any, name: str) -> float:
+    if not _is_number(value) or not 0 < value <= MAX_DISK_GB:
+        raise NotPricedError(f"{name} is {_shown(value)}: expected a size in GB above 0, at most {MAX_DISK_GB:,}")
+    return float(value)
+
+
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 
 
@@ -210,8 +554,10 @@ def _launch_template_root_volume(resource: Resource, resources: Sequence[Resourc
     dependencies = set(resource.get("dependencies") or ())
     for candidate in resources:
         if candidate["type"] == LAUNCH_TEMPLATE and candidate["urn"] in dependencies:
-            mappings = candidate["inputs"].get("blockDeviceMappings") or []
-            return next((mapping["ebs"] for mapping in mappings if mapping.get("ebs")), None)
+            mappings = _objects(candidate["inputs"].get("blockDeviceMappings"), "launch template blockDeviceMappings")
+            return next(
+                (_object(mapping, "ebs", "launch template ") for mapping in mappings if mapping.get("ebs")), None
+            )
     return None
 
 
@@ -219,19 +565,22 @@ def eks_node_group(resource: Resource, resources: Sequence[Resource]) -> NodePoo
     """aws:eks/nodeGroup:NodeGroup: instanceTypes, capacityType, scalingConfig, and the root disk
     from `diskSize` or, with a launch template, the template's block device mapping."""
     inputs = resource["inputs"]
-    scaling = inputs.get("scalingConfig") or {}
+    scaling = _object(inputs, "scalingConfig")
+    low, high = _node_range(
+        scaling.get("minSize"), scaling.get("maxSize"), "scalingConfig.minSize", "scalingConfig.maxSize"
+    )
     notes: list[str] = []
-    instance_types = tuple(inputs.get("instanceTypes") or ())
+    instance_types = _texts(inputs.get("instanceTypes"), "instanceTypes")
     if not instance_types:
         instance_types = ("t3.medium",)
         notes.append("instanceTypes unset: EKS's default t3.medium")
     disk_type = None
     root_volume = _launch_template_root_volume(resource, resources) if "launchTemplate" in inputs else None
     if root_volume is not None and "volumeSize" in root_volume:
-        disk_gb = float(root_volume["volumeSize"])
-        disk_type = root_volume.get("volumeType")
+        disk_gb = _disk_gb(root_volume["volumeSize"], "launch template volumeSize")
+        disk_type = _optional_text(root_volume.get("volumeType"), "launch template volumeType")
     elif "diskSize" in inputs:
-        disk_gb = float(inputs["diskSize"])
+        disk_gb = _disk_gb(inputs["diskSize"], "diskSize")
     else:
         disk_gb = 20.0
         notes.append("disk size unset: EKS's default 20 GB")
@@ -242,7 +591,6 @@ def eks_node_group(resource: Resource, resources: Sequence[Resource]) -> NodePoo
             if spot
             else "on-demand: priced at the first listed type (EKS's priority order)"
         )
-    low, high = int(scaling["minSize"]), int(scaling["maxSize"])
     return NodePool(
         cloud="aws",
         machine_types=instance_types,
@@ -270,50 +618,69 @@ def _gke_cluster_of(resource: Resource, resources: Sequence[Resource]) -> Resour
 
 
 def _gke_zones(inputs: Mapping[str, Any], cluster_inputs: Mapping[str, Any]) -> tuple[int, str]:
-    locations = inputs.get("nodeLocations") or cluster_inputs.get("nodeLocations")
+    locations = _texts(inputs.get("nodeLocations"), "nodeLocations") or _texts(
+        cluster_inputs.get("nodeLocations"), "the cluster's nodeLocations"
+    )
     if locations:
-        return len(locations), ""
-    location = str(inputs.get("location") or cluster_inputs.get("location") or "")
-    if GCP_ZONE.match(location):
+        return len(set(locations)), ""
+    location = inputs.get("location") or cluster_inputs.get("location") or ""
+    if isinstance(location, str) and GCP_ZONE.match(location):
         return 1, ""
     return GKE_DEFAULT_ZONES, f"no nodeLocations: GKE's default of {GKE_DEFAULT_ZONES} zones for a regional cluster"
+
+
+def _gke_sizes(inputs: Mapping[str, Any], zones: int) -> tuple[int, int, str]:
+    """(minimum, maximum, how they were read): total limits, per-zone limits x zones, or a fixed count."""
+    autoscaling = _object(inputs, "autoscaling")
+    if "totalMinNodeCount" in autoscaling or "totalMaxNodeCount" in autoscaling:
+        total_low = autoscaling.get("totalMinNodeCount", 0)
+        low, high = _node_range(
+            total_low,
+            autoscaling.get("totalMaxNodeCount", total_low),
+            "autoscaling.totalMinNodeCount",
+            "autoscaling.totalMaxNodeCount",
+        )
+        return low, high, f"{low}-{high} in total"
+    if autoscaling:
+        zone_low = autoscaling.get("minNodeCount", 0)
+        per_low, per_high = _node_range(
+            zone_low, autoscaling.get("maxNodeCount", zone_low), "autoscaling.minNodeCount", "autoscaling.maxNodeCount"
+        )
+        return per_low * zones, per_high * zones, f"{per_low}-{per_high} per zone x {zones} zone(s)"
+    count_key = "nodeCount" if "nodeCount" in inputs else "initialNodeCount"
+    per_zone = _whole(inputs.get(count_key, 1), count_key, 0, MAX_NODES_PER_POOL)
+    return per_zone * zones, per_zone * zones, f"{per_zone} per zone x {zones} zone(s)"
+
+
+def _gke_accelerators(config: Mapping[str, Any]) -> tuple[tuple[str, int], ...]:
+    accelerators = _objects(config.get("guestAccelerators"), "nodeConfig.guestAccelerators")
+    return tuple(
+        (
+            _text(accelerator.get("type"), f"nodeConfig.guestAccelerators[{index}].type"),
+            _whole(accelerator.get("count", 1), f"nodeConfig.guestAccelerators[{index}].count", 1, MAX_GPUS_PER_NODE),
+        )
+        for index, accelerator in enumerate(accelerators)
+    )
 
 
 def _gke_pool(inputs: Mapping[str, Any], cluster_inputs: Mapping[str, Any], config: Mapping[str, Any]) -> NodePool:
     zones, zone_note = _gke_zones(inputs, cluster_inputs)
     notes = [zone_note] if zone_note else []
-    autoscaling = inputs.get("autoscaling") or {}
-    if "totalMinNodeCount" in autoscaling or "totalMaxNodeCount" in autoscaling:
-        low = int(autoscaling.get("totalMinNodeCount", 0))
-        high = int(autoscaling.get("totalMaxNodeCount", low))
-        sizing = f"{low}-{high} in total"
-    elif autoscaling:
-        per_low = int(autoscaling.get("minNodeCount", 0))
-        per_high = int(autoscaling.get("maxNodeCount", per_low))
-        low, high = per_low * zones, per_high * zones
-        sizing = f"{per_low}-{per_high} per zone x {zones} zone(s)"
-    else:
-        per_zone = int(inputs.get("nodeCount", inputs.get("initialNodeCount", 1)))
-        low = high = per_zone * zones
-        sizing = f"{per_zone} per zone x {zones} zone(s)"
-    machine = config.get("machineType")
-    if not machine:
+    low, high, sizing = _gke_sizes(inputs, zones)
+    machine = _optional_text(config.get("machineType"), "nodeConfig.machineType")
+    if machine is None:
         machine = "e2-medium"
         notes.append("machineType unset: GKE's default e2-medium")
-    accelerators = tuple(
-        (str(accelerator["type"]), int(accelerator.get("count", 1)))
-        for accelerator in config.get("guestAccelerators") or ()
-    )
     return NodePool(
         cloud="gcp",
-        machine_types=(str(machine),),
-        spot=bool(config.get("spot") or config.get("preemptible")),
+        machine_types=(machine,),
+        spot=_flag(config.get("spot"), "nodeConfig.spot") or _flag(config.get("preemptible"), "nodeConfig.preemptible"),
         min_nodes=low,
         max_nodes=high,
-        disk_gb=float(config.get("diskSizeGb", 100)),
-        disk_type=config.get("diskType"),
+        disk_gb=_disk_gb(config.get("diskSizeGb", 100), "nodeConfig.diskSizeGb"),
+        disk_type=_optional_text(config.get("diskType"), "nodeConfig.diskType"),
         sizing=sizing,
-        accelerators=accelerators,
+        accelerators=_gke_accelerators(config),
         notes=tuple(notes),
     )
 
@@ -323,7 +690,7 @@ def gke_node_pool(resource: Resource, resources: Sequence[Resource]) -> NodePool
     diskType}, autoscaling.{totalMin,totalMax}NodeCount or {min,max}NodeCount per zone x nodeLocations."""
     cluster = _gke_cluster_of(resource, resources)
     inputs = resource["inputs"]
-    return _gke_pool(inputs, cluster["inputs"] if cluster else {}, inputs.get("nodeConfig") or {})
+    return _gke_pool(inputs, cluster["inputs"] if cluster else {}, _object(inputs, "nodeConfig"))
 
 
 def gke_default_pool(cluster: Resource) -> NodePool | None:
@@ -331,7 +698,7 @@ def gke_default_pool(cluster: Resource) -> NodePool | None:
     inputs = cluster["inputs"]
     if inputs.get("removeDefaultNodePool") or inputs.get("enableAutopilot") or inputs.get("nodePools"):
         return None
-    return _gke_pool({"initialNodeCount": inputs.get("initialNodeCount", 1)}, inputs, inputs.get("nodeConfig") or {})
+    return _gke_pool({"initialNodeCount": inputs.get("initialNodeCount", 1)}, inputs, _object(inputs, "nodeConfig"))
 
 
 NODE_POOL_SHAPES: Mapping[str, Callable[[Resource, Sequence[Resource]], NodePool]] = {
@@ -479,7 +846,7 @@ def price_cloud_nat(resource: Resource, rule: Mapping[str, Any], ctx: Context) -
 
 
 def price_load_balancer_service(resource: Resource, rule: Mapping[str, Any], ctx: Context) -> PricerResult:
-    service_type = (resource["inputs"].get("spec") or {}).get("type", "ClusterIP")
+    service_type = _object(resource["inputs"], "spec").get("type", "ClusterIP")
     if service_type != "LoadBalancer":
         return Free(f"a {service_type} Service creates no cloud resource")
     return price_hourly(resource, rule, ctx)
@@ -494,15 +861,19 @@ def price_volume_claim(resource: Resource, rule: Mapping[str, Any], ctx: Context
     cloud = ctx.cloud_of(rule)
     if cloud is None:
         return LOCAL
-    spec = resource["inputs"].get("spec") or {}
-    request = str(((spec.get("resources") or {}).get("requests") or {}).get("storage", ""))
-    match = QUANTITY.match(request)
+    spec = _object(resource["inputs"], "spec")
+    request = _object(_object(spec, "resources", "spec."), "requests", "spec.resources.").get("storage", "")
+    match = QUANTITY.match(request) if isinstance(request, str) else None
     if not match:
-        raise NotPricedError(f"storage request {request!r} is not a size")
+        raise NotPricedError(f"storage request {_shown(request)} is not a size")
     gigabytes = float(match.group(1)) * GIB_PER_UNIT[match.group(2) or ""]
+    if not 0 < gigabytes <= MAX_DISK_GB:
+        raise NotPricedError(
+            f"storage request {request} is {gigabytes:g} GB: expected above 0, at most {MAX_DISK_GB:,}"
+        )
     region = ctx.region_prices(cloud)
     item = region.item(str(rule["item"]))
-    requested_class = spec.get("storageClassName")
+    requested_class = _optional_text(spec.get("storageClassName"), "spec.storageClassName")
     disk_type = requested_class if requested_class in item["per_gb_month"] else None
     chosen, per_gb, source = region.disk(disk_type)
     notes = () if disk_type else (f"storage class {requested_class or '(default)'} priced as {chosen}",)
@@ -599,22 +970,24 @@ PRICERS: Mapping[str, Pricer] = {
 """The `pricer` names tools/prices.yaml's resource_types may use."""
 
 
+NAT_USAGE = "nat_processed_gb_per_month"
+"""The usage assumption NAT data processing is priced at."""
+
+
 def usage_lines(ctx: Context) -> list[Line]:
     """NAT data processing, once per cloud with a NAT gateway (the data does not grow with gateways)."""
     lines = []
     if ctx.nat_data:
-        ctx.used_usage.add("nat_processed_gb_per_month")
+        ctx.used_usage.add(NAT_USAGE)
     for cloud, item in sorted(ctx.nat_data.items()):
         per_gb = float(item["per_gb"])
-        idle, busy = (ctx.prices.usage_value("nat_processed_gb_per_month", s) for s in SCENARIOS)
+        idle, busy = (ctx.prices.usage_value(NAT_USAGE, s) for s in SCENARIOS)
         lines.append(
             Line(
                 category="network",
                 name=f"{cloud} NAT data processing",
                 type="usage",
-                what=(
-                    f"{idle:g} GB idle / {busy:g} GB busy assumed (nat_processed_gb_per_month) x {rate(per_gb, '/GB')}"
-                ),
+                what=(f"{idle:g} GB idle / {busy:g} GB busy assumed ({NAT_USAGE}) x {rate(per_gb, '/GB')}"),
                 monthly_idle=idle * per_gb,
                 monthly_busy=busy * per_gb,
                 sources=(_cite(item),),
