@@ -531,7 +531,8 @@ def test_the_preview_section_escapes_what_it_reports(tmp_path):
 
     (head / "resources.json").write_text(json.dumps({"stack": STACK, "resources": [{**pool, "inputs": None}]}))
     broken = cost.preview_section(STACK, tmp_path / "base" / STACK, head)
-    assert broken is not None and broken.markdown.startswith("Not estimated: resources\\[0\\].inputs")
+    assert broken is not None and broken.markdown.startswith("Not estimated: ")
+    assert "resources\\[0\\].inputs: expected an object" in broken.markdown
     assert "<img" not in _outside_code_spans(broken.markdown)
 
 

@@ -314,6 +314,7 @@ def _bad_manifest(render_dir: Path) -> Path:
         (["{base}", "{head}", "--section", "nosuch:fn"], "--section 'nosuch:fn': no module 'nosuch'"),
         (["{base}", "{head}", "--section", "tools.cost"], "--section 'tools.cost': expected MODULE:FUNCTION"),
         (["{base}", "{head}", "--section", "tools.cost:nosuch"], "tools.cost has no function 'nosuch'"),
+        (["{base}", "{head}", "--max-chars", "10"], "--max-chars: limit 10 is below the"),
     ],
 )
 def test_bad_arguments_are_one_line_errors(rendered_stack, tmp_path, capsys, arguments, says):

@@ -35,7 +35,7 @@ import re
 import sys
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -288,21 +288,10 @@ def estimate(render_dir: Path, *, prices: Prices | None = None, region: str | No
 
 def _read_render(render_dir: Path) -> tuple[dict[str, Any], Mapping[str, Any]]:
     """(resources.json, outputs.json) of a render; a missing or malformed file is a CostError."""
-    document = _read(render.load_render, render_dir, render.RESOURCES_FILE)
-    outputs = _read(render.load_outputs, render_dir, render.OUTPUTS_FILE)
-    if not isinstance(outputs, Mapping):
-        raise CostError(f"{render_dir / render.OUTPUTS_FILE}: expected an object of stack outputs")
-    return document, outputs
-
-
-def _read(loader: Callable[[Path], dict[str, Any]], render_dir: Path, file_name: str) -> dict[str, Any]:
     try:
-        return loader(render_dir)
+        return render.load_render(render_dir), render.load_outputs(render_dir)
     except render.RenderError as error:
         raise CostError(str(error)) from None
-    except (OSError, ValueError, TypeError) as error:
-        # What tools.render's loaders raised for a malformed file before they said RenderError.
-        raise CostError(f"{render_dir / file_name}: {error}") from None
 
 
 def render_stack(stack: str, out: Path, stacks_dir: Path | None = None) -> None:

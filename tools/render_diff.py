@@ -45,7 +45,7 @@ from typing import Any, cast
 import yaml
 
 from tools import provider_replacements, render
-from tools.pr_comment import truncate
+from tools.pr_comment import LimitError, truncate
 from tools.render import SECRET_PLACEHOLDER, SECURE_PLACEHOLDER
 
 SYMBOLS = {"create": "+", "delete": "-", "replace": "+-", "update": "~"}
@@ -722,7 +722,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"render_diff: {error}", file=sys.stderr)
         return 2
     if args.max_chars:
-        markdown = truncate(markdown, args.max_chars, args.full_url)
+        try:
+            markdown = truncate(markdown, args.max_chars, args.full_url)
+        except LimitError as error:
+            print(f"render_diff: --max-chars: {error}", file=sys.stderr)
+            return 2
     sys.stdout.write(markdown)
     return 0
 
