@@ -21,6 +21,7 @@ from typing import Literal
 import uvicorn
 from mlserve.app import ModelServer, create_app
 from mlserve.auth import TokenFileError
+from mlserve.protocol import protocol_class
 from mlserve.settings import EXIT_CANNOT_LISTEN, EXIT_INVALID_CONFIGURATION, EXIT_STOPPED, Settings, load_settings
 
 log = logging.getLogger("server")
@@ -74,10 +75,12 @@ def run(
     """Serve `app` on `sockets` until SIGTERM or SIGINT; returns the process exit code.
 
     `http` and `loop` exist for bench/bench_server.py, which measures the alternatives; httptools
-    (a C HTTP parser) and uvloop (libuv) are what pays (bench/README.md)."""
+    (a C HTTP parser) and uvloop (libuv) are what pays (bench/README.md). httptools runs as
+    mlserve.protocol's subclass (REQUEST_READ_TIMEOUT_SECONDS, JSON 400s); h11, for the benchmark
+    only, is uvicorn's own."""
     config = uvicorn.Config(
         app,
-        http=http,
+        http="h11" if http == "h11" else protocol_class(settings.request_read_timeout_seconds),
         loop=loop,
         ws="none",
         lifespan="on",

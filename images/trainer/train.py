@@ -24,7 +24,8 @@ from mltrain.training import TrainConfig, TrainerError, configure_logging, log, 
 
 
 def parse_args(argv: list[str] | None = None) -> TrainConfig:
-    """Parse the command line into a validated TrainConfig; exits 2 listing every bad flag."""
+    """Parse the command line into a validated TrainConfig; exits 2 listing every bad flag, bad
+    topology variable (RANK, LOCAL_RANK, WORLD_SIZE) and a device this machine lacks."""
     defaults = TrainConfig(output_uri="")
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output-uri", required=True, help=SUPPORTED_OUTPUTS)
@@ -66,9 +67,14 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
         seed=args.seed,
         device=args.device,
     )
-    problems = config.problems()
+    # Flags, the environment torchrun sets and the device, all before anything is written.
+    problems = [*config.problems(), *distributed.topology_problems(dict(os.environ))]
+    if (device := distributed.device_problem(config.device)) is not None:
+        problems.append(device)
     if problems:
-        parser.error("; ".join(problems))
+        # Exit 2 as argparse does for bad flags, in one line (no usage block): in a Job's log the
+        # reason is what matters.
+        parser.exit(2, f"{parser.prog}: error: {'; '.join(problems)}\n")
     return config
 
 

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import json
+import math
+import os
 import re
 import shutil
 import signal
@@ -338,8 +342,6 @@ def test_corrupt_model_keeps_server_unready_without_crashing(
     metadata = trained_model.metadata
     data = (trained_model.path / "model.onnx").read_bytes()[:5000]
     if corruption != "truncated":
-        import hashlib
-
         metadata["model_sha256"] = hashlib.sha256(data).hexdigest()
     (model_dir / "model.onnx").write_bytes(data)
     (model_dir / "metadata.json").write_text(json.dumps(metadata))
@@ -403,13 +405,53 @@ def test_sigterm_lets_the_in_flight_request_finish(
             ["ADMIN_PORT and PORT are both 9000"],
         ),
         ({"MICRO_BATCH_MAX_WAIT_SECONDS": "-1", "MODEL_URI": "file:///models/x"}, ["MICRO_BATCH_MAX_WAIT_SECONDS:"]),
+        # Values that would take the node's memory, or a wait that never ends.
+        (
+            {"INFERENCE_THREADS": "100000000", "MODEL_URI": "file:///models/x"},
+            ["INFERENCE_THREADS:", "less than or equal to 64"],
+        ),
+        ({"MODEL_LOAD_RETRY_SECONDS": "inf", "MODEL_URI": "file:///models/x"}, ["MODEL_LOAD_RETRY_SECONDS:", "finite"]),
+        (
+            {"MODEL_LOAD_RETRY_SECONDS": "1e300", "MODEL_URI": "file:///models/x"},
+            ["MODEL_LOAD_RETRY_SECONDS:", "less than or equal to 3600"],
+        ),
+        (
+            {"GRACEFUL_SHUTDOWN_SECONDS": "10000000000", "MODEL_URI": "file:///models/x"},
+            ["GRACEFUL_SHUTDOWN_SECONDS:", "less than or equal to 3600"],
+        ),
+        (
+            {"REQUEST_READ_TIMEOUT_SECONDS": "nan", "MODEL_URI": "file:///models/x"},
+            ["REQUEST_READ_TIMEOUT_SECONDS:", "finite"],
+        ),
+        (
+            {"MAX_BODY_BYTES": str(1 << 40), "MODEL_URI": "file:///models/x"},
+            ["MAX_BODY_BYTES:", "less than or equal to 1073741824"],
+        ),
+        # Empty values that would read as something else: every interface, the current directory.
+        ({"HOST": "", "MODEL_URI": "file:///models/x"}, ["HOST: is empty"]),
+        ({"AUTH_TOKEN_FILE": "", "MODEL_URI": "file:///models/x"}, ["AUTH_TOKEN_FILE: is empty"]),
     ],
-    ids=["port not a number", "max instances zero", "model uri missing", "same two ports", "negative batch wait"],
+    ids=[
+        "port not a number",
+        "max instances zero",
+        "model uri missing",
+        "same two ports",
+        "negative batch wait",
+        "inference threads unbounded",
+        "load retry infinite",
+        "load retry 1e300",
+        "graceful shutdown unbounded",
+        "read timeout nan",
+        "body limit unbounded",
+        "host empty",
+        "token file empty",
+    ],
 )
 def test_invalid_settings_stop_the_server_with_a_clear_message(env: dict[str, str], expected: list[str]) -> None:
     """Misconfiguration is a startup error naming the variable (unlike a missing model, which is
     waited for): the process exits 2 with one line, no traceback."""
     base = {k: v for k, v in child_env().items() if k not in ("MODEL_URI", "PORT", "ADMIN_PORT", "MAX_INSTANCES")}
+    base.update(PORT=str(free_port()), ADMIN_PORT=str(free_port()))  # a start that goes wrong does not collide
     result = subprocess.run(
         [sys.executable, str(SERVE_SCRIPT)],
         env={**base, **env},
@@ -418,11 +460,11 @@ def test_invalid_settings_stop_the_server_with_a_clear_message(env: dict[str, st
         timeout=60,
         check=False,
     )
-    assert result.returncode == EXIT_INVALID_CONFIGURATION
+    assert result.returncode == EXIT_INVALID_CONFIGURATION, result.stderr
     assert "invalid configuration" in result.stderr
     for fragment in expected:
         assert fragment in result.stderr
-    assert "Traceback" not in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) == 1, result.stderr
 
 
 # ---- issue 8: what probing as a user and as an attacker found ----
@@ -498,6 +540,7 @@ OUT_OF_RANGE = [
     ("just above", [[*[0.0] * 63, 16.5]], "instances[0][63] is 16.5"),
     ("second instance, 8x8 layout", [IMAGE, [[0.0] * 8] * 7 + [[0.0] * 7 + [1e39]]], "instances[1][7][7] is 1e+39"),
     ("beyond float32", [[1e300, *[0.0] * 63]], "instances[0][0] is 1e+300"),
+    ("above by less than :g shows", [[16.0000001, *[0.0] * 63]], "instances[0][0] is 16.0000001;"),
 ]
 
 
@@ -588,13 +631,39 @@ def test_a_rotated_token_file_takes_effect_without_a_restart(token_server: tuple
     assert "rotated-token" not in server.log()
 
 
-@pytest.mark.parametrize(("content", "problem"), [(None, "cannot read it"), ("", "empty"), ("zq9 x7!", "not a bearer")])
-def test_an_unusable_token_file_stops_the_server(tmp_path: Path, content: str | None, problem: str) -> None:
-    """A missing, empty or malformed AUTH_TOKEN_FILE is a configuration error (exit 2, one line
-    naming the file and never its content), not a server that silently lets everyone in."""
+def _make_token_file(path: Path, kind: str) -> None:
+    """An AUTH_TOKEN_FILE of one kind; as a Secret volume does, a symlink for the devices."""
+    if kind == "/dev/zero (endless)":
+        path.symlink_to("/dev/zero")
+    elif kind == "a FIFO (blocks a reader)":
+        os.mkfifo(path)
+    elif kind == "a directory":
+        path.mkdir()
+    elif kind == "over the size of a token":
+        path.write_text("a" * 5000)
+    elif kind != "missing":
+        path.write_text(kind)
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ("missing", "cannot read it"),
+        ("", "empty"),
+        ("zq9 x7!", "not a bearer"),
+        ("over the size of a token", "larger than 4098 bytes"),
+        ("/dev/zero (endless)", "not a regular file"),
+        ("a FIFO (blocks a reader)", "not a regular file"),
+        ("a directory", "not a regular file"),
+    ],
+)
+def test_an_unusable_token_file_stops_the_server(tmp_path: Path, content: str, problem: str) -> None:
+    """A missing, empty, malformed or oversized AUTH_TOKEN_FILE is a configuration error (exit 2,
+    one line naming the file and never its content), not a server that silently lets everyone in;
+    one that is no regular file is refused before it is read (/dev/zero would fill the memory,
+    a FIFO would block the start forever)."""
     token_file = tmp_path / "token"
-    if content is not None:
-        token_file.write_text(content)
+    _make_token_file(token_file, content)
     result = subprocess.run(
         [sys.executable, str(SERVE_SCRIPT)],
         env=child_env(MODEL_URI="file:///models/x", AUTH_TOKEN_FILE=str(token_file), PORT=str(free_port())),
@@ -605,7 +674,29 @@ def test_an_unusable_token_file_stops_the_server(tmp_path: Path, content: str | 
     )
     assert result.returncode == EXIT_INVALID_CONFIGURATION, result.stderr
     assert f"AUTH_TOKEN_FILE {token_file}" in result.stderr and problem in result.stderr
-    assert "Traceback" not in result.stderr and (content in (None, "") or content not in result.stderr)
+    assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) == 1, result.stderr
+    assert content == "" or content not in result.stderr
+
+
+def test_a_token_file_swapped_for_a_device_keeps_the_previous_token(
+    token_server: tuple[ServerProcess, Path],
+) -> None:
+    """A token file replaced at runtime by a symlink to /dev/zero (the way a Secret volume swaps
+    its files) is refused without reading it: the event loop keeps answering, the previous token
+    stays valid, one log line says why (not one per request with a wrong token), and SIGTERM
+    still stops the server."""
+    server, token_file = token_server
+    swap = token_file.with_name("swap")
+    swap.symlink_to("/dev/zero")
+    swap.replace(token_file)
+    with httpx.Client(base_url=server.url, timeout=5) as http:
+        for _ in range(3):
+            assert http.get("/v1/models", headers={"Authorization": "Bearer another"}).status_code == 401
+        assert http.get("/v1/models", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+    assert server.get("/healthz", admin=True)[0] == 200
+    assert server.terminate(timeout=20) == 0
+    warnings = [line for line in server.log().splitlines() if "keeping the previous token" in line]
+    assert len(warnings) == 1 and "not a regular file" in warnings[0], server.log()
 
 
 @pytest.mark.parametrize("setting", ["PORT", "ADMIN_PORT"])
@@ -728,3 +819,193 @@ def test_concurrent_requests_each_get_their_own_rows(
         assert sum(calls.values()) < len(requests)  # some calls served several requests
         if "MICRO_BATCH_MAX_INSTANCES" not in settings:
             assert calls.get("inference_thread", 0) > 0, calls  # the long calls ran on the thread
+
+
+# ---- what probing the server found: load failures of every kind, slow and malformed clients ----
+
+
+def _fixed_batch_model(trained_model: TrainedModel, model_dir: Path) -> None:
+    """The trained model re-declared with a fixed batch of 2: it loads and passes a 2-row test,
+    but fails on any other count of rows."""
+    import onnx
+
+    model = onnx.load(str(trained_model.path / "model.onnx"))
+    for value in (*model.graph.input, *model.graph.output):
+        value.type.tensor_type.shape.dim[0].dim_value = 2
+    data = model.SerializeToString()
+    (model_dir / "model.onnx").write_bytes(data)
+    metadata = trained_model.metadata
+    metadata["model_sha256"] = hashlib.sha256(data).hexdigest()
+    (model_dir / "metadata.json").write_text(json.dumps(metadata))
+
+
+def _spoiled_metadata(trained_model: TrainedModel, model_dir: Path, text: str) -> None:
+    shutil.copy(trained_model.path / "model.onnx", model_dir / "model.onnx")
+    (model_dir / "metadata.json").write_text(text)
+
+
+LOAD_FAILURES = [
+    ("fixed batch dimension", "model.onnx takes a fixed batch of 2"),
+    ("metadata nested too deep", "metadata.json is not JSON"),
+    ("NaN test accuracy", "metadata.json is invalid: test_accuracy: Input should be a finite number"),
+    ("infinite input range", "metadata.json is invalid: input_range.1: Input should be a finite number"),
+]
+
+
+@pytest.mark.parametrize(("failure", "reason"), LOAD_FAILURES, ids=[f[0] for f in LOAD_FAILURES])
+def test_every_kind_of_load_failure_is_a_reason_a_metric_and_a_retry(
+    trained_model: TrainedModel, tmp_path: Path, start_server: Callable[..., ServerProcess], failure: str, reason: str
+) -> None:
+    """Whatever fails a load attempt - a model with a fixed batch size (the server batches
+    requests), metadata.json nested beyond what json can parse, a NaN or infinite number in it
+    (GET /v1/models/{name} would answer invalid JSON) - /readyz gives a one-line reason, each
+    attempt logs one line and counts as a failure, and the loader keeps retrying; no attempt
+    leaves /readyz at "model not loaded yet"."""
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    metadata = json.dumps(trained_model.metadata)
+    if failure == "fixed batch dimension":
+        _fixed_batch_model(trained_model, model_dir)
+    elif failure == "metadata nested too deep":
+        _spoiled_metadata(trained_model, model_dir, "[" * 100_000 + "]" * 100_000)
+    elif failure == "NaN test accuracy":
+        _spoiled_metadata(
+            trained_model, model_dir, re.sub(r'"test_accuracy": [0-9.]+', '"test_accuracy": NaN', metadata)
+        )
+    else:
+        _spoiled_metadata(
+            trained_model, model_dir, metadata.replace('"input_range": [0.0, 16.0]', '"input_range": [0, Infinity]')
+        )
+    server = start_server(MODEL_URI=model_dir.as_uri(), MODEL_LOAD_RETRY_SECONDS="0.2")
+    server.wait_for("/healthz", 200)
+    _wait_for_load_attempts(server, 2)
+    status, body = server.get("/readyz", admin=True)
+    assert status == 503 and body["error"].startswith(reason), body
+    metrics = httpx.get(server.admin_url + "/metrics").text
+    failures = re.search(r'model_server_model_load_attempts_total\{outcome="failure"\} (\S+)', metrics)
+    assert failures is not None and float(failures.group(1)) >= 2, metrics
+    log = server.log()
+    assert len(re.findall(rf"model not ready \(attempt \d+\): {re.escape(reason)}", log)) >= 2, log
+    assert "Traceback" not in log and all(LOG_LINE.match(line) for line in log.splitlines() if line), log
+    assert server.process.poll() is None
+
+
+def test_answers_are_always_valid_json() -> None:
+    """The server's JSON encoder refuses NaN and Infinity (json.dumps would write them, and no
+    client could parse the answer): such a value is a 500 `{"error": ...}` at worst."""
+    from mlserve.http import json_response
+
+    assert json_response(200, {"test_accuracy": 0.5}).body == b'{"test_accuracy":0.5}'
+    for value in (math.nan, math.inf):
+        with pytest.raises(ValueError, match="not JSON compliant"):
+            json_response(200, {"test_accuracy": value})
+
+
+def _read_until_closed(connection: socket.socket) -> bytes:
+    received = b""
+    while chunk := connection.recv(65536):
+        received += chunk
+    return received
+
+
+def _answers(received: bytes) -> list[tuple[bytes, bytes, bytes]]:
+    """(status line, head, body) of each response in `received`, in order."""
+    answers = []
+    while received:
+        head, _, rest = received.partition(b"\r\n\r\n")
+        length = int(re.search(rb"content-length: (\d+)", head, re.IGNORECASE).group(1))  # type: ignore[union-attr]
+        answers.append((head.split(b"\r\n")[0], head.lower(), rest[:length]))
+        received = rest[length:]
+    return answers
+
+
+PREDICT_HEAD = b"POST /v1/models/digits:predict HTTP/1.1\r\nHost: x\r\n"
+UNFINISHED_REQUESTS = [
+    ("nothing sent", b""),
+    ("headers never end", PREDICT_HEAD),
+    ("body shorter than declared", PREDICT_HEAD + b'Content-Length: 100\r\n\r\n{"inst'),
+    ("chunked body without its last chunk", PREDICT_HEAD + b'Transfer-Encoding: chunked\r\n\r\n5\r\n{"ins\r\n'),
+    ("answered, body never read", b"GET /v1/models HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc"),
+]
+
+
+def test_requests_that_never_arrive_whole_are_cut_with_a_408(
+    trained_model: TrainedModel, start_server: Callable[..., ServerProcess]
+) -> None:
+    """Slowloris: connections that never complete a request - headers that never end, a body
+    shorter than its Content-Length, a chunked body without its last chunk, a header trickled
+    byte by byte, the unread rest of an answered request - are answered 408 `{"error": ...}` and
+    closed after REQUEST_READ_TIMEOUT_SECONDS, instead of being held open forever; one that sends
+    nothing is closed. A keep-alive connection whose requests each arrive in time is not cut,
+    however long it lives."""
+    server = start_server(MODEL_URI=trained_model.uri, REQUEST_READ_TIMEOUT_SECONDS="1")
+    server.wait_for("/readyz", 200)
+    started = time.monotonic()
+    connections = []
+    for _, data in UNFINISHED_REQUESTS:
+        connection = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        connection.sendall(data)
+        connections.append(connection)
+    trickling = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    trickling.sendall(b"GET /v1/models HTTP/1.1\r\n")
+    with httpx.Client(base_url=server.url, timeout=10) as http:  # one keep-alive connection
+        for _ in range(8):
+            with contextlib.suppress(OSError):  # until the server cuts it
+                trickling.sendall(b"X")
+            assert http.get("/v1/models").status_code == 200
+            time.sleep(0.3)
+    connections.append(trickling)
+    try:
+        names = [name for name, _ in UNFINISHED_REQUESTS] + ["header trickled"]
+        for name, connection in zip(names, connections, strict=True):
+            answers = _answers(_read_until_closed(connection))
+            if name == "nothing sent":  # closed as an idle keep-alive connection is, without an answer
+                assert answers == []
+                continue
+            status_line, head, body = answers[-1]
+            assert status_line == b"HTTP/1.1 408 Request Timeout", (name, answers)
+            assert b"content-type: application/json" in head and b"connection: close" in head, name
+            assert json.loads(body) == {"error": "no complete request within 1 s (REQUEST_READ_TIMEOUT_SECONDS)"}
+            assert len(answers) == (2 if name.startswith("answered") else 1), (name, answers)
+    finally:
+        for connection in connections:
+            connection.close()
+    assert time.monotonic() - started < 10
+    metrics = httpx.get(server.admin_url + "/metrics").text
+    assert 'route="/v1/models/{name}:predict",status="408"} 2.0' in metrics, metrics
+    assert server.get("/healthz", admin=True)[0] == 200
+    log = server.log()
+    assert len(re.findall(r"closed the connection of 127\.0\.0\.1:\d+: no complete request within 1s", log)) == 5, log
+
+
+MALFORMED_REQUESTS = [
+    ("unknown method", b"FOO /v1/models HTTP/1.1\r\nHost: x\r\n\r\n", "Invalid method"),
+    ("Content-Length not a number", PREDICT_HEAD + b"Content-Length: abc\r\n\r\n{}", "Content-Length"),
+    ("bare LF line ends", b"GET /v1/models HTTP/1.1\nHost: x\n\n", "CRLF"),
+    ("HTTP/1.1 without Host", b"GET /v1/models HTTP/1.1\r\n\r\n", "needs exactly one Host header"),
+    ("HTTP/1.1 with two Hosts", b"GET /v1/models HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "exactly one Host"),
+]
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "reason"), [m[1:] for m in MALFORMED_REQUESTS], ids=[m[0] for m in MALFORMED_REQUESTS]
+)
+def test_malformed_http_gets_a_json_400(server: ServerProcess, request_bytes: bytes, reason: str) -> None:
+    """What the HTTP parser refuses, and an HTTP/1.1 request without exactly one Host header (RFC
+    9112 requires a 400), is answered like every other error: 400 `{"error": "invalid HTTP
+    request: ..."}` as application/json, and the connection closed."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as connection:
+        connection.sendall(request_bytes)
+        ((status_line, head, body),) = _answers(_read_until_closed(connection))
+    assert status_line == b"HTTP/1.1 400 Bad Request"
+    assert b"content-type: application/json" in head and b"connection: close" in head
+    message = json.loads(body)["error"]
+    assert message.startswith("invalid HTTP request: ") and reason in message, message
+
+
+def test_http_1_0_needs_no_host_header(server: ServerProcess) -> None:
+    """HTTP/1.0 has no Host requirement: such a request is answered."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as connection:
+        connection.sendall(b"GET /v1/models HTTP/1.0\r\n\r\n")
+        ((status_line, _, body),) = _answers(_read_until_closed(connection))
+    assert status_line == b"HTTP/1.1 200 OK" and json.loads(body) == {"models": ["digits"]}

@@ -239,6 +239,58 @@ def test_bad_flags_are_rejected_together(capsys: pytest.CaptureFixture[str]) -> 
     assert "--learning-rate must be a positive number" in message
 
 
+BAD_VALUES = [
+    ("negative seed", ["--seed", "-5"], {}, "--seed must be from 0 to 18446744073709551615"),
+    ("seed beyond torch", ["--seed", str(2**70)], {}, "--seed must be from 0 to 18446744073709551615 (2**64 - 1"),
+    ("learning rate 1e300", ["--learning-rate", "1e300"], {}, "--learning-rate must be a positive number up to 10"),
+    ("RANK not a number", [], {"RANK": "abc"}, "environment variable RANK='abc' is not an integer"),
+    ("WORLD_SIZE 0", [], {"WORLD_SIZE": "0"}, "environment variable WORLD_SIZE=0 must be at least 1"),
+    ("WORLD_SIZE negative", [], {"WORLD_SIZE": "-1"}, "environment variable WORLD_SIZE=-1 must be at least 1"),
+    (
+        "RANK outside WORLD_SIZE",
+        [],
+        {"RANK": "5", "WORLD_SIZE": "2"},
+        "environment variable RANK=5 must be from 0 to WORLD_SIZE-1 (1)",
+    ),
+    ("LOCAL_RANK negative", [], {"LOCAL_RANK": "-1"}, "environment variable LOCAL_RANK=-1 must be at least 0"),
+]
+
+
+@pytest.mark.parametrize(("flags", "env", "message"), [b[1:] for b in BAD_VALUES], ids=[b[0] for b in BAD_VALUES])
+def test_bad_values_and_topology_exit_2_before_anything_is_written(
+    tmp_path: Path, flags: list[str], env: dict[str, str], message: str
+) -> None:
+    """A flag the run cannot use (a seed torch refuses, a learning rate that overflows float32 in
+    the first step) or a topology torchrun would never set is one line naming the flag or
+    variable and what it allows, exit 2, and nothing written: before, each was a traceback with
+    exit 1 after run.json recorded the value, so that even a corrected rerun was refused."""
+    output = tmp_path / "run"
+    result = subprocess.run(
+        trainer_command(str(output), "--epochs", "1", *flags),
+        env=child_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("train.py: error: ") and message in lines[0], result.stderr
+    assert not output.exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine where torch sees no GPU")
+def test_cuda_without_a_gpu_exits_2_before_anything_is_written(tmp_path: Path) -> None:
+    """--device cuda where torch sees no GPU is a bad flag (one line, exit 2), not a traceback."""
+    output = tmp_path / "run"
+    result = run_trainer(str(output), "--device", "cuda", "--epochs", "1")
+    assert result.returncode == 2, result.stdout
+    assert result.stdout.splitlines() == [
+        "train.py: error: --device cuda needs a GPU, and torch sees none (--device auto or cpu train on the CPU)"
+    ]
+    assert not output.exists()
+
+
 def test_checkpoint_is_torch_loadable_without_pickled_code(trained_model: TrainedModel) -> None:
     """Checkpoints hold only tensors and plain values, so resuming loads them with
     weights_only=True: a checkpoint in a shared bucket cannot run code in the trainer."""

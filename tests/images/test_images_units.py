@@ -23,7 +23,7 @@ from mlserve.model import ModelLoadError, load_model
 from mlserve.settings import Settings
 from mltrain.artifacts import ArtifactStore, checkpoint_name
 from mltrain.data import load_split, shard_indices
-from mltrain.distributed import read_topology
+from mltrain.distributed import read_topology, topology_problems
 
 
 @pytest.mark.parametrize("world_size", [1, 2, 3, 4])
@@ -73,8 +73,33 @@ def test_topology_comes_from_torchrun_environment() -> None:
     assert read_topology({"RANK": "3", "LOCAL_RANK": "1", "WORLD_SIZE": "4"}) == (3, 1, 4)
     with pytest.raises(ValueError, match="WORLD_SIZE='two' is not an integer"):
         read_topology({"WORLD_SIZE": "two"})
-    with pytest.raises(ValueError, match="RANK=4 and WORLD_SIZE=4"):
+    with pytest.raises(ValueError, match=r"RANK=4 must be from 0 to WORLD_SIZE-1 \(3\)"):
         read_topology({"RANK": "4", "WORLD_SIZE": "4"})
+    # Every problem at once, each naming its variable.
+    assert topology_problems({"RANK": "x", "WORLD_SIZE": "0", "LOCAL_RANK": "-2"}) == [
+        "environment variable RANK='x' is not an integer",
+        "environment variable WORLD_SIZE=0 must be at least 1",
+        "environment variable LOCAL_RANK=-2 must be at least 0",
+    ]
+
+
+def test_seed_and_learning_rate_bounds_are_what_torch_and_numpy_take() -> None:
+    """The seed's range is torch.manual_seed's (numpy's Generator, which shuffles each epoch,
+    takes any non-negative integer); the learning rate's upper bound keeps Adam's step within
+    float32. Inside the bounds the run's random sources accept the values; outside they are
+    refused as flags."""
+    import torch
+    from mltrain.training import MAX_LEARNING_RATE, MAX_SEED, TrainConfig
+
+    for seed in (0, MAX_SEED):
+        torch.manual_seed(seed)
+        shard_indices(10, seed * 100_003 + 1, 0, 1)
+    with pytest.raises((RuntimeError, ValueError)):
+        torch.manual_seed(MAX_SEED + 1)
+    assert TrainConfig(output_uri="x", seed=MAX_SEED, learning_rate=MAX_LEARNING_RATE).problems() == []
+    for bad in ({"seed": -1}, {"seed": MAX_SEED + 1}, {"learning_rate": 1e300}, {"learning_rate": math.nan}):
+        problems = TrainConfig(output_uri="x", **bad).problems()
+        assert len(problems) == 1 and problems[0].startswith(f"--{next(iter(bad)).replace('_', '-')} must be"), problems
 
 
 def test_artifact_store_on_an_object_store_filesystem() -> None:
@@ -284,6 +309,23 @@ def test_declared_range_is_enforced_and_float32_overflow_without_one() -> None:
     assert free.parse(json.dumps({"instances": [[-1e30] * 64]}).encode(), 8).min() == np.float32(-1e30)
     with pytest.raises(InvalidInputError, match=r"instances\[0\]\[5\] is 1e\+39; each value must be a finite float32"):
         free.parse(json.dumps({"instances": [[0] * 5 + [1e39] + [0] * 58]}).encode(), 8)
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [(16.0000001, "16.0000001"), (16.000000000000004, "16.000000000000004"), (17.0, "17"), (-1e-7, "-1e-07")],
+)
+def test_a_value_out_of_range_is_shown_exactly(value: float, shown: str) -> None:
+    """The refused value is printed in the shortest form that reads back as itself: with `:g`,
+    16.0000001 read "is 16; each value must be in [0, 16]", an answer that contradicts itself."""
+    ranged = InputSpec((1, 8, 8), (0.0, 16.0))
+    body = json.dumps({"instances": [[value] + [0] * 63]}).encode()
+    with pytest.raises(InvalidInputError) as refused:
+        ranged.parse(body, 8)
+    assert str(refused.value) == (
+        f"instances[0][0] is {shown}; each value must be in the model's input range [0, 16] (metadata.json input_range)"
+    )
+    assert float(shown) == value
 
 
 def test_too_many_instances_is_its_own_error() -> None:

@@ -9,6 +9,7 @@ answers name no URI, bucket or backend error (the log has those).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import time
@@ -21,6 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 from mlserve.auth import REALM, BearerToken
 from mlserve.batching import MicroBatcher
 from mlserve.http import (
+    BodyTimeoutError,
     BodyTooLargeError,
     ClientGoneError,
     Headers,
@@ -35,7 +37,7 @@ from mlserve.http import (
 )
 from mlserve.inputs import InputSpec, InvalidInputError, Request
 from mlserve.metrics import Metrics
-from mlserve.model import LoadedModel, ModelLoadError, load_model
+from mlserve.model import LoadedModel, ModelLoadError, load_model, one_line
 from mlserve.settings import Settings
 
 log = logging.getLogger("server")
@@ -77,56 +79,69 @@ class ServerState:
 
 
 async def load_until_ready(state: ServerState) -> None:
-    """Try to load the model until it loads, one log line per failed attempt, never raising."""
+    """Try to load the model until it loads, never raising: each failed attempt, whatever the
+    error, sets /readyz's reason, counts a failure, logs one line and is retried."""
     settings = state.settings
     while True:
         state.load_attempts += 1
         started = time.perf_counter()
         try:
             model = await asyncio.to_thread(load_model, settings.model_uri, settings.inference_threads)
+            _serve(state, model)
         except ModelLoadError as failure:
-            state.load_error = failure.reason
-            state.metrics.model_loads.labels("failure").inc()
-            log.warning(
-                "model not ready (attempt %d): %s; MODEL_URI=%s; retrying in %gs",
-                state.load_attempts,
-                failure,
-                settings.model_uri,
-                settings.model_load_retry_seconds,
-            )
-            await asyncio.sleep(settings.model_load_retry_seconds)
-            continue
-        meta = model.metadata
-        if meta.model_name != settings.model_name:
-            log.warning(
-                "metadata names the model %r; serving it as %r (MODEL_NAME)", meta.model_name, settings.model_name
-            )
-        if settings.micro_batching:
-            state.batcher = MicroBatcher(
-                model.classify,
-                model.inputs.assemble,
-                seconds_per_instance=model.seconds_per_instance,
-                max_instances=settings.micro_batch_max_instances,
-                max_wait_seconds=settings.micro_batch_max_wait_seconds,
-                metrics=state.metrics,
-            )
-        state.model = model
-        _freeze_what_lives_on()
-        state.metrics.model_loads.labels("success").inc()
-        state.metrics.model_ready.set(1)
-        state.metrics.model_info.labels(settings.model_name, meta.version).set(1)
-        log.info(
-            "model ready name=%s version=%s test_accuracy=%s input_range=%s us_per_instance=%.1f from=%s "
-            "load_seconds=%.3f",
-            settings.model_name,
-            meta.version,
-            meta.test_accuracy,
-            list(meta.input_range) if meta.input_range else "none",
-            1e6 * model.seconds_per_instance,
+            reason, detail = failure.reason, str(failure)
+        except Exception as failure:  # noqa: BLE001 - a bug or a library's surprise must not end the retries
+            reason = f"loading the model failed unexpectedly ({type(failure).__name__}; the log says more)"
+            detail = f"{reason}: {one_line(failure)}"
+        else:
+            _log_ready(settings, model, time.perf_counter() - started)
+            return
+        state.load_error = reason
+        state.metrics.model_loads.labels("failure").inc()
+        log.warning(
+            "model not ready (attempt %d): %s; MODEL_URI=%s; retrying in %gs",
+            state.load_attempts,
+            detail,
             settings.model_uri,
-            time.perf_counter() - started,
+            settings.model_load_retry_seconds,
         )
-        return
+        await asyncio.sleep(settings.model_load_retry_seconds)
+
+
+def _serve(state: ServerState, model: LoadedModel) -> None:
+    """Start serving a loaded model: its micro-batcher, then the model itself, then the metrics."""
+    settings = state.settings
+    meta = model.metadata
+    if meta.model_name != settings.model_name:
+        log.warning("metadata names the model %r; serving it as %r (MODEL_NAME)", meta.model_name, settings.model_name)
+    if settings.micro_batching:
+        state.batcher = MicroBatcher(
+            model.classify,
+            model.inputs.assemble,
+            seconds_per_instance=model.seconds_per_instance,
+            max_instances=settings.micro_batch_max_instances,
+            max_wait_seconds=settings.micro_batch_max_wait_seconds,
+            metrics=state.metrics,
+        )
+    state.model = model
+    _freeze_what_lives_on()
+    state.metrics.model_loads.labels("success").inc()
+    state.metrics.model_ready.set(1)
+    state.metrics.model_info.labels(settings.model_name, meta.version).set(1)
+
+
+def _log_ready(settings: Settings, model: LoadedModel, load_seconds: float) -> None:
+    meta = model.metadata
+    log.info(
+        "model ready name=%s version=%s test_accuracy=%s input_range=%s us_per_instance=%.1f from=%s load_seconds=%.3f",
+        settings.model_name,
+        meta.version,
+        meta.test_accuracy,
+        list(meta.input_range) if meta.input_range else "none",
+        1e6 * model.seconds_per_instance,
+        settings.model_uri,
+        load_seconds,
+    )
 
 
 def _freeze_what_lives_on() -> None:
@@ -193,6 +208,11 @@ class ModelServer:
             else:
                 route, response = await self._inference(scope, receive, method)
             await send_response(send, response, head_only=method == "HEAD")
+        except Exception as failure:  # noqa: BLE001 - the one place a bug becomes a JSON 500, not uvicorn's text
+            log.error("%s %r failed: %s", method, scope["path"], one_line(failure))
+            response = error(500, "internal server error")
+            with contextlib.suppress(Exception):  # the answer may have started already
+                await send_response(send, response, close=True)
         except asyncio.CancelledError:
             # uvicorn cancels a request only when GRACEFUL_SHUTDOWN_SECONDS ran out with it still in
             # flight (typically a body still uploading). Answer it, close the connection, and end
@@ -267,6 +287,9 @@ class ModelServer:
             body = await read_body(scope, receive, self.settings.max_body_bytes)
         except BodyTooLargeError as too_large:
             return route, error(413, str(too_large))
+        except BodyTimeoutError as late:
+            # The protocol has answered 408 and closed the connection; this is for the metrics.
+            return route, error(408, str(late))
         except ClientGoneError:
             return route, Response(CLIENT_GONE, b"")
         return route, await verb[1](name, body)

@@ -13,6 +13,7 @@ import hmac
 import logging
 import os
 import re
+import stat
 from pathlib import Path
 
 log = logging.getLogger("server")
@@ -27,11 +28,40 @@ class TokenFileError(Exception):
     """AUTH_TOKEN_FILE cannot be used; the message names the file, never its content."""
 
 
-def _read_token(path: Path) -> bytes:
+# A token, and room for the line ending `kubectl create secret --from-file` may keep.
+_MAX_FILE_BYTES = MAX_TOKEN_BYTES + 2
+
+
+def _read_bounded(path: Path) -> bytes:
+    """At most _MAX_FILE_BYTES + 1 bytes of `path`, which must be a regular file once symlinks
+    are followed (a Secret volume's file is a symlink). Anything else - /dev/zero, a FIFO, a
+    directory - is refused before a byte is read: reading it could fill the memory or block the
+    event loop forever. O_NONBLOCK keeps the open of a FIFO from waiting for a writer."""
     try:
-        raw = path.read_bytes()
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as error:
         raise TokenFileError(f"AUTH_TOKEN_FILE {path}: cannot read it ({error.strerror or error})") from None
+    try:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise TokenFileError(f"AUTH_TOKEN_FILE {path}: not a regular file (a device, pipe or directory)")
+        chunks: list[bytes] = []
+        size = 0
+        while size <= _MAX_FILE_BYTES and (chunk := os.read(descriptor, _MAX_FILE_BYTES + 1 - size)):
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as error:
+        raise TokenFileError(f"AUTH_TOKEN_FILE {path}: cannot read it ({error.strerror or error})") from None
+    finally:
+        os.close(descriptor)
+    return b"".join(chunks)
+
+
+def _read_token(path: Path) -> bytes:
+    raw = _read_bounded(path)
+    if len(raw) > _MAX_FILE_BYTES:
+        raise TokenFileError(
+            f"AUTH_TOKEN_FILE {path}: larger than {_MAX_FILE_BYTES} bytes; a bearer token is at most {MAX_TOKEN_BYTES}"
+        )
     token = raw.strip()
     if not token:
         raise TokenFileError(f"AUTH_TOKEN_FILE {path}: the file is empty")
@@ -60,16 +90,17 @@ class BearerToken:
         self._digest = hashlib.sha256(_read_token(path)).digest()
 
     def reload_if_changed(self) -> None:
-        """Re-read the file if it changed; a bad new file keeps the old token and logs one line."""
+        """Re-read the file if it changed; a bad new file keeps the old token and logs one line,
+        once per change of the file (not once per request with a wrong token)."""
         stamp = _stamp_or_none(self.path)
         if stamp == self._stamp:
             return
+        self._stamp = stamp
         try:
             digest = hashlib.sha256(_read_token(self.path)).digest()
         except TokenFileError as error:
             log.warning("%s; keeping the previous token", error)
             return
-        self._stamp = stamp
         if digest != self._digest:
             self._digest = digest
             log.info("bearer token reloaded from AUTH_TOKEN_FILE %s", self.path)

@@ -32,7 +32,9 @@ class Response:
 
 
 def json_response(status: int, payload: object, headers: Iterable[tuple[bytes, bytes]] = ()) -> Response:
-    return Response(status, json.dumps(payload, separators=(",", ":")).encode(), JSON, headers)
+    """`payload` as JSON. allow_nan=False: NaN or Infinity would make an answer no JSON parser
+    reads, so such a value raises (ValueError) instead of reaching a client."""
+    return Response(status, json.dumps(payload, separators=(",", ":"), allow_nan=False).encode(), JSON, headers)
 
 
 def error(status: int, message: str, headers: Iterable[tuple[bytes, bytes]] = ()) -> Response:
@@ -57,15 +59,30 @@ class ClientGoneError(Exception):
     """The client disconnected before it sent the whole body."""
 
 
+class BodyTimeoutError(Exception):
+    """The body did not arrive within REQUEST_READ_TIMEOUT_SECONDS; the protocol (mlserve.protocol)
+    has answered 408 and closed the connection."""
+
+
+READ_TIMED_OUT = "mlserve.read_timed_out"
+"""Scope key the protocol sets on a request whose body it gave up waiting for, before it closes
+the connection: the disconnect the app then sees is the server's doing, not the client's."""
+
+
 async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
     """The request body, refused (BodyTooLargeError) as soon as it is known to pass `limit`
-    bytes: from Content-Length before reading, or while a chunked body streams in."""
+    bytes: from Content-Length before reading, or while a chunked body streams in.
+
+    A body that does not arrive in time is cut by the protocol, which times every request's
+    headers and body with one sweep per server rather than a timer per request (a timer here
+    would cost predict ~4.5 us of CPU per request): that is BodyTimeoutError, any other
+    disconnect ClientGoneError."""
     for name, value in scope["headers"]:
         if name == b"content-length" and value.isdigit() and int(value) > limit:
             raise BodyTooLargeError(f"request body is {int(value)} bytes; the limit is {limit} (MAX_BODY_BYTES)")
     message = await receive()
     if message["type"] == "http.disconnect":
-        raise ClientGoneError
+        raise _disconnected(scope)
     body: bytes = message.get("body", b"")
     if not message.get("more_body", False):  # the usual case: one message
         if len(body) > limit:
@@ -78,7 +95,7 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
             raise BodyTooLargeError(f"request body exceeds the limit of {limit} bytes (MAX_BODY_BYTES)")
         message = await receive()
         if message["type"] == "http.disconnect":
-            raise ClientGoneError
+            raise _disconnected(scope)
         chunk = message.get("body", b"")
         chunks.append(chunk)
         size += len(chunk)
@@ -87,3 +104,9 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
     if size > limit:
         raise BodyTooLargeError(f"request body exceeds the limit of {limit} bytes (MAX_BODY_BYTES)")
     return b"".join(chunks)
+
+
+def _disconnected(scope: Scope) -> BodyTimeoutError | ClientGoneError:
+    if scope.get(READ_TIMED_OUT):
+        return BodyTimeoutError(f"the request body did not arrive within {scope[READ_TIMED_OUT]:g} s")
+    return ClientGoneError()

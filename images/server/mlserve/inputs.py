@@ -84,6 +84,13 @@ _TYPED_REQUESTS: dict[int, type[_TypedRequest]] = {
 }
 
 
+def exact(value: float) -> str:
+    """The shortest text that reads back as `value` (Python's repr), without a trailing `.0`:
+    16.0000001 stays 16.0000001 (`:g` would print 16, which sits inside a range [0, 16])."""
+    text = repr(value)
+    return text.removesuffix(".0")
+
+
 def _format_shape(shape: tuple[int, ...]) -> str:
     return "[" + ", ".join(str(d) for d in shape) + "]"
 
@@ -246,11 +253,13 @@ class InputSpec:
         if self.value_range is None:
             allowed = "a finite float32"
         else:
-            allowed = f"in the model's input range [{self._low:g}, {self._high:g}] (metadata.json input_range)"
+            allowed = (
+                f"in the model's input range [{exact(self._low)}, {exact(self._high)}] (metadata.json input_range)"
+            )
         place = np.argwhere((values < self._low) | (values > self._high))[0]
         value = float(values[tuple(place)])
         where = "".join(f"[{i}]" for i in place.tolist())
-        return InvalidInputError(f"instances{where} is {value:g}; each value must be {allowed}")
+        return InvalidInputError(f"instances{where} is {exact(value)}; each value must be {allowed}")
 
     def _values(self, instances: list[Any]) -> Values | None:
         """`instances` as float64 in the client's layout, or None when they are ragged or not in

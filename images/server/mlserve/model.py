@@ -35,7 +35,9 @@ class ModelLoadError(Exception):
 class ModelMetadata(BaseModel):
     """The fields of the trainer's metadata.json that serving depends on."""
 
-    model_config = ConfigDict(extra="ignore", protected_namespaces=())
+    # allow_inf_nan=False: a NaN test_accuracy would be echoed by GET /v1/models/{name}, and an
+    # infinite bound would make the range check meaningless.
+    model_config = ConfigDict(extra="ignore", protected_namespaces=(), allow_inf_nan=False)
 
     model_name: str
     version: str
@@ -58,7 +60,8 @@ class ModelMetadata(BaseModel):
         return value
 
 
-def _one_line(error: BaseException) -> str:
+def one_line(error: BaseException) -> str:
+    """`Type: message` on one line, for a log line."""
     return " ".join(f"{type(error).__name__}: {error}".split())
 
 
@@ -120,24 +123,28 @@ def load_model(uri: str, inference_threads: int) -> LoadedModel:
     try:
         fs, root = fsspec.core.url_to_fs(uri)
     except Exception as error:  # noqa: BLE001 - fsspec backends raise their own types; reported as one line
-        raise ModelLoadError("cannot open MODEL_URI", _one_line(error)) from None
+        raise ModelLoadError("cannot open MODEL_URI", one_line(error)) from None
     root = root.rstrip("/")
     try:
         raw_metadata = fs.cat_file(posixpath.join(root, METADATA_FILE))
     except FileNotFoundError:
         raise ModelLoadError(f"{METADATA_FILE} not found (has training finished?)") from None
     except Exception as error:  # noqa: BLE001 - credentials, network, permissions: any backend's type
-        raise ModelLoadError(f"cannot read {METADATA_FILE}", _one_line(error)) from None
+        raise ModelLoadError(f"cannot read {METADATA_FILE}", one_line(error)) from None
     try:
-        metadata = ModelMetadata.model_validate(json.loads(raw_metadata))
-    except (ValueError, ValidationError) as error:
-        raise ModelLoadError(f"{METADATA_FILE} is invalid", _one_line(error)) from None
+        document = json.loads(raw_metadata)
+    except (ValueError, RecursionError) as error:  # RecursionError: nested deeper than json can follow
+        raise ModelLoadError(f"{METADATA_FILE} is not JSON", one_line(error)) from None
+    try:
+        metadata = ModelMetadata.model_validate(document)
+    except ValidationError as error:
+        raise ModelLoadError(f"{METADATA_FILE} is invalid: {_fields_message(error)}") from None
     if "/" in metadata.model_file or metadata.model_file in ("", ".", ".."):
         raise ModelLoadError(f"{METADATA_FILE} names a model file outside its folder: {metadata.model_file!r}")
     try:
         model_bytes = fs.cat_file(posixpath.join(root, metadata.model_file))
     except Exception as error:  # noqa: BLE001 - any backend's error is one load failure
-        raise ModelLoadError(f"cannot read {metadata.model_file}", _one_line(error)) from None
+        raise ModelLoadError(f"cannot read {metadata.model_file}", one_line(error)) from None
     digest = hashlib.sha256(model_bytes).hexdigest()
     if digest != metadata.model_sha256:
         raise ModelLoadError(
@@ -149,7 +156,7 @@ def load_model(uri: str, inference_threads: int) -> LoadedModel:
             model_bytes, session_options(inference_threads), providers=["CPUExecutionProvider"]
         )
     except Exception as error:  # noqa: BLE001 - any onnxruntime error is one load failure
-        raise ModelLoadError(f"{metadata.model_file} is not a loadable ONNX model", _one_line(error)) from None
+        raise ModelLoadError(f"{metadata.model_file} is not a loadable ONNX model", one_line(error)) from None
     input_shape = tuple(metadata.input_shape)
     inputs = {i.name: i for i in session.get_inputs()}
     outputs = {o.name for o in session.get_outputs()}
@@ -158,6 +165,13 @@ def load_model(uri: str, inference_threads: int) -> LoadedModel:
         raise ModelLoadError(
             f"{metadata.model_file} has inputs {sorted(inputs)} and outputs {sorted(outputs)}; "
             f"metadata names {metadata.input_name!r} and {metadata.output_name!r}"
+        )
+    if isinstance(model_input.shape[0], int):
+        # The server joins requests into one call (micro-batching) and a request has 1 to
+        # MAX_INSTANCES instances: a model exported for a fixed count fails on any other.
+        raise ModelLoadError(
+            f"{metadata.model_file} takes a fixed batch of {model_input.shape[0]} (input shape {model_input.shape}); "
+            "the server batches requests, so the first dimension must be dynamic (the trainer exports it so)"
         )
     if tuple(model_input.shape[1:]) != input_shape:
         raise ModelLoadError(
@@ -170,14 +184,25 @@ def load_model(uri: str, inference_threads: int) -> LoadedModel:
             [metadata.output_name], {metadata.input_name: np.zeros((2, *input_shape), dtype=np.float32)}
         )
     except Exception as error:  # noqa: BLE001 - any onnxruntime error is one load failure
-        raise ModelLoadError(f"{metadata.model_file} fails on a test input", _one_line(error)) from None
+        raise ModelLoadError(f"{metadata.model_file} fails on a test input", one_line(error)) from None
     if logits.shape != (2, len(metadata.class_labels)):
         raise ModelLoadError(
             f"{metadata.model_file} returns shape {list(logits.shape[1:])} per instance; "
             f"metadata has {len(metadata.class_labels)} class labels"
         )
-    return LoadedModel(
-        metadata, session, InputSpec(input_shape, metadata.input_range), _seconds_per_instance(session, metadata)
+    try:
+        seconds_per_instance = _seconds_per_instance(session, metadata)
+    except Exception as error:  # noqa: BLE001 - any onnxruntime error is one load failure
+        raise ModelLoadError(f"{metadata.model_file} fails on a batch of 33 test inputs", one_line(error)) from None
+    return LoadedModel(metadata, session, InputSpec(input_shape, metadata.input_range), seconds_per_instance)
+
+
+def _fields_message(error: ValidationError) -> str:
+    """`field: problem` for each invalid field: names and pydantic's words, no values (an answer
+    carries it)."""
+    return "; ".join(
+        f"{'.'.join(str(part) for part in problem['loc']) or 'document'}: {problem['msg']}"
+        for problem in error.errors()[:5]
     )
 
 

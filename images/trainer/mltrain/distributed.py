@@ -26,14 +26,15 @@ class DistContext:
         return self.rank == 0
 
 
-def _env_int(env: dict[str, str], name: str, default: int) -> int:
+def _env_int(env: dict[str, str], name: str, default: int, problems: list[str]) -> int:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
     try:
         return int(raw)
     except ValueError:
-        raise ValueError(f"environment variable {name}={raw!r} is not an integer") from None
+        problems.append(f"environment variable {name}={raw!r} is not an integer")
+        return default
 
 
 def select_device(choice: str, local_rank: int) -> torch.device:
@@ -51,14 +52,40 @@ def select_device(choice: str, local_rank: int) -> torch.device:
     return torch.device("cpu")
 
 
+def device_problem(choice: str) -> str | None:
+    """Why `--device` cannot be used on this machine (cuda without a GPU torch sees), or None."""
+    if choice == "cuda" and not torch.cuda.is_available():
+        return "--device cuda needs a GPU, and torch sees none (--device auto or cpu train on the CPU)"
+    return None
+
+
+def _topology(env: dict[str, str]) -> tuple[tuple[int, int, int], list[str]]:
+    problems: list[str] = []
+    world_size = _env_int(env, "WORLD_SIZE", 1, problems)
+    rank = _env_int(env, "RANK", 0, problems)
+    local_rank = _env_int(env, "LOCAL_RANK", 0, problems)
+    if world_size < 1:
+        problems.append(f"environment variable WORLD_SIZE={world_size} must be at least 1")
+    elif not 0 <= rank < world_size:
+        problems.append(f"environment variable RANK={rank} must be from 0 to WORLD_SIZE-1 ({world_size - 1})")
+    if local_rank < 0:
+        problems.append(f"environment variable LOCAL_RANK={local_rank} must be at least 0")
+    return (rank, local_rank, world_size), problems
+
+
+def topology_problems(env: dict[str, str]) -> list[str]:
+    """What is wrong with RANK, LOCAL_RANK and WORLD_SIZE (as torchrun sets them), each naming
+    the variable and what it allows; empty when they describe a process of a job."""
+    return _topology(env)[1]
+
+
 def read_topology(env: dict[str, str]) -> tuple[int, int, int]:
-    """Return `(rank, local_rank, world_size)` from RANK, LOCAL_RANK and WORLD_SIZE."""
-    world_size = _env_int(env, "WORLD_SIZE", 1)
-    rank = _env_int(env, "RANK", 0)
-    local_rank = _env_int(env, "LOCAL_RANK", 0)
-    if world_size < 1 or not 0 <= rank < world_size:
-        raise ValueError(f"RANK={rank} and WORLD_SIZE={world_size} do not describe a valid process")
-    return rank, local_rank, world_size
+    """Return `(rank, local_rank, world_size)` from RANK, LOCAL_RANK and WORLD_SIZE; raises
+    ValueError naming every problem (train.py reports them as bad input before it starts)."""
+    topology, problems = _topology(env)
+    if problems:
+        raise ValueError("; ".join(problems))
+    return topology
 
 
 def init(device_choice: str, env: dict[str, str] | None = None) -> DistContext:

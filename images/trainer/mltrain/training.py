@@ -40,6 +40,13 @@ RUN_SCHEMA = 1
 # The learning rate follows a cosine from its initial value down to this fraction of it.
 FINAL_LR_FRACTION = 0.05
 
+MAX_SEED = 2**64 - 1
+"""torch.manual_seed takes 0 to 2**64 - 1 (numpy's default_rng, which shuffles each epoch, takes
+any non-negative integer): a larger or negative seed would fail after run.json is written."""
+MAX_LEARNING_RATE = 10.0
+"""The platform's TrainingConfig bound (components/config.py). Far above it (1e300) Adam's step
+overflows float32 in the first epoch, after run.json has recorded the rate."""
+
 # Exit codes (the training contract in ../README.md): 0 the model is complete, 1 an unexpected
 # failure (a traceback), 2 bad flags (argparse's own code), and these:
 EXIT_OUTPUT_UNAVAILABLE = 3
@@ -103,8 +110,12 @@ class TrainConfig:
             found.append(f"--epochs must be at least 1, got {self.epochs}")
         if self.batch_size < 1:
             found.append(f"--batch-size must be at least 1, got {self.batch_size}")
-        if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
-            found.append(f"--learning-rate must be a positive number, got {self.learning_rate}")
+        if not 0 < self.learning_rate <= MAX_LEARNING_RATE:  # also false for nan
+            found.append(
+                f"--learning-rate must be a positive number up to {MAX_LEARNING_RATE:g}, got {self.learning_rate}"
+            )
+        if not 0 <= self.seed <= MAX_SEED:
+            found.append(f"--seed must be from 0 to {MAX_SEED} (2**64 - 1, what torch takes), got {self.seed}")
         if self.device not in ("auto", "cpu", "cuda"):
             found.append(f"--device must be auto, cpu or cuda, got {self.device!r}")
         if self.model_name is not None and (not self.model_name or "/" in self.model_name):
