@@ -340,3 +340,43 @@ def test_unreadable_renders_are_one_line_errors_naming_the_file(rendered_stack, 
     assert render_diff.main([str(base), str(head)]) == 2
     error = capsys.readouterr().err
     assert error.startswith(f"render_diff: {path}: ") and error.count("\n") == 1 and says in error, error
+
+
+def test_deleting_a_protected_resource_is_called_out():
+    """Pulumi refuses to delete a protected resource: the summary says so, as it does for a
+    protected replacement; an unprotected delete gets no such line."""
+    bucket = "urn:pulumi:s::p::aws:s3/bucket:Bucket::models"
+    queue = "urn:pulumi:s::p::aws:sqs/queue:Queue::jobs"
+    changes = render_diff.stack_changes([_resource(bucket, {}, protect=True), _resource(queue, {})], [])
+    lines = render_diff.summary(changes)
+    assert lines == [
+        "`models` (`aws:s3/bucket:Bucket`) is **deleted**, but it is protected: the update fails until "
+        "`protect` is lifted in a change of its own (or the resource is kept)."
+    ]
+
+
+def test_an_image_rebuilt_for_another_reason_than_its_context_says_which():
+    """Same content tag, another platform or repository: the line names what changed, never a
+    `tag a → a` that claims the context changed."""
+    urn = "urn:pulumi:s::p::docker:index/image:Image::server-build"
+    base = [_resource(urn, {"imageName": "r.io/server:abc", "build": {"platform": "linux/amd64"}})]
+    head = [_resource(urn, {"imageName": "r.io/server:abc", "build": {"platform": "linux/arm64"}})]
+    (line,) = render_diff.summary(render_diff.stack_changes(base, head))
+    assert line == (
+        "Image `server` is rebuilt and pushed: its build changed (`build.platform`: `linux/amd64` → `linux/arm64`)."
+    )
+    head[0]["inputs"]["imageName"] = "r.io/server:def"
+    (line,) = render_diff.summary(render_diff.stack_changes(base, head))
+    assert line.startswith("Image `server` is rebuilt and pushed: its build context changed (tag `abc` → `def`)")
+
+
+def test_an_environment_variable_added_or_removed_is_not_shown_as_null():
+    urn = "urn:pulumi:s::p::kubernetes:apps/v1:Deployment::web"
+
+    def deployment(env: dict[str, str]) -> dict[str, Any]:
+        container = {"name": "server", "image": "i", "env": [{"name": k, "value": v} for k, v in env.items()]}
+        return _resource(urn, {"spec": {"template": {"spec": {"containers": [container]}}}})
+
+    changes = render_diff.stack_changes([deployment({"OLD": "1"})], [deployment({"NEW": "2"})])
+    (line,) = render_diff.summary(changes)
+    assert line == "Deployment `web` rolls (new pods, old ones drained): `NEW` set to `2`, `OLD` removed."

@@ -411,20 +411,25 @@ def _image_reference(resource: dict[str, Any]) -> str:
     return str(_field(resource, "inputs", "imageName") or "")
 
 
-def _rebuilt_images(changes: Sequence[Change]) -> list[tuple[str, str, str]]:
-    """(image, old tag, new tag) for every built image whose build or tag changed."""
+def _rebuilt_images(changes: Sequence[Change]) -> list[tuple[str, str]]:
+    """(image, why) for every built image whose build or tag changed: its context (a new content
+    tag), or else the build settings or repository that did."""
     rebuilt = []
     for change in changes:
         if change.type in DOCKER_IMAGES and change.action in ("update", "replace"):
-            old, new = _image_reference(change.before), _image_reference(change.after)
-            rebuilt.append((_image_name(change.after), _tag(old), _tag(new)))
+            old, new = _tag(_image_reference(change.before)), _tag(_image_reference(change.after))
+            if old != new:
+                why = f"its build context changed (tag {_code(old)} → {_code(new)})"
+            else:
+                why = "its build changed (" + ", ".join(format_change(value) for value in change.values[:3]) + ")"
+            rebuilt.append((_image_name(change.after), why))
     return rebuilt
 
 
-def _images_in(changes: Sequence[Change], rebuilt: Sequence[tuple[str, str, str]]) -> dict[str, str]:
+def _images_in(changes: Sequence[Change], rebuilt: Sequence[tuple[str, str]]) -> dict[str, str]:
     """Repository (as workloads reference it) -> image name, for the rebuilt images (a created or
     deleted image has no workload that moves from its old build to its new one)."""
-    names = {name for name, _, _ in rebuilt}
+    names = {name for name, _ in rebuilt}
     repositories = {}
     for change in changes:
         if change.type in DOCKER_IMAGES and change.action in ("update", "replace"):
@@ -459,9 +464,13 @@ def _workload_reasons(change: Change, repositories: dict[str, str]) -> list[str]
         if old.get("resources") != new.get("resources"):
             reasons.append(f"container {_code(new.get('name'))} resources changed")
         old_env, new_env = _env(old), _env(new)
-        for key in sorted(set(old_env) | set(new_env)):
-            if old_env.get(key) != new_env.get(key):
-                old_value, new_value = format_value(old_env.get(key)), format_value(new_env.get(key))
+        for key in sorted(set(old_env) | set(new_env), key=str):
+            if key not in old_env:
+                reasons.append(f"{_code(key)} set to {_code(format_value(new_env[key]))}")
+            elif key not in new_env:
+                reasons.append(f"{_code(key)} removed")
+            elif old_env[key] != new_env[key]:
+                old_value, new_value = format_value(old_env[key]), format_value(new_env[key])
                 reasons.append(f"{_code(key)} {_code(old_value)} → {_code(new_value)}")
     if len(before) != len(after):
         reasons.append("containers added or removed")
@@ -536,9 +545,24 @@ def _replaced_lines(change: Change) -> list[str]:
         )
     else:
         line = f"{_code(change.name)} ({_code(change.type)}) is **replaced** ({what})."
-    if change.after.get("options", {}).get("protect"):
+    if _protected(change):
         line += " It is protected: the update fails until `protect` is lifted."
     return [line]
+
+
+def _protected(change: Change) -> bool:
+    """Whether Pulumi refuses to delete the resource as it stands (its protect option now)."""
+    return bool(_field(change.before or change.after, "options", "protect"))
+
+
+def _deleted_protected_lines(change: Change) -> list[str]:
+    """A protected resource the change deletes: `pulumi up` refuses, so the reviewer must know."""
+    if change.action != "delete" or not _protected(change):
+        return []
+    return [
+        f"{_code(change.name)} ({_code(change.type)}) is **deleted**, but it is protected: the update fails "
+        "until `protect` is lifted in a change of its own (or the resource is kept)."
+    ]
 
 
 def summary(changes: Sequence[Change]) -> list[str]:
@@ -546,17 +570,14 @@ def summary(changes: Sequence[Change]) -> list[str]:
     scale, and other replacements (empty when none of these happen)."""
     rebuilt = _rebuilt_images(changes)
     repositories = _images_in(changes, rebuilt)
-    lines = [
-        f"Image {_code(name)} is rebuilt and pushed: its build context changed "
-        f"(tag {_code(old_tag)} → {_code(new_tag)})."
-        for name, old_tag, new_tag in rebuilt
-    ]
+    lines = [f"Image {_code(name)} is rebuilt and pushed: {why}." for name, why in rebuilt]
     lines += _added_and_removed_images(changes)
     lines += [line for change in changes if change.type == JOB for line in _job_lines(change, repositories)]
     lines += [
         line for change in changes if change.type == DEPLOYMENT for line in _deployment_lines(change, repositories)
     ]
     lines += [line for change in changes for line in _replaced_lines(change)]
+    lines += [line for change in changes for line in _deleted_protected_lines(change)]
     return lines
 
 

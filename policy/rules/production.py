@@ -28,7 +28,7 @@ def production_resources_protected(args: ResourceValidationArgs, report: ReportV
         report(
             violation(
                 f"the {kind} is not protected, so `pulumi destroy` or a replacement deletes it",
-                "create it with protect=True (ml-platform:eks protect: true)",
+                "create it with protect=True (the cluster backend's `protect: true`: ml-platform:eks, ml-platform:gke)",
             ),
             None,
         )
