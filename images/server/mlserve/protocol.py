@@ -5,13 +5,16 @@ need the connection, so they live here (chosen with `uvicorn.Config(http=...)`, 
 pick a protocol):
 
 - Each request must arrive whole, headers and body, within REQUEST_READ_TIMEOUT_SECONDS of the
-  connection's start or of the end of the previous answer on it. uvicorn's own timeout covers
-  only an idle keep-alive connection and stops counting at the first byte, so a client trickling
-  a header, holding back a declared body or a chunked body's last chunk would keep its
-  connection forever (slowloris). Such a connection is answered 408 and closed (one where no
-  request has begun, just closed). One sweep per server checks the connections every second
-  (or a quarter of the limit, if shorter) instead of a timer per request, which would cost
-  about as much CPU as parsing a batch-1 prediction (4.5 us).
+  connection's start or of the end of the previous answer on it. The clock stops while a complete
+  request waits for its answer (a pipelined request behind it is not read meanwhile: uvicorn
+  pauses reading) and restarts when the last complete request has been answered. uvicorn's own
+  timeout covers only an idle keep-alive connection and stops counting at the first byte, so a
+  client trickling a header, holding back a declared body or a chunked body's last chunk would
+  keep its connection forever (slowloris). Such a connection is answered 408 and closed; one where
+  no request has begun, or whose unfinished request was already answered (a 404 before its body),
+  is just closed: a client reads every answer as the answer to one of its requests. One sweep per
+  server checks the connections every second (or a quarter of the limit, if shorter) instead of a
+  timer per request, which would cost about as much CPU as parsing a batch-1 prediction (4.5 us).
 - An HTTP/1.1 request without exactly one Host header is a 400 (RFC 9112, section 3.2); the
   parser lets it through.
 - A request the parser refuses gets `{"error": "invalid HTTP request: ..."}`, like every other
@@ -47,9 +50,11 @@ class ServerProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._reading_since: float | None = None
-        """loop.time() since when a request is due; None while none is (one is being answered)."""
+        """loop.time() since when a request is due; None while a complete request awaits its answer."""
         self._partial = False
         """A request has begun to arrive and is not complete yet."""
+        self._requests_complete = 0
+        self._responses_complete = 0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -62,8 +67,6 @@ class ServerProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._partial = True
-        if self._reading_since is None:  # a pipelined request, begun while one is answered
-            self._reading_since = self.loop.time()
 
     def on_headers_complete(self) -> None:
         hosts = 0
@@ -76,14 +79,21 @@ class ServerProtocol(HttpToolsProtocol):
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
-        self._reading_since = None
         self._partial = False
+        self._requests_complete += 1
+        # A request to answer stops the clock; the tail of one answered already (early, before
+        # its body) leaves the connection idle from now.
+        self._reading_since = None if self._awaiting_answer() else self.loop.time()
 
     def on_response_complete(self) -> None:
-        next_request_ready = bool(self.pipeline)  # its headers are in; its body is timed already
         super().on_response_complete()
-        if not next_request_ready and self._reading_since is None:
+        self._responses_complete += 1
+        if not self._awaiting_answer():
             self._reading_since = self.loop.time()
+
+    def _awaiting_answer(self) -> bool:
+        """A complete request has not been answered yet (it is handled, or waits in the pipeline)."""
+        return self._requests_complete > self._responses_complete
 
     def send_400_response(self, msg: str) -> None:
         # uvicorn calls this while it handles the parser's exception: name what the parser (or
@@ -102,17 +112,18 @@ class ServerProtocol(HttpToolsProtocol):
         return since is not None and now - since >= self.read_timeout_seconds and not self.transport.is_closing()
 
     def cut_overdue_request(self) -> None:
-        """Answer 408 and close; a connection where no request has begun is closed without an
-        answer, as uvicorn closes an idle keep-alive connection (an answer there could be read
-        by the client as the answer to the request it is about to send). A request the app holds
-        with its body still coming is marked, so that the app counts the disconnect as this 408."""
+        """Answer 408 and close; a connection where no request has begun, or whose unfinished
+        request has been answered already, is closed without an answer, as uvicorn closes an idle
+        keep-alive connection (an answer there could be read by the client as the answer to the
+        request it is about to send). A request the app holds with its body still coming is
+        marked, so that the app counts the disconnect as this 408."""
         cycle = self.cycle
         if cycle is not None and not cycle.response_complete:
             if not cycle.more_body or cycle.response_started:
                 return  # the app is answering: cut the connection after its answer (next sweep)
             cycle.scope[READ_TIMED_OUT] = self.read_timeout_seconds  # type: ignore[literal-required]
-        if not self._partial:
-            self.transport.close()
+        if not self._partial or self._responses_complete > self._requests_complete:
+            self.transport.close()  # nothing begun, or the unfinished request has its answer
             return
         client = f"{self.client[0]}:{self.client[1]}" if self.client else "a client"
         log.warning(
