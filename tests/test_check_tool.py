@@ -11,7 +11,7 @@ import yaml
 
 from tests.policy_helpers import Render
 from tests.rendering import STACKS_DIR
-from tools.check import Violation, main, markdown_table, verdict
+from tools.check import Violation, change_marks, main, markdown_table, verdict
 
 
 def _write_render(tmp_path, render: Render):
@@ -102,11 +102,37 @@ def test_markdown_for_the_pull_request_preview():
     )  # fmt: skip
     assert verdict([violation]) == "fails (1 mandatory violation(s))"
     assert verdict([]) == "passes every mandatory rule"
-    rows = markdown_table([violation], new=[violation]).splitlines()
-    assert (
-        rows[2]
-        == "| mandatory (new) | `load-balancer-restricted` | svc (kubernetes:core/v1:Service) | admits a\\|b: fix it |"
+    rows = markdown_table([violation], [" (new)"]).splitlines()
+    assert rows[2] == (
+        "| mandatory (new) | `load-balancer-restricted` | `svc (kubernetes:core/v1:Service)` | admits a\\|b: fix it |"
     )
+
+
+def test_the_preview_marks_a_finding_that_only_changed_its_words_as_changed_not_new():
+    """The same rule on the same resource, saying more (a second model on a GPU pool), is not a new
+    finding; names and messages from the render cannot become HTML or extra cells."""
+    at_base = Violation(
+        rule="training-on-spot", level="advisory", urn="urn:pool", resource="pool (aws:eks/nodeGroup:NodeGroup)",
+        message="spot nodes run a-training-job: use on-demand",
+    )  # fmt: skip
+    at_head = Violation(
+        rule="training-on-spot", level="advisory", urn="urn:pool", resource="pool (aws:eks/nodeGroup:NodeGroup)",
+        message="spot nodes run a-training-job, <b>b</b>|c: use on-demand",
+    )  # fmt: skip
+    elsewhere = Violation(
+        rule="training-on-spot", level="advisory", urn="urn:other",
+        resource="<img src=x> (aws:eks/nodeGroup:NodeGroup)", message="spot nodes run a-training-job: use on-demand",
+    )  # fmt: skip
+    head = [at_head, elsewhere]
+    assert change_marks([at_base], head) == [" (changed)", " (new)"]
+    assert change_marks(head, head) == ["", ""]
+    rows = markdown_table(head, change_marks([at_base], head)).splitlines()[2:]
+    assert rows == [
+        "| advisory (changed) | `training-on-spot` | `pool (aws:eks/nodeGroup:NodeGroup)` "
+        "| spot nodes run a-training-job, \\<b\\>b\\</b\\>\\|c: use on-demand |",
+        "| advisory (new) | `training-on-spot` | `<img src=x> (aws:eks/nodeGroup:NodeGroup)` "
+        "| spot nodes run a-training-job: use on-demand |",
+    ]
 
 
 def test_the_preview_section_marks_violations_the_change_brings(rendered_stack, tmp_path):

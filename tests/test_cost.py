@@ -17,7 +17,7 @@ import yaml
 
 from tests.cost_helpers import named, render_copy
 from tests.rendering import PROJECT_ROOT
-from tools import cost, pricing
+from tools import cost, markdown, pricing
 from tools.render import known_stacks
 
 PRICES = yaml.safe_load(pricing.PRICES_FILE.read_text())
@@ -537,10 +537,10 @@ def test_the_preview_section_escapes_what_it_reports(tmp_path):
 
 
 def test_markdown_code_spans_hold_any_backtick_run():
-    assert cost.md_code("a``b") == "```a``b```"
-    assert cost.md_code("`x`") == "`` `x` ``"
-    assert cost.md_code("a|b", in_table=True) == "`a\\|b`"
-    assert cost.md_code("line\nbreak") == "`line\\x0abreak`"
+    assert markdown.code("a``b") == "```a``b```"
+    assert markdown.code("`x`") == "`` `x` ``"
+    assert markdown.code("a|b", in_table=True) == "`a\\|b`"
+    assert markdown.code("line\nbreak") == "`line\\x0abreak`"
 
 
 def _outside_code_spans(markdown: str) -> str:

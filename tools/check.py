@@ -48,7 +48,7 @@ from pulumi_policy.proxy import unknown_checking_proxy
 
 from policy.framework import Rule
 from policy.rules import ALL_RULES
-from tools import render
+from tools import markdown, render
 from tools.render_diff import Section
 
 LEVELS = {
@@ -306,29 +306,35 @@ def verdict(violations: Sequence[Violation]) -> str:
     return f"fails ({mandatory} mandatory violation(s))" if mandatory else "passes every mandatory rule"
 
 
-def markdown_table(violations: Sequence[Violation], new: Sequence[Violation] = ()) -> str:
-    """One row per violation; those in `new` (not at the pull request's base) are marked."""
+def markdown_table(violations: Sequence[Violation], marks: Sequence[str] = ()) -> str:
+    """One row per violation, its level followed by its mark (`marks`, one per violation when
+    given, e.g. " (new)"). Names and messages (which quote the render) are escaped."""
     rows = [
-        f"| {v.level}{' (new)' if v in new else ''} | `{v.rule}` | {_cell(v.resource)} | {_cell(v.message)} |"
-        for v in violations
+        f"| {v.level}{mark} | {markdown.code(v.rule, in_table=True)} "
+        f"| {markdown.code(v.resource, in_table=True)} | {markdown.text(v.message)} |"
+        for v, mark in zip(violations, marks or [""] * len(violations), strict=True)
     ]
     return "\n".join(["| level | rule | resource | what is wrong: how to fix |", "| --- | --- | --- | --- |", *rows])
 
 
+def change_marks(base: Sequence[Violation], head: Sequence[Violation]) -> list[str]:
+    """For each of the head's violations: " (new)" where its rule did not flag its resource at the
+    base, " (changed)" where it did but says something else (a second model on the same GPU pool),
+    "" where the base had it as it is."""
+    flagged_at_base = {(violation.rule, violation.urn) for violation in base}
+    return [" (new)" if (v.rule, v.urn) not in flagged_at_base else " (changed)" if v not in base else "" for v in head]
+
+
 def preview_section(stack: str, base_dir: Path, head_dir: Path) -> Section | None:
     """The policy section of the offline pull-request preview (tools/render_diff.py's `--section`):
-    the head render's violations with the pack's default levels, those absent at the base marked new."""
+    the head render's violations with the pack's default levels, marked new or changed against the
+    base's."""
     if not render.is_render(head_dir):
         return None
     head = check_render(head_dir)
     base = check_render(base_dir) if render.is_render(base_dir) else []
-    new = [violation for violation in head if violation not in base]
-    body = markdown_table(head, new) if head else "No violations."
+    body = markdown_table(head, change_marks(base, head)) if head else "No violations."
     return Section(title=f"Policy: {verdict(head)}", markdown=body)
-
-
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 import tempfile
 from collections import Counter
@@ -42,6 +41,8 @@ from typing import Any
 
 from components import outputs as stack_outputs
 from tools import render
+from tools.markdown import code as md_code
+from tools.markdown import text as md_text
 from tools.pricing import (
     CATEGORIES,
     GCP_ZONE,
@@ -364,37 +365,6 @@ def _assumption_text(est: Estimate) -> str:
         else:
             parts.append(f"{key} = {entry['idle']:g} idle / {entry['busy']:g} busy")
     return ", ".join(parts)
-
-
-# Markdown goes into a pull-request comment and the README, and what it shows comes from a render
-# and a price file a pull request may have written: every such text is escaped, so that a name
-# shows as written and never becomes HTML, a link, a mention or an extra table cell.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_MARKDOWN_SPECIAL = re.compile(r"[\\`*\[\]<>|&~@]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])|\$(?!\d)")
-"""Characters that start markup in GitHub Markdown: `_` only where it can start emphasis (not inside
-a word, as in artifact_bucket_gb), `$` only where it can start math (not before a price's digits)."""
-
-
-def _visible(text: str) -> str:
-    """Control characters (a newline would end a table row) written as \\xNN."""
-    return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
-
-
-def md_text(text: str) -> str:
-    """`text` as Markdown that shows it as written, in prose or in a table cell."""
-    return _MARKDOWN_SPECIAL.sub(lambda match: "\\" + match.group(), _visible(text))
-
-
-def md_code(text: str, *, in_table: bool = False) -> str:
-    """`text` as an inline code span: markup inside shows as written. The fence is one backtick
-    longer than any run of backticks inside; in a table cell a pipe is escaped (GitHub ends the cell
-    at a bare one, even inside a code span, and drops the backslash)."""
-    text = _visible(text)
-    if in_table:
-        text = text.replace("|", "\\|")
-    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
-    padded = f" {text} " if not text or text[0] in " `" or text[-1] in " `" else text
-    return f"{fence}{padded}{fence}"
 
 
 def format_markdown(est: Estimate) -> str:
