@@ -104,10 +104,17 @@ def _add_decomposition_routes(app: Any, constant: Any) -> None:
     app.add_verb("model", model_only)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
+def free_ports(count: int) -> list[int]:
+    """`count` distinct free ports, held open together while chosen (one at a time, the kernel may
+    hand out the same port twice)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind((HOST, 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def wait_until(port: int, path: str, process: subprocess.Popen[bytes], timeout: float = 60.0) -> float:
@@ -245,7 +252,7 @@ def _python_load(url: str, body_file: str, connections: str, seconds: str) -> in
 
 
 def our_server(model_uri: str, extra_env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
-    port, admin_port = free_port(), free_port()
+    port, admin_port = free_ports(2)
     env = {
         **os.environ,
         "MODEL_URI": model_uri,
@@ -262,7 +269,7 @@ def our_server(model_uri: str, extra_env: dict[str, str]) -> tuple[subprocess.Po
 
 
 def kserve_server(kserve_python: str, model_dir: Path) -> tuple[subprocess.Popen[bytes], int]:
-    port = free_port()
+    (port,) = free_ports(1)
     process = subprocess.Popen(
         [kserve_python, str(KSERVE_SCRIPT), "--model_dir", str(model_dir), "--http_port", str(port)],
         stdout=subprocess.DEVNULL,
@@ -332,7 +339,7 @@ def measure_cold_start(model_uri: str, repeats: int) -> list[float]:
     """Seconds from spawning `python images/server/serve.py` to /readyz answering 200."""
     results = []
     for _ in range(repeats):
-        port, admin_port = free_port(), free_port()
+        port, admin_port = free_ports(2)
         env = {**os.environ, "MODEL_URI": model_uri, "HOST": HOST, "PORT": str(port), "ADMIN_PORT": str(admin_port)}
         started = time.perf_counter()
         process = subprocess.Popen(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -46,9 +47,17 @@ def child_env(**extra: str) -> dict[str, str]:
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct free ports: held open together while chosen, so that the kernel cannot
+    hand the same one out twice (one at a time, it sometimes did: PORT and ADMIN_PORT equal)."""
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
 
 
 def trainer_command(output_uri: str, *flags: str, processes: int = 1) -> list[str]:
@@ -100,8 +109,7 @@ class ServerProcess:
     (ADMIN_PORT: /healthz, /readyz, /metrics)."""
 
     def __init__(self, log_path: Path, **env: str) -> None:
-        self.port = free_port()
-        self.admin_port = free_port()
+        self.port, self.admin_port = free_ports(2)
         self.url = f"http://127.0.0.1:{self.port}"
         self.admin_url = f"http://127.0.0.1:{self.admin_port}"
         self.log_path = log_path

@@ -29,6 +29,7 @@ from images_helpers import (
     TrainedModel,
     child_env,
     free_port,
+    free_ports,
 )
 from mlserve.settings import EXIT_CANNOT_LISTEN, EXIT_INVALID_CONFIGURATION
 from mltrain.data import load_split
@@ -451,7 +452,8 @@ def test_invalid_settings_stop_the_server_with_a_clear_message(env: dict[str, st
     """Misconfiguration is a startup error naming the variable (unlike a missing model, which is
     waited for): the process exits 2 with one line, no traceback."""
     base = {k: v for k, v in child_env().items() if k not in ("MODEL_URI", "PORT", "ADMIN_PORT", "MAX_INSTANCES")}
-    base.update(PORT=str(free_port()), ADMIN_PORT=str(free_port()))  # a start that goes wrong does not collide
+    port, admin_port = free_ports(2)
+    base.update(PORT=str(port), ADMIN_PORT=str(admin_port))  # a start that goes wrong does not collide
     result = subprocess.run(
         [sys.executable, str(SERVE_SCRIPT)],
         env={**base, **env},
@@ -705,7 +707,8 @@ def test_a_port_in_use_exits_3_with_one_line(setting: str, trained_model: Traine
     mlserve.settings say) with one log line naming the setting and the address."""
     with socket.create_server(("127.0.0.1", 0)) as taken:
         busy = taken.getsockname()[1]
-        ports = {"PORT": str(free_port()), "ADMIN_PORT": str(free_port()), setting: str(busy)}
+        port, admin_port = free_ports(2)
+        ports = {"PORT": str(port), "ADMIN_PORT": str(admin_port), setting: str(busy)}
         result = subprocess.run(
             [sys.executable, str(SERVE_SCRIPT)],
             env=child_env(MODEL_URI=trained_model.uri, HOST="127.0.0.1", **ports),
