@@ -45,6 +45,7 @@ from typing import Any, cast
 import yaml
 
 from tools import provider_replacements, render
+from tools.markdown import code as md_code
 from tools.pr_comment import LimitError, truncate
 from tools.render import SECRET_PLACEHOLDER, SECURE_PLACEHOLDER
 
@@ -148,7 +149,7 @@ def _covers(pattern: str, path: str) -> bool:
 def replace_reasons(type_token: str, replace_on_changes: Sequence[str], paths: Sequence[str]) -> list[str]:
     """Why a change replaces the resource, one line per matching pattern (empty: an update)."""
     reasons = [
-        f"`replaceOnChanges: {_cell(pattern)}`"
+        md_code(f"replaceOnChanges: {pattern}", in_table=True)
         for pattern in replace_on_changes
         if any(_covers(pattern, path) for path in paths)
     ]
@@ -330,16 +331,10 @@ def format_value(value: Any) -> str:
     return _short(text)
 
 
-def _cell(text: str) -> str:
-    """Markdown-safe inside a table cell and a code span: no `|` to end the cell, no backtick to
-    end the span (inside which GitHub shows HTML as text), no line break."""
-    return text.replace("|", "\\|").replace("`", "'").replace("\r", " ").replace("\n", " ")
-
-
 def _code(value: object) -> str:
     """Anything from a render (a name, a type, a value) as a code span: shown as it is, never
-    interpreted as Markdown or HTML in the pull-request comment."""
-    return f"`{_cell(str(value))}`"
+    interpreted as Markdown or HTML in the pull-request comment (most of it lands in table cells)."""
+    return md_code(str(value), in_table=True)
 
 
 def format_change(change: ValueChange) -> str:
