@@ -285,6 +285,11 @@ def test_render_content_cannot_break_the_table_or_inject_html(rendered_stack, tm
 
     markdown = render_diff.report(base, head)
     assert "``evil\\|name`<img src=x onerror=alert(1)>``" in markdown  # as written, in a longer fence
+    # Outside a table a backslash before the pipe would show: the summary's bullets keep it bare.
+    assert (
+        "- Deployment `digits-serving-deployment` scales from 2 to ``<b>evil|name`<img src=x onerror=alert(1)></b>`` "
+        "replicas." in markdown
+    )
     assert "onerror" not in _outside_code(markdown)
     rows = [line for line in markdown.splitlines() if line.startswith("| `")]
     assert rows and all(len(re.findall(r"(?<!\\)\|", row)) == 5 for row in rows), rows

@@ -332,19 +332,25 @@ def format_value(value: Any) -> str:
 
 
 def _code(value: object) -> str:
-    """Anything from a render (a name, a type, a value) as a code span: shown as it is, never
-    interpreted as Markdown or HTML in the pull-request comment (most of it lands in table cells)."""
+    """Anything from a render (a name, a type, a value) as a code span in prose (the summary's
+    bullets, headings): shown as it is, never interpreted as Markdown or HTML in the comment."""
+    return md_code(str(value))
+
+
+def _cell(value: object) -> str:
+    """The same, in a table cell, where a pipe must be escaped even inside a code span."""
     return md_code(str(value), in_table=True)
 
 
-def format_change(change: ValueChange) -> str:
+def format_change(change: ValueChange, *, in_table: bool = True) -> str:
     """`spec.replicas`: `2` → `3`."""
-    path = _code(change.path)
+    span = _cell if in_table else _code
+    path = span(change.path)
     if change.added:
-        return f"{path}: (none) → {_code(format_value(change.new))}"
+        return f"{path}: (none) → {span(format_value(change.new))}"
     if change.removed:
-        return f"{path}: {_code(format_value(change.old))} → (none)"
-    return f"{path}: {_code(format_value(change.old))} → {_code(format_value(change.new))}"
+        return f"{path}: {span(format_value(change.old))} → (none)"
+    return f"{path}: {span(format_value(change.old))} → {span(format_value(change.new))}"
 
 
 def _changes_cell(change: Change) -> str:
@@ -416,7 +422,8 @@ def _rebuilt_images(changes: Sequence[Change]) -> list[tuple[str, str]]:
             if old != new:
                 why = f"its build context changed (tag {_code(old)} → {_code(new)})"
             else:
-                why = "its build changed (" + ", ".join(format_change(value) for value in change.values[:3]) + ")"
+                changed = ", ".join(format_change(value, in_table=False) for value in change.values[:3])
+                why = f"its build changed ({changed})"
             rebuilt.append((_image_name(change.after), why))
     return rebuilt
 
@@ -532,7 +539,7 @@ def _replaced_lines(change: Change) -> list[str]:
     """Replacements that are not training runs: what a reviewer must not miss."""
     if change.action != "replace" or change.type == JOB:
         return []
-    what = ", ".join(format_change(value) for value in change.values[:3])
+    what = ", ".join(format_change(value, in_table=False) for value in change.values[:3])
     if change.type in NODE_POOLS:
         line = (
             f"Node group {_code(change.name)} is **replaced** ({what}): new nodes are created and the old group "
@@ -639,7 +646,7 @@ def stack_report(stack: str, base_dir: Path, head_dir: Path, sections: Sequence[
         lines += ["", "| | resource | type | changes |", "|---|---|---|---|"]
         for change in changes:
             action = change.action + (" (delete first)" if change.delete_first else "")
-            name, type_token = _code(change.name), _code(change.type)
+            name, type_token = _cell(change.name), _cell(change.type)
             lines.append(f"| `{SYMBOLS[change.action]}` {action} | {name} | {type_token} | {_changes_cell(change)} |")
     for provider in sections:
         section = provider(stack, base_dir, head_dir)
