@@ -356,6 +356,12 @@ def test_node_labels_with_a_trailing_newline_or_a_non_ascii_character_are_refuse
         ("999.0.0.1:5000", "host '999.0.0.1' is not an IPv4 address"),
         ("-registry.example.com", "host '-registry.example.com' is not a lower-case DNS name"),
         ("registry.example.com\n", "is not a lower-case DNS name"),
+        ("2001:db8::1", "an IPv6 address must be in brackets, e.g. [2001:db8::1]:5000"),
+        ("[2001:db8::1", "an IPv6 address must be in brackets, e.g. [2001:db8::1]:5000"),
+        ("[2001:db8::1]5000", "after ']' only ':' and a port may follow"),
+        ("[2001:db8::1]:0", "port '0' must be a number from 1 to 65535"),
+        ("[10.0.0.5]:5000", "host '[10.0.0.5]' is not an IPv6 address"),
+        ("[fe80::1%eth0]:5000", "host '[fe80::1%eth0]' is not an IPv6 address (a zone such as %eth0 is not allowed)"),
     ],
 )
 def test_a_registry_server_needs_a_real_host_and_a_port_a_socket_can_have(minikube, server, message):
@@ -367,7 +373,9 @@ def test_a_registry_server_needs_a_real_host_and_a_port_a_socket_can_have(miniku
     assert message in problem.allowed, problem
 
 
-@pytest.mark.parametrize("server", ["registry.example.com:65535", "10.0.0.5:5000", "localhost:1", "harbor"])
+@pytest.mark.parametrize(
+    "server", ["registry.example.com:65535", "10.0.0.5:5000", "localhost:1", "harbor", "[2001:db8::1]:5000", "[::1]"]
+)
 def test_a_registry_server_by_name_or_address(minikube, server):
     minikube["config"][f"{NS}:registry"] = {"server": server, "repositoryPrefix": "ml", "username": "robot"}
     registry = config.parse(*as_cli_passes(minikube)).registry_settings_as(OciRegistrySettings)
@@ -386,6 +394,14 @@ def test_an_object_store_endpoint_port_is_checked_like_a_registrys(minikube, exi
     problem = only_problem(minikube)
     assert problem.key == f"{NS}:existing.artifacts.objectStore.endpoint"
     assert "must be an http(s) URL" in problem.allowed and "from 1 to 65535" in problem.allowed
+
+
+def test_an_object_store_endpoint_may_be_an_ipv6_address(minikube, existing):
+    existing["artifacts"] = {
+        "objectStore": {"uri": "s3://models", "endpoint": "http://[fd00::5]:9000", "accessKeyId": "ml-platform"}
+    }
+    minikube["config"][f"{NS}:objectStoreSecretAccessKey"] = {"secure": "v1:x"}
+    assert config.parse(*as_cli_passes(minikube)).backend_settings_as(ExistingSettings).artifacts.object_store
 
 
 @pytest.mark.parametrize("size", ["1m", "100", "1k", "0.5Mi"])

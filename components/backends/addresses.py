@@ -37,9 +37,10 @@ _DOTTED_NUMBERS = re.compile(r"[0-9]+(\.[0-9]+)*")
 _PORT = re.compile(r"[1-9][0-9]{0,4}")
 MAX_PORT = 65535
 HOST_ALLOWED = (
-    "a lower-case DNS name (labels of 1-63 letters, digits or '-', at most 253 characters) or an IPv4 "
-    f"address, optionally with a port from 1 to {MAX_PORT}"
+    "a lower-case DNS name (labels of 1-63 letters, digits or '-', at most 253 characters), an IPv4 "
+    f"address or an IPv6 address in brackets, optionally with a port from 1 to {MAX_PORT}"
 )
+IPV6_IN_BRACKETS = "an IPv6 address must be in brackets, e.g. [2001:db8::1]:5000"
 
 
 def ipv4_network(value: str) -> ipaddress.IPv4Network:
@@ -78,10 +79,42 @@ def private_cidr(*, min_prefix: int, max_prefix: int, example: str, why: str = "
 
 def check_host(value: str) -> str:
     """`host[:port]` without a scheme (a registry server, an object store endpoint's host): a DNS
-    name or an IPv4 address, and a port a socket can have; ValueError saying which part is wrong."""
-    host, colon, port = value.partition(":")
-    if colon and not (_PORT.fullmatch(port) and int(port) <= MAX_PORT):
+    name, an IPv4 address or a bracketed IPv6 address (as image references and URLs write one), and
+    a port a socket can have; ValueError saying which part is wrong."""
+    if value.startswith("["):
+        host, port = _bracketed(value)
+    else:
+        if value.count(":") > 1:
+            raise ValueError(IPV6_IN_BRACKETS)
+        host, colon, port = value.partition(":")
+        port = port if colon else None
+        _check_name_or_ipv4(host)
+    if port is not None and not (_PORT.fullmatch(port) and int(port) <= MAX_PORT):
         raise ValueError(f"port {port!r} must be a number from 1 to {MAX_PORT}")
+    return value
+
+
+def _bracketed(value: str) -> tuple[str, str | None]:
+    """`[IPv6]` or `[IPv6]:port` -> (the bracketed host, the port or None)."""
+    end = value.find("]")
+    if end < 0:
+        raise ValueError(IPV6_IN_BRACKETS)
+    host, rest = value[: end + 1], value[end + 1 :]
+    if rest and not rest.startswith(":"):
+        raise ValueError(f"{value!r}: after ']' only ':' and a port may follow")
+    address = host[1:-1]
+    if "%" in address:  # Python reads a zone; an image reference cannot hold one
+        raise ValueError(
+            f"host {host!r} is not an IPv6 address (a zone such as %{address.split('%')[1]} is not allowed)"
+        )
+    try:
+        ipaddress.IPv6Address(address)
+    except ValueError:
+        raise ValueError(f"host {host!r} is not an IPv6 address") from None
+    return host, rest[1:] if rest else None
+
+
+def _check_name_or_ipv4(host: str) -> None:
     if _DOTTED_NUMBERS.fullmatch(host):
         # All digits: an address (a DNS name's last label is never numeric), which must be a real one.
         try:
@@ -90,7 +123,6 @@ def check_host(value: str) -> str:
             raise ValueError(f"host {host!r} is not an IPv4 address (four numbers from 0 to 255)") from None
     elif not _HOST_NAME.fullmatch(host):
         raise ValueError(f"host {host!r} is not {HOST_ALLOWED}")
-    return value
 
 
 Cidr = Annotated[str, AfterValidator(_cidr)]
