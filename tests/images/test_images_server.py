@@ -1042,6 +1042,49 @@ def test_malformed_http_gets_a_json_400(server: ServerProcess, request_bytes: by
     assert message.startswith("invalid HTTP request: ") and reason in message, message
 
 
+@pytest.mark.parametrize(
+    ("request_bytes", "reason"), [m[1:] for m in MALFORMED_REQUESTS], ids=[m[0] for m in MALFORMED_REQUESTS]
+)
+def test_requests_pipelined_ahead_of_a_malformed_one_keep_their_answers(
+    server: ServerProcess, request_bytes: bytes, reason: str
+) -> None:
+    """Answers go out in request order: requests that arrived whole before the one the parser
+    refused are answered first (a predict waits for its call meanwhile), then the 400, then the
+    connection closes. Before, the 400 went out at once and the earlier answers were lost."""
+    body = json.dumps({"instances": [IMAGE]}).encode()
+    predict = PREDICT_HEAD + b"Content-Length: %d\r\n\r\n" % len(body) + body
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as connection:
+        connection.sendall(b"GET /v1/models HTTP/1.1\r\nHost: x\r\n\r\n" + predict + request_bytes)
+        answers = _answers(_read_until_closed(connection))
+    statuses = [status for status, _, _ in answers]
+    assert statuses == [b"HTTP/1.1 200 OK", b"HTTP/1.1 200 OK", b"HTTP/1.1 400 Bad Request"], answers
+    assert json.loads(answers[0][2]) == {"models": ["digits"]}
+    assert [type(label) for label in json.loads(answers[1][2])["predictions"]] == [int]
+    assert b"connection: close" in answers[2][1] and reason in json.loads(answers[2][2])["error"]
+
+
+def _model_list_answers(server: ServerProcess) -> float:
+    metrics = httpx.get(server.admin_url + "/metrics").text
+    found = re.search(
+        r'model_server_http_requests_total\{method="GET",route="/v1/models",status="200"\} (\S+)', metrics
+    )
+    return float(found.group(1)) if found else 0.0
+
+
+def test_a_malformed_request_whose_head_was_complete_is_not_run(server: ServerProcess) -> None:
+    """A request refused in its body (a bad chunk) behind one still answered: its head was complete,
+    so uvicorn had queued it to run. It gets the 400 only: the app never runs it (its answer would
+    be counted, and never sent)."""
+    chunked = b"GET /v1/models HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"
+    before = _model_list_answers(server)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as connection:
+        connection.sendall(b"GET /v1/models HTTP/1.1\r\nHost: x\r\n\r\n" + chunked)
+        answers = _answers(_read_until_closed(connection))
+    assert [status for status, _, _ in answers] == [b"HTTP/1.1 200 OK", b"HTTP/1.1 400 Bad Request"], answers
+    time.sleep(0.2)  # a queued request, had it run, would have been counted by now
+    assert _model_list_answers(server) == before + 1
+
+
 def test_http_1_0_needs_no_host_header(server: ServerProcess) -> None:
     """HTTP/1.0 has no Host requirement: such a request is answered."""
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as connection:

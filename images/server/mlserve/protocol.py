@@ -18,7 +18,9 @@ pick a protocol):
 - An HTTP/1.1 request without exactly one Host header is a 400 (RFC 9112, section 3.2); the
   parser lets it through.
 - A request the parser refuses gets `{"error": "invalid HTTP request: ..."}`, like every other
-  error of the server, instead of uvicorn's plain text.
+  error of the server, instead of uvicorn's plain text, after the answers of the requests that
+  arrived whole before it (uvicorn wrote its 400 at once and closed, losing those answers); the
+  connection is then closed and nothing after the refused request is read.
 """
 
 from __future__ import annotations
@@ -53,8 +55,12 @@ class ServerProtocol(HttpToolsProtocol):
         """loop.time() since when a request is due; None while a complete request awaits its answer."""
         self._partial = False
         """A request has begun to arrive and is not complete yet."""
+        self._head_complete = False
+        """The latest request's head is complete (uvicorn has made its cycle: started or queued)."""
         self._requests_complete = 0
         self._responses_complete = 0
+        self._refusal: str | None = None
+        """The 400's message for a request the parser refused, held until the earlier ones are answered."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -64,9 +70,14 @@ class ServerProtocol(HttpToolsProtocol):
             cls._sweeping = True
             _sweep_later(self.loop, self.connections, cls.read_timeout_seconds)
 
+    def data_received(self, data: bytes) -> None:
+        if self._refusal is None:  # after a refused request the parser is stuck: the rest is not read
+            super().data_received(data)
+
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._partial = True
+        self._head_complete = False
 
     def on_headers_complete(self) -> None:
         hosts = 0
@@ -76,6 +87,7 @@ class ServerProtocol(HttpToolsProtocol):
         if hosts != 1 and self.parser.get_http_version() == "1.1":
             raise RefusedRequestError("an HTTP/1.1 request needs exactly one Host header")
         super().on_headers_complete()
+        self._head_complete = True
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
@@ -90,6 +102,8 @@ class ServerProtocol(HttpToolsProtocol):
         self._responses_complete += 1
         if not self._awaiting_answer():
             self._reading_since = self.loop.time()
+            if self._refusal is not None and not self.transport.is_closing():
+                self._answer_and_close(400, self._refusal)
 
     def _awaiting_answer(self) -> bool:
         """A complete request has not been answered yet (it is handled, or waits in the pipeline)."""
@@ -105,7 +119,14 @@ class ServerProtocol(HttpToolsProtocol):
             reason = str(failure)
         else:
             reason = msg
-        self._answer_and_close(400, f"invalid HTTP request: {reason}")
+        if not self._awaiting_answer():
+            self._answer_and_close(400, f"invalid HTTP request: {reason}")
+            return
+        # Earlier requests arrived whole and are answered first, in order; this one never runs (its
+        # cycle, queued if its head was complete, is dropped), and the 400 follows the last answer.
+        self._refusal = f"invalid HTTP request: {reason}"
+        if self._partial and self._head_complete and self.pipeline and self.pipeline[0][0] is self.cycle:
+            self.pipeline.popleft()
 
     def overdue(self, now: float) -> bool:
         since = self._reading_since
