@@ -63,7 +63,7 @@ def _serve_with_noop() -> int:
     app = create_app(settings)
     constant = Response(200, b'{"predictions":[]}')
 
-    async def noop(name: str, body: bytes) -> Response:
+    async def noop(name: str, body: bytes, scope: Any) -> Response:
         return constant
 
     app.add_verb("noop", noop)
@@ -96,7 +96,7 @@ def _add_decomposition_routes(app: Any) -> None:
     def costs_nothing(batch: Any) -> Any:
         return np.zeros(len(batch), dtype=np.intp)
 
-    async def no_model(name: str, body: bytes) -> Response:
+    async def no_model(name: str, body: bytes, scope: Any) -> Response:
         model = app.state.model
         if not free:  # made on the event loop, as the server makes its own
             free.append(
@@ -114,7 +114,7 @@ def _add_decomposition_routes(app: Any) -> None:
         labels = model.label_json
         return Response(200, b'{"predictions":[' + b",".join([labels[i] for i in classes]) + b"]}")
 
-    async def model_only(name: str, body: bytes) -> Response:
+    async def model_only(name: str, body: bytes, scope: Any) -> Response:
         batch = parsed.get(body)
         if batch is None:
             batch = parsed[body] = app.state.model.inputs.parse(body, app.settings.max_instances)

@@ -30,6 +30,7 @@ from mlserve.http import (
     Response,
     Scope,
     Send,
+    alone,
     error,
     json_response,
     read_body,
@@ -59,9 +60,9 @@ class Route:
     port: Literal["PORT", "ADMIN_PORT"]
 
 
-# A verb handler answers POST /v1/models/{name}:{verb}, given the name and the body (read, within
-# MAX_BODY_BYTES, after the token was checked).
-VerbHandler = Callable[[str, bytes], Awaitable[Response]]
+# A verb handler answers POST /v1/models/{name}:{verb}, given the name, the body (read, within
+# MAX_BODY_BYTES, after the token was checked) and the request's scope.
+VerbHandler = Callable[[str, bytes, Scope], Awaitable[Response]]
 
 
 @dataclass
@@ -292,7 +293,7 @@ class ModelServer:
             return route, error(408, str(late))
         except ClientGoneError:
             return route, Response(CLIENT_GONE, b"")
-        return route, await verb[1](name, body)
+        return route, await verb[1](name, body, scope)
 
     def _model_or_error(self, name: str) -> LoadedModel | Response:
         if name != self.settings.model_name:
@@ -321,7 +322,7 @@ class ModelServer:
             },
         )
 
-    async def _predict(self, name: str, body: bytes) -> Response:
+    async def _predict(self, name: str, body: bytes, scope: Scope) -> Response:
         """KServe V1 predict; the body is JSON whatever its Content-Type says (curl -d)."""
         model = self._model_or_error(name)
         if isinstance(model, Response):
@@ -330,7 +331,7 @@ class ModelServer:
         batcher = self.state.batcher
         try:
             if batcher is not None:
-                classes = await batcher.classify(self._request(inputs, body, limit))
+                classes = await batcher.classify(self._request(inputs, body, limit), alone=alone(scope))
             else:
                 # On the event loop: without batching, a hand-off to a thread costs more than a
                 # small model's call.

@@ -69,6 +69,27 @@ READ_TIMED_OUT = "mlserve.read_timed_out"
 the connection: the disconnect the app then sees is the server's doing, not the client's."""
 
 
+IN_FLIGHT = "mlserve.in_flight"
+"""Scope key the protocol sets on every request: the server's `InFlight` count (mlserve.protocol),
+read by predict to tell a lone request, which gains nothing from waiting to share a call."""
+
+
+class InFlight:
+    """Requests whose head has arrived and whose answer is not complete yet, across one server's
+    connections (the protocol keeps it); pipelined requests queued behind others count."""
+
+    __slots__ = ("requests",)
+
+    def __init__(self) -> None:
+        self.requests = 0
+
+
+def alone(scope: Scope) -> bool:
+    """The request of `scope` is the only one its server holds (False when no protocol counts)."""
+    in_flight: InFlight | None = scope.get(IN_FLIGHT)
+    return in_flight is not None and in_flight.requests == 1
+
+
 async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
     """The request body, refused (BodyTooLargeError) as soon as it is known to pass `limit`
     bytes: from Content-Length before reading, or while a chunked body streams in.
