@@ -38,12 +38,14 @@ from components.schema import (
     NAMESPACE,
     BackendSettings,
     ConfigError,
+    Count,
     CpuQuantity,
     DnsName,
     KubernetesVersion,
     MemoryQuantity,
     ModelName,
     NonNegativeInt,
+    PodsAtOnce,
     PositiveInt,
     Problem,
     Schema,
@@ -128,7 +130,8 @@ class TrainingConfig(Schema):
         description=f"Pods of the Indexed Job, at most {MAX_NODES}; above 1 trains with DDP across pods.",
     )
     processes_per_node: PositiveInt = Field(
-        default=1, description="torchrun processes per pod; with GPUs, normally equal to `resources.gpus`."
+        default=1,
+        description="torchrun processes per pod; with GPUs, at most `resources.gpus` (a GPU each), normally equal.",
     )
     resources: Resources = Field(
         default=Resources(cpu="1", memory="2Gi"), description="Per-pod resources (default 1 CPU, 2Gi, no GPU)."
@@ -151,6 +154,26 @@ class TrainingConfig(Schema):
             "Names the platform, torchrun or the artifact store set are refused."
         ),
     )
+
+    def problems(self, key: str) -> list[Problem]:
+        """Checks across fields, each reported against the key it concerns (`key`: this object's)."""
+        gpus = self.resources.gpus
+        if gpus and self.processes_per_node > gpus:
+            return [
+                Problem(
+                    f"{key}.processesPerNode",
+                    self.processes_per_node,
+                    f"more processes than {key}.resources.gpus ({gpus}): each process takes a GPU of its own "
+                    "(two on one GPU fail at start, NCCL's 'Duplicate GPU'); set processesPerNode to at most "
+                    "resources.gpus, normally equal to it",
+                )
+            ]
+        return []
+
+
+ROLLING_UPDATE_SURGE = 1
+"""Server pods a rolling update starts beyond the replica count (it removes none before their
+replacements are ready): a Deployment needs room for replicas + this at every update."""
 
 
 class ServingConfig(Schema):
@@ -399,7 +422,7 @@ def _parse(raw: Mapping[str, str], secret_keys: Collection[str]) -> StackConfig:
         if registry is not None and registry_settings is not None:
             problems.extend(registry_settings.problems(f"{NAMESPACE}:{registry.settings_key}", facts))
     _check_unique_names(models, problems)
-    _check_serving(models, problems)
+    _check_workloads(models, problems)
 
     # Each is None only when validating it added a problem.
     if problems or settings is None or images is None or backend_settings is None:
@@ -470,7 +493,10 @@ def _problem(schema: Any, path: tuple[str | int, ...], detail: Mapping[str, Any]
     if detail["type"] == "missing":
         return Problem(key, MISSING, "required")
     message = detail["msg"].removeprefix("Value error, ")
-    if detail["type"] == "string_type" and isinstance(detail["input"], (int, float)):
+    if detail["type"] == "string_type" and isinstance(detail["input"], bool):
+        # `ACCESS_LOG: true` unquoted: YAML gave a boolean (a bool is an int to Python, not to the reader).
+        message += "; the stack file gives a boolean here (YAML reads unquoted true and false as booleans): quote it"
+    elif detail["type"] == "string_type" and isinstance(detail["input"], (int, float)):
         # `version: 1.30` or `cpu: 0.5` unquoted: YAML gave a number (1.30 became 1.3).
         message += "; the stack file gives a number here (YAML reads unquoted 1.30 as 1.3): quote it"
     return Problem(key, detail["input"], message)
@@ -676,14 +702,54 @@ def _secure_values_of_keys_published_in_clear(
     ]
 
 
-def _pods_per_workload(models: Sequence[tuple[int, ModelConfig]]) -> list[tuple[str, int]]:
+def _count(parent: str, settings: Schema, field: str) -> Count:
+    """`settings.<field>` as the stack file has it (`field` the Python name)."""
+    info = type(settings).model_fields[field]
+    return Count(
+        parent=parent,
+        name=info.alias or field,
+        value=getattr(settings, field),
+        given=field in settings.model_fields_set,
+    )
+
+
+def _pods_per_workload(models: Sequence[tuple[int, ModelConfig]]) -> list[Count]:
+    """The most pods each workload may run at once: with an autoscaler, its maximum."""
     pods = []
     for index, model in models:
+        key = f"{NAMESPACE}:models[{index}]"
         if model.training is not None:
-            pods.append((f"{NAMESPACE}:models[{index}].training.nodes", model.training.nodes))
-        if model.serving is not None:
-            pods.append((f"{NAMESPACE}:models[{index}].serving.replicas", model.serving.replicas))
+            pods.append(_count(f"{key}.training", model.training, "nodes"))
+        if model.serving is not None and model.serving.autoscaling is not None:
+            pods.append(_count(f"{key}.serving.autoscaling", model.serving.autoscaling, "max_replicas"))
+        elif model.serving is not None:
+            pods.append(_count(f"{key}.serving", model.serving, "replicas"))
     return pods
+
+
+def _training_pods_at_once(key: str, training: TrainingConfig) -> PodsAtOnce:
+    nodes = _count(key, training, "nodes")
+    # The pods of a multi-node run rendezvous: all must be scheduled together.
+    return PodsAtOnce(
+        count=nodes, claim=f"the run's {nodes.value} pods must all run at once ({nodes}: they rendezvous)"
+    )
+
+
+def _serving_pods_at_once(key: str, serving: ServingConfig) -> PodsAtOnce:
+    """A Deployment's replicas (the autoscaler's minimum) must all run, and an update adds a pod first."""
+    if serving.autoscaling is not None:
+        count = _count(f"{key}.autoscaling", serving.autoscaling, "min_replicas")
+    else:
+        count = _count(key, serving, "replicas")
+    pods = count.value + ROLLING_UPDATE_SURGE
+    return PodsAtOnce(
+        count=count,
+        extra=ROLLING_UPDATE_SURGE,
+        claim=(
+            f"the model's {pods} server pods must all run at once ({count}, and {ROLLING_UPDATE_SURGE} more while "
+            "a rolling update replaces them: it starts each new pod before it removes an old one)"
+        ),
+    )
 
 
 def _validate_backend_settings(
@@ -733,20 +799,18 @@ def _stack_facts(
 ) -> StackFacts:
     """What the backend's own checks need to know about the workloads, named by config key."""
     gpus_per_pod: list[tuple[str, int]] = []
-    pods_at_once: dict[str, int] = {}
+    pods_at_once: dict[str, PodsAtOnce] = {}
     service_types: list[tuple[str, str]] = []
     for index, model in models:
+        key = f"{NAMESPACE}:models[{index}]"
         if model.training is not None and model.training.resources.gpus:
-            key = f"{NAMESPACE}:models[{index}].training.resources.gpus"
-            gpus_per_pod.append((key, model.training.resources.gpus))
-            # The pods of a multi-node run rendezvous: all must be scheduled together.
-            pods_at_once[key] = model.training.nodes
+            gpus_per_pod.append((f"{key}.training.resources.gpus", model.training.resources.gpus))
+            pods_at_once[f"{key}.training.resources.gpus"] = _training_pods_at_once(f"{key}.training", model.training)
         if model.serving is not None:
             if model.serving.resources.gpus:
-                gpus_per_pod.append(
-                    (f"{NAMESPACE}:models[{index}].serving.resources.gpus", model.serving.resources.gpus)
-                )
-            service_types.append((f"{NAMESPACE}:models[{index}].serving.serviceType", model.serving.service_type))
+                gpus_per_pod.append((f"{key}.serving.resources.gpus", model.serving.resources.gpus))
+                pods_at_once[f"{key}.serving.resources.gpus"] = _serving_pods_at_once(f"{key}.serving", model.serving)
+            service_types.append((f"{key}.serving.serviceType", model.serving.service_type))
     return StackFacts(
         kubernetes_version=settings.kubernetes_version,
         gpus_per_pod=tuple(gpus_per_pod),
@@ -904,8 +968,10 @@ def _check_unique_names(models: list[tuple[int, ModelConfig]], problems: list[Pr
         seen.setdefault(model.name, index)
 
 
-def _check_serving(models: list[tuple[int, ModelConfig]], problems: list[Problem]) -> None:
+def _check_workloads(models: list[tuple[int, ModelConfig]], problems: list[Problem]) -> None:
     for index, model in models:
+        if model.training is not None:
+            problems.extend(model.training.problems(f"{NAMESPACE}:models[{index}].training"))
         if model.serving is not None:
             problems.extend(model.serving.problems(f"{NAMESPACE}:models[{index}].serving"))
 

@@ -209,19 +209,62 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Count:
+    """A count of a workload's pods as the stack file has it: the key when the stack sets it, else
+    the object that would hold it, so that a message never quotes a key the file lacks."""
+
+    parent: str
+    """The full key of the object, e.g. `ml-platform:models[0].serving`."""
+    name: str
+    """The field in it, e.g. `replicas`."""
+    value: int
+    given: bool
+    """The stack sets it; False: `value` is the default."""
+
+    def __str__(self) -> str:
+        if self.given:
+            return f"{self.parent}.{self.name} = {self.value}"
+        return f"{self.parent} ({self.name} {self.value} by default)"
+
+    def at_most(self, limit: int) -> str:
+        """Advice to lower it to `limit`."""
+        if self.given:
+            return f"set {self.parent}.{self.name} to at most {limit}"
+        return f"add {self.name} of at most {limit} to {self.parent}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class PodsAtOnce:
+    """How many of a workload's pods must be scheduled at the same time, and why."""
+
+    count: Count
+    """The setting that decides it."""
+    extra: int = 0
+    """Pods beyond `count` (a rolling update's surge)."""
+    claim: str
+    """The sentence that says so, for a message: "the run's 3 pods must all run at once (...)"."""
+
+    @property
+    def pods(self) -> int:
+        return self.count.value + self.extra
+
+
+@dataclass(frozen=True, kw_only=True)
 class StackFacts:
     """What a backend's settings are checked against, beyond themselves (see `BackendSettings.problems`)."""
 
     kubernetes_version: str
     gpus_per_pod: Sequence[tuple[str, int]] = ()
     """(config key, GPUs) of every workload that asks for GPUs."""
-    pods_at_once: Mapping[str, int] = field(default_factory=dict)
+    pods_at_once: Mapping[str, PodsAtOnce] = field(default_factory=dict)
     """By a key of `gpus_per_pod`: how many of the workload's pods must run at the same time (a
-    training run's `nodes`, which rendezvous); absent: 1."""
+    training run's `nodes`, which rendezvous; a Deployment's replicas, or the autoscaler's minimum,
+    and the pod a rolling update adds); absent: 1."""
     service_types: Sequence[tuple[str, str]] = ()
     """(config key, Service type) of every served model."""
-    pods_per_workload: Sequence[tuple[str, int]] = ()
-    """(config key, pods running at once) of every workload: training `nodes`, serving `replicas`."""
+    pods_per_workload: Sequence[Count] = ()
+    """The most pods each workload may run at once: training `nodes`, serving `replicas` or, with an
+    autoscaler, `autoscaling.maxReplicas`."""
     secrets_set: frozenset[str] = frozenset()
     """Secret keys of the project namespace the stack sets (`registryPassword`, without the namespace)."""
     provider: Schema | None = None

@@ -4,8 +4,9 @@ autoscaler (`serving.autoscaling`); and what the platform keeps for itself.
 
 Pure pydantic, imported by `components.config`. Each reserved flag or variable maps to who sets
 it, which the config error shows beside the key and the value. The pod templates
-(`components/workloads/training_pod.py`, `serving_pod.py`) set exactly these;
-`tests/test_workload_options.py` keeps the two equal.
+(`components/workloads/training_pod.py`, `serving_pod.py`) set exactly the platform's own; every
+variable a pod sets, the artifact store's included, must be reserved here, which the pods check
+at render (`workloads.pod.with_configured_env`), so this is the one list.
 """
 
 from __future__ import annotations
@@ -28,6 +29,12 @@ TRAINER_FLAGS: Mapping[str, str] = {
 }
 """Flags the training pod passes before any of `training.args`; argparse keeps a flag's last value,
 so a repeat in `args` would silently win over the setting the run id was computed from."""
+
+_HELP = "argparse's help: the trainer would print its usage and exit 0, and the Job succeed without training"
+EXITING_FLAGS: Mapping[str, str] = {"--help": _HELP}
+"""Flags that make an argparse trainer exit 0 at once; refused like the platform's (prefixes too)."""
+EXITING_SHORT_FLAGS: Mapping[str, str] = {"-h": _HELP}
+"""Their one-dash forms; argparse also reads `-hx` as `-h` followed by `-x`, so any `-h...` counts."""
 
 _TORCHRUN = "set by torchrun for each training process"
 TRAINING_ENV: Mapping[str, str] = {
@@ -59,6 +66,7 @@ SERVING_ENV: Mapping[str, str] = {
     "MAX_INSTANCES": "set by the platform from serving.maxBatchSize",
     "ADMIN_PORT": "set by the platform: the port of the probes and /metrics, which the Service never exposes",
     "AUTH_TOKEN_FILE": "set by the platform from serving.requireToken (the mounted token Secret)",
+    "HOST": "set by the platform to 0.0.0.0: the probes and the Service reach the pod on its own address",
 }
 """Variables the serving pod sets for the server (`images/server/mlserve/settings.py`)."""
 
@@ -72,8 +80,32 @@ CLOUD_ENV_PREFIXES: Mapping[str, str] = {
 }
 """Prefixes no workload's variables may start with, on any backend: a stack keeps its names when it
 moves from kind to a cloud."""
-TRAINING_ENV_PREFIXES: Mapping[str, str] = {"TORCHELASTIC_": _TORCHRUN, **CLOUD_ENV_PREFIXES}
-SERVING_ENV_PREFIXES: Mapping[str, str] = CLOUD_ENV_PREFIXES
+DEVICE_ENV: Mapping[str, str] = {
+    "CUDA_VISIBLE_DEVICES": (
+        "reserved: a pod's GPUs are the ones the device plugin assigns it, and this would hide or renumber them"
+    ),
+}
+DEVICE_ENV_PREFIXES: Mapping[str, str] = {
+    # With the NVIDIA runtime's envvar strategy, NVIDIA_VISIBLE_DEVICES=all shows a pod every GPU of
+    # its node, whatever it was allotted.
+    "NVIDIA_": "set by the GPU device plugin and the NVIDIA container runtime (which GPUs the pod sees)",
+}
+"""Variables of the GPU stack, on every workload: a pod must see its own GPUs, and only those."""
+TRAINING_ENV_PREFIXES: Mapping[str, str] = {
+    "TORCHELASTIC_": _TORCHRUN,
+    # torchrun reads every flag's default from PET_<FLAG>: PET_STANDALONE=1 would make a multi-node
+    # run ignore --master-addr.
+    "PET_": (
+        "read by torchrun as the defaults of its flags (PET_STANDALONE=1 is --standalone); how torchrun "
+        "runs is the platform's (training.nodes, training.processesPerNode)"
+    ),
+    **DEVICE_ENV_PREFIXES,
+    **CLOUD_ENV_PREFIXES,
+}
+SERVING_ENV_PREFIXES: Mapping[str, str] = {**DEVICE_ENV_PREFIXES, **CLOUD_ENV_PREFIXES}
+TRAINING_RESERVED: Mapping[str, str] = {**TRAINING_ENV, **DEVICE_ENV}
+"""Every name a stack may not give the trainer: what the platform, Kubernetes and torchrun set, and the GPU stack's."""
+SERVING_RESERVED: Mapping[str, str] = {**SERVING_ENV, **DEVICE_ENV}
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -85,6 +117,16 @@ def reserved_env(name: str, reserved: Mapping[str, str], prefixes: Mapping[str, 
     if upper in reserved:
         return reserved[upper]
     return next((owner for prefix, owner in prefixes.items() if upper.startswith(prefix)), None)
+
+
+def training_env_owner(name: str) -> str | None:
+    """Who owns the trainer's variable `name`, or None if a stack may set it."""
+    return reserved_env(name, TRAINING_RESERVED, TRAINING_ENV_PREFIXES)
+
+
+def serving_env_owner(name: str) -> str | None:
+    """Who owns the server's variable `name`, or None if a stack may set it."""
+    return reserved_env(name, SERVING_RESERVED, SERVING_ENV_PREFIXES)
 
 
 def _env_name(reserved: Mapping[str, str], prefixes: Mapping[str, str]) -> AfterValidator:
@@ -107,19 +149,47 @@ def _env_name(reserved: Mapping[str, str], prefixes: Mapping[str, str]) -> After
     return AfterValidator(check)
 
 
+_REFUSED_FLAGS: Mapping[str, str] = {**TRAINER_FLAGS, **EXITING_FLAGS}
+_ARGS_ALLOWED = (
+    "extra flags may be any the training image accepts except "
+    + ", ".join(_REFUSED_FLAGS)
+    + " or a prefix of one, and "
+    + ", ".join(EXITING_SHORT_FLAGS)
+    + " alone or with more letters"
+)
+
+
 def _trainer_arg(value: str) -> str:
+    _check_no_variable_reference(value)
     flag = value.split("=", 1)[0]
     if flag.startswith("--") and len(flag) > 2:
-        for reserved, owner in TRAINER_FLAGS.items():
+        for reserved, owner in _REFUSED_FLAGS.items():
             # argparse also accepts an unambiguous prefix (`--epoch 3` sets --epochs).
             if reserved.startswith(flag):
                 shown = reserved if flag == reserved else f"{flag} (argparse reads it as {reserved})"
-                raise ValueError(
-                    f"{shown} is {owner}; extra flags may be any the training image accepts except "
-                    + ", ".join(TRAINER_FLAGS)
-                    + " or a prefix of one"
-                )
+                raise ValueError(f"{shown} is {owner}; {_ARGS_ALLOWED}")
+    elif not flag.startswith("--"):
+        for short, owner in EXITING_SHORT_FLAGS.items():
+            if value.startswith(short):
+                shown = short if value == short else f"{value} (argparse reads it as {short} first)"
+                raise ValueError(f"{shown} is {owner}; {_ARGS_ALLOWED}")
     return value
+
+
+def _check_no_variable_reference(value: str) -> None:
+    """Kubernetes expands `$(NAME)` in a container's args from its variables (and reads `$$` as a
+    literal `$`): `args: ["$(E)"]` with `env: {E: --epochs}` would pass a reserved flag unseen."""
+    index = 0
+    while (index := value.find("$", index)) >= 0:
+        if value.startswith("$$", index):
+            index += 2
+        elif value.startswith("$(", index):
+            raise ValueError(
+                "refers to a variable ($(NAME)), which Kubernetes would replace by its value: flags are "
+                "written out in training.args, never taken from variables; write $$( for a literal $("
+            )
+        else:
+            index += 1
 
 
 def _target_utilization(value: int) -> int:
@@ -133,8 +203,8 @@ def _target_utilization(value: int) -> int:
 
 MAX_TARGET_UTILIZATION = 90
 
-TrainingEnvName = Annotated[str, _env_name(TRAINING_ENV, TRAINING_ENV_PREFIXES)]
-ServingEnvName = Annotated[str, _env_name(SERVING_ENV, SERVING_ENV_PREFIXES)]
+TrainingEnvName = Annotated[str, _env_name(TRAINING_RESERVED, TRAINING_ENV_PREFIXES)]
+ServingEnvName = Annotated[str, _env_name(SERVING_RESERVED, SERVING_ENV_PREFIXES)]
 EnvValue = StrictStr
 TrainerArg = Annotated[StrictStr, AfterValidator(_trainer_arg)]
 

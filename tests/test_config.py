@@ -343,6 +343,34 @@ def test_an_unquoted_version_says_quote_it(dev_kind):
     assert "quote it" in problems[f"{NS}:models[0].training.resources.cpu"]
 
 
+@pytest.mark.parametrize("value", [True, False])
+def test_an_unquoted_boolean_where_text_is_expected_says_boolean_not_number(dev_kind, value):
+    """`ACCESS_LOG: true` is YAML's boolean; Python counts a bool as an int, but the message must not."""
+    dev_kind["config"][f"{NS}:models"][0]["serving"]["env"] = {"ACCESS_LOG": value}
+    (problem,) = problems_of(dev_kind)
+    assert problem.key == f"{NS}:models[0].serving.env.ACCESS_LOG" and problem.value is value
+    assert "gives a boolean here" in problem.allowed and "quote it" in problem.allowed
+    assert "number" not in problem.allowed
+
+
+@pytest.mark.parametrize(("gpus", "processes"), [(1, 2), (2, 4)])
+def test_more_training_processes_than_gpus_is_an_error_naming_both_keys(dev_kind, gpus, processes):
+    """torchrun gives each process a GPU of its own: two on one GPU fail at start (NCCL 'Duplicate GPU')."""
+    training = dev_kind["config"][f"{NS}:models"][0]["training"]
+    training["resources"]["gpus"], training["processesPerNode"] = gpus, processes
+    (problem,) = problems_of(dev_kind)
+    assert problem.key == f"{NS}:models[0].training.processesPerNode" and problem.value == processes
+    assert f"more processes than {NS}:models[0].training.resources.gpus ({gpus})" in problem.allowed
+    assert "Duplicate GPU" in problem.allowed
+
+
+@pytest.mark.parametrize(("gpus", "processes"), [(0, 4), (2, 2), (4, 1)])
+def test_processes_up_to_the_gpus_or_any_number_on_cpu_are_valid(dev_kind, gpus, processes):
+    training = dev_kind["config"][f"{NS}:models"][0]["training"]
+    training["resources"]["gpus"], training["processesPerNode"] = gpus, processes
+    assert config.parse(raw_config(dev_kind)).models[0].training.processes_per_node == processes
+
+
 @pytest.mark.parametrize("namespace", ["default", "kube-system", "kube-public", "kube-node-lease", "kube-mine"])
 def test_the_workload_namespace_may_not_be_kubernetes_own(dev_kind, namespace):
     """The stack labels its namespace `restricted` and denies ingress there by default: in

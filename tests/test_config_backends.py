@@ -100,6 +100,21 @@ def test_a_registry_tied_to_another_cluster_is_refused_on_an_existing_cluster(mi
     assert set(keys[1:]) <= {f"{NS}:registry", f"{NS}:registryPassword"}
 
 
+def test_the_registries_doc_pairs_every_registry_backend_with_its_clusters():
+    """docs/registries.md's pairing table lists each registry row of components/backends/__init__.py."""
+    from tests.rendering import PROJECT_ROOT
+
+    doc = (PROJECT_ROOT / "docs" / "registries.md").read_text()
+    table = doc[doc.index("| `registryBackend` | clusters |") :].split("\n\n", 1)[0].splitlines()[2:]
+    rows = {cells[0].strip(" `"): cells[1].strip() for cells in (line.strip("|").split("|") for line in table)}
+    assert set(rows) == set(backends.REGISTRIES), "one row per registry backend, no other"
+    for name, registry in backends.REGISTRIES.items():
+        if registry.clusters is None:
+            assert rows[name] == "any (" + ", ".join(backends.CLUSTERS) + ")", name
+        else:
+            assert rows[name] == ", ".join(registry.clusters), name
+
+
 def test_pairs_have_one_source_the_registry_rows():
     """A registry row names the clusters it serves (or serves any); cluster rows list no registries."""
     assert not hasattr(backends.CLUSTERS["kind"], "registries")
@@ -150,7 +165,10 @@ def test_another_backends_settings_and_secrets_are_errors():
         ),
         ({"preset": "dockerhub", "repositoryPrefix": "acme/ml", "username": "u"}, "allows one level"),
         ({"preset": "ghcr", "repositoryPrefix": "Acme", "username": "u"}, "lower case"),
-        ({"server": "https://registry.example.com", "repositoryPrefix": "acme", "username": "u"}, "without a scheme"),
+        (
+            {"server": "https://registry.example.com", "repositoryPrefix": "acme", "username": "u"},
+            "without a scheme: remove https://",
+        ),
         ({"preset": "ghcr", "repositoryPrefix": "acme", "username": "u:p"}, "without spaces or ':'"),
     ],
 )
@@ -188,6 +206,25 @@ def test_read_write_once_on_a_multi_node_cluster_is_refused_even_with_one_replic
     problem = only_problem(minikube)
     assert problem.key == f"{NS}:existing.artifacts.volume.accessMode"
     assert "replicas" not in problem.allowed
+
+
+def test_read_write_once_names_the_autoscalers_maximum_not_replicas_the_stack_does_not_set(minikube, existing):
+    """With an autoscaler, the pods that may land on other nodes are up to maxReplicas."""
+    existing["singleNode"] = False
+    serving = minikube["config"][f"{NS}:models"][0]["serving"]
+    del serving["replicas"]
+    serving["autoscaling"] = {"maxReplicas": 5}
+    problem = only_problem(minikube)
+    assert f"{NS}:models[0].serving.autoscaling.maxReplicas = 5" in problem.allowed
+    assert "serving.replicas" not in problem.allowed
+
+
+def test_read_write_once_names_default_replicas_as_a_default(minikube, existing):
+    existing["singleNode"] = False
+    del minikube["config"][f"{NS}:models"][0]["serving"]["replicas"]
+    problem = only_problem(minikube)
+    assert f"{NS}:models[0].serving (replicas 2 by default)" in problem.allowed
+    assert "serving.replicas" not in problem.allowed
 
 
 def test_read_write_many_serves_a_multi_node_cluster(minikube, existing):
@@ -362,6 +399,11 @@ def test_node_labels_with_a_trailing_newline_or_a_non_ascii_character_are_refuse
         ("[2001:db8::1]:0", "port '0' must be a number from 1 to 65535"),
         ("[10.0.0.5]:5000", "host '[10.0.0.5]' is not an IPv6 address"),
         ("[fe80::1%eth0]:5000", "host '[fe80::1%eth0]' is not an IPv6 address (a zone such as %eth0 is not allowed)"),
+        # Docker reads a one-word first component as a Docker Hub namespace (docker.io/harbor/ml/...).
+        ("harbor", "host 'harbor' would be read as a Docker Hub namespace (docker.io/harbor/...)"),
+        ("registry-1", "a registry host has a '.' or a port, or is localhost"),
+        ("http://harbor.example.com:8443", "without a scheme: remove http://"),
+        ("oci://harbor.example.com", "without a scheme: remove oci://"),
     ],
 )
 def test_a_registry_server_needs_a_real_host_and_a_port_a_socket_can_have(minikube, server, message):
@@ -374,7 +416,17 @@ def test_a_registry_server_needs_a_real_host_and_a_port_a_socket_can_have(miniku
 
 
 @pytest.mark.parametrize(
-    "server", ["registry.example.com:65535", "10.0.0.5:5000", "localhost:1", "harbor", "[2001:db8::1]:5000", "[::1]"]
+    "server",
+    [
+        "registry.example.com:65535",
+        "10.0.0.5:5000",
+        "localhost",
+        "localhost:1",
+        "harbor:5000",
+        "harbor.local",
+        "[2001:db8::1]:5000",
+        "[::1]",
+    ],
 )
 def test_a_registry_server_by_name_or_address(minikube, server):
     minikube["config"][f"{NS}:registry"] = {"server": server, "repositoryPrefix": "ml", "username": "robot"}
@@ -394,6 +446,15 @@ def test_an_object_store_endpoint_port_is_checked_like_a_registrys(minikube, exi
     problem = only_problem(minikube)
     assert problem.key == f"{NS}:existing.artifacts.objectStore.endpoint"
     assert "must be an http(s) URL" in problem.allowed and "from 1 to 65535" in problem.allowed
+
+
+@pytest.mark.parametrize("endpoint", ["http://minio:9000", "http://minio", "https://minio.storage.svc:9000"])
+def test_an_object_store_endpoint_may_be_a_one_word_host(minikube, existing, endpoint):
+    """A URL's host is not an image reference: an in-cluster `minio` Service resolves as it is."""
+    existing["artifacts"] = {"objectStore": {"uri": "s3://models", "endpoint": endpoint, "accessKeyId": "ml-platform"}}
+    minikube["config"][f"{NS}:objectStoreSecretAccessKey"] = {"secure": "v1:x"}
+    store = config.parse(*as_cli_passes(minikube)).backend_settings_as(ExistingSettings).artifacts.object_store
+    assert store is not None and store.endpoint == endpoint
 
 
 def test_an_object_store_endpoint_may_be_an_ipv6_address(minikube, existing):
@@ -465,3 +526,93 @@ def test_declared_client_ranges_on_an_existing_cluster_are_the_services_source_r
     assert services["LoadBalancer"]["spec"]["loadBalancerSourceRanges"] == ["198.51.100.0/24", "203.0.113.0/24"]
     # The API server refuses source ranges on any other type of Service.
     assert "loadBalancerSourceRanges" not in services["ClusterIP"]["spec"]
+
+
+# GPU capacity: the pods of a workload that must run at once must fit the GPU pools (EKS and GKE).
+
+
+def _gpu_serving(stack: str, **serving) -> dict:
+    """`stack` with a GPU server: its pools hold 2 one-GPU pods (prod-eks maxSize 2, prod-gke maxNodes 2)."""
+    document = copy.deepcopy(stack_document(stack))
+    model = document["config"][f"{NS}:models"][0]
+    for key in ("replicas", "autoscaling"):
+        model["serving"].pop(key, None)
+    model["serving"].update(serving)
+    model["serving"]["resources"]["gpus"] = 1
+    if stack == "prod-gke":
+        document["config"][f"{NS}:gke"]["gpuNodePools"][0]["maxNodes"] = 2
+    return document
+
+
+@pytest.mark.parametrize(
+    ("stack", "serving", "source", "advice"),
+    [
+        (
+            "prod-eks",
+            {"replicas": 2},
+            f"{NS}:models[0].serving.replicas = 2",
+            f"raise maxSize in {NS}:eks.gpuNodePools or set {NS}:models[0].serving.replicas to at most 1",
+        ),
+        (
+            "prod-gke",
+            {"autoscaling": {"minReplicas": 2, "maxReplicas": 6}},
+            f"{NS}:models[0].serving.autoscaling.minReplicas = 2",
+            f"raise maxNodes in {NS}:gke.gpuNodePools or set {NS}:models[0].serving.autoscaling.minReplicas to at "
+            "most 1",
+        ),
+        (
+            "prod-eks",
+            {"autoscaling": {"maxReplicas": 6}},
+            f"{NS}:models[0].serving.autoscaling (minReplicas 2 by default)",
+            f"or add minReplicas of at most 1 to {NS}:models[0].serving.autoscaling",
+        ),
+        (
+            "prod-gke",
+            {},
+            f"{NS}:models[0].serving (replicas 2 by default)",
+            f"or add replicas of at most 1 to {NS}:models[0].serving",
+        ),
+    ],
+)
+def test_gpu_servers_that_the_pools_can_never_hold_with_a_rolling_update_are_an_error(stack, serving, source, advice):
+    """2 GPU servers on pools of 2 GPUs deploy once, and every later update stalls: the Deployment
+    starts the new pod (maxSurge 1) before it removes an old one (maxUnavailable 0). The message
+    names the setting the stack has, never one it lacks (no `replicas` beside an autoscaler)."""
+    problem = only_problem(_gpu_serving(stack, **serving))
+    assert problem.key == f"{NS}:models[0].serving.resources.gpus" and problem.value == 1
+    assert problem.allowed.startswith(f"the model's 3 server pods must all run at once ({source}, and 1 more")
+    assert "hold at most 2 such pods" in problem.allowed and advice in problem.allowed
+    if "autoscaling" in serving:
+        assert "serving.replicas" not in problem.allowed
+
+
+def test_gpu_servers_with_room_for_a_rolling_update_are_valid():
+    config.parse(*as_cli_passes(_gpu_serving("prod-eks", replicas=1)))
+    config.parse(*as_cli_passes(_gpu_serving("prod-gke", autoscaling={"minReplicas": 1, "maxReplicas": 6})))
+
+
+def test_gpu_servers_beyond_any_lowering_only_say_to_raise_the_pools():
+    """One pool node: even one replica needs a second GPU at each update, so the advice is the pools only."""
+    document = _gpu_serving("prod-eks", replicas=1)
+    document["config"][f"{NS}:eks"]["gpuNodePools"][0]["maxSize"] = 1
+    problem = only_problem(document)
+    assert problem.allowed.endswith(f"raise maxSize in {NS}:eks.gpuNodePools")
+
+
+def test_a_multi_node_runs_message_names_its_nodes():
+    document = copy.deepcopy(stack_document("prod-eks"))
+    document["config"][f"{NS}:models"][0]["training"]["nodes"] = 3
+    problem = only_problem(document)
+    assert problem.allowed.startswith(f"the run's 3 pods must all run at once ({NS}:models[0].training.nodes = 3")
+    assert f"or set {NS}:models[0].training.nodes to at most 2" in problem.allowed
+
+
+def test_gpu_servers_on_a_shared_gpu_pool_count_every_client():
+    """GKE's GPU sharing gives each node acceleratorCount x maxSharedClientsPerGpu one-GPU pods."""
+    document = _gpu_serving("prod-gke", replicas=5)
+    pool = document["config"][f"{NS}:gke"]["gpuNodePools"][0]
+    pool["maxNodes"], pool["gpuSharing"] = 1, {"strategy": "TIME_SHARING", "maxSharedClientsPerGpu": 6}
+    config.parse(*as_cli_passes(document))
+    document["config"][f"{NS}:models"][0]["serving"]["replicas"] = 6
+    problem = only_problem(document)
+    assert "hold at most 6 such pods" in problem.allowed and "x maxSharedClientsPerGpu" in problem.allowed

@@ -95,6 +95,29 @@ def test_job_matches_the_stack_config(kind):
     assert spec["template"]["spec"]["restartPolicy"] == "Never"
 
 
+def _exit_codes_no_retry_helps() -> list[int]:
+    """The trainer's exit codes that images/README.md's contract marks `no` under "retry helps?"."""
+    readme = (PROJECT_ROOT / "images" / "README.md").read_text()
+    table = readme[readme.index("| code | meaning | retry helps? |") :].split("\n\n", 1)[0].splitlines()[2:]
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in table]
+    return [int(row[0]) for row in rows if row[-1] == "no"]
+
+
+def test_job_fails_at_once_on_exit_codes_no_retry_can_help_and_ignores_disruptions(kind):
+    """Exit 2 (bad flags) or 4 (another run's output) would fail again on every retry, up to
+    backoffLimit; a pod the cluster took away (DisruptionTarget) is not the trainer's failure."""
+    spec = _only(kind.objects("Job"))["spec"]
+    assert spec["template"]["spec"]["restartPolicy"] == "Never", "a podFailurePolicy requires it"
+    fail, ignore = spec["podFailurePolicy"]["rules"]
+    (container,) = spec["template"]["spec"]["containers"]
+    assert fail == {
+        "action": "FailJob",
+        "onExitCodes": {"containerName": container["name"], "operator": "In", "values": [2, 4]},
+    }
+    assert fail["onExitCodes"]["values"] == _exit_codes_no_retry_helps()
+    assert ignore == {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]}
+
+
 def test_job_is_replaced_never_updated(kind):
     job = kind.one("kubernetes:batch/v1:Job")
     assert job["options"]["replaceOnChanges"] == ["spec"]
@@ -215,26 +238,52 @@ def test_invalid_config_exits_non_zero_naming_the_key_and_writes_nothing(tmp_pat
     assert not (tmp_path / "out").exists()
 
 
+def _readme_example_model() -> dict:
+    """The model the README's "Adding a model" adds, as its YAML block writes it."""
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    section = readme[readme.index("## Adding a model") :]
+    block = section[section.index("```yaml\n") + len("```yaml\n") : section.index("```\n", section.index("```yaml"))]
+    # `...` stands for the existing model's settings.
+    lines = [line for line in block.splitlines() if line.strip() != "..."]
+    models = yaml.safe_load("\n".join(lines))[f"{NS}:models"]
+    return models[-1]
+
+
 def test_a_second_model_is_a_stack_file_edit(tmp_path):
-    """Adding a model to the stack file (no code change) adds its Job, Deployment, Service and PDB;
-    a GPU request on kind runs on CPU with a warning in the output."""
+    """The README's example model, added to the stack file (no code change), adds its Job,
+    Deployment, Service and PDB; its GPU request on kind runs on CPU with a warning in the output."""
     document = copy.deepcopy(stack_document(STACK))
-    second = copy.deepcopy(document["config"][f"{NS}:models"][0])
-    second["name"] = "digits-wide"
-    second["training"]["epochs"] = 3
-    second["training"]["resources"]["gpus"] = 1
+    second = _readme_example_model()
+    name = second["name"]
     document["config"][f"{NS}:models"].append(second)
     stack = _write_stack(tmp_path / "stacks", document)
     result = render(stack, tmp_path / "out", stacks_dir=tmp_path / "stacks")
     rendered = load(tmp_path / "out")
     for kind_name in ("Job", "Deployment", "Service", "PodDisruptionBudget"):
         owners = sorted(o["metadata"]["labels"]["app.kubernetes.io/name"] for o in rendered.objects(kind_name))
-        assert owners == ["digits", "digits-wide"], kind_name
-    assert "model digits-wide training asks for 1 GPU(s) but this cluster has none; it runs on CPU" in result.stderr
-    wide_job = _only(
-        [o for o in rendered.objects("Job") if o["metadata"]["labels"]["app.kubernetes.io/name"] == "digits-wide"]
+        assert owners == sorted(["digits", name]), kind_name
+    assert f"model {name} training asks for 1 GPU(s) but this cluster has none; it runs on CPU" in result.stderr
+    job = _only([o for o in rendered.objects("Job") if o["metadata"]["labels"]["app.kubernetes.io/name"] == name])
+    (trainer,) = job["spec"]["template"]["spec"]["containers"]
+    assert "nvidia.com/gpu" not in trainer["resources"]["limits"]
+    assert trainer["args"][-len(second["training"]["args"]) :] == second["training"]["args"]
+
+
+def test_the_readme_example_models_flags_run_on_a_node_without_a_gpu():
+    """ "On kind: runs on CPU" must be true of its flags: `--device cuda` exits 2 without a GPU."""
+    training = _readme_example_model()["training"]
+    flags = ["--output-uri", "file:///tmp/never-written", "--epochs", str(training["epochs"]), *training["args"]]
+    probe = f"import sys; sys.path.insert(0, 'images/trainer'); import train; train.parse_args({flags!r})"
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=PROJECT_ROOT,
+        env={"PATH": "/usr/bin:/bin", "CUDA_VISIBLE_DEVICES": ""},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
-    assert "nvidia.com/gpu" not in wide_job["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
+    assert result.returncode == 0, result.stderr
 
 
 def test_dev_kind_does_not_import_a_cloud_sdk():

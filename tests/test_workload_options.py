@@ -98,6 +98,44 @@ def test_training_args_may_not_repeat_the_platforms_flags(dev_kind, argument, fl
 
 
 @pytest.mark.parametrize(
+    ("argument", "shown"),
+    [
+        ("--help", "--help is argparse's help"),
+        ("--he", "--he (argparse reads it as --help)"),
+        ("--h", "--h (argparse reads it as --help)"),
+        ("-h", "-h is argparse's help"),
+        ("-hv", "-hv (argparse reads it as -h first)"),
+    ],
+)
+def test_training_args_may_not_ask_for_help(dev_kind, argument, shown):
+    """argparse prints the usage and exits 0: the Job would succeed, and serving wait for a model never trained."""
+    _model(dev_kind)["training"]["args"] = ["--device", "cpu", argument]
+    (problem,) = _problems(dev_kind).values()
+    assert problem.key == f"{MODEL}.training.args[2]" and problem.value == argument
+    assert problem.allowed.startswith(shown) and "exit 0" in problem.allowed
+    assert "--learning-rate, --seed, --help or a prefix of one, and -h alone or with more letters" in problem.allowed
+
+
+@pytest.mark.parametrize("argument", ["$(E)", "--note=$(E)", "$$$(E)", "a$(b"])
+def test_training_args_may_not_refer_to_variables(dev_kind, argument):
+    """Kubernetes expands $(NAME) in args from the container's variables: with env {E: --epochs}
+    the trainer would get a reserved flag the check never saw."""
+    _model(dev_kind)["training"]["args"] = [argument, "1"]
+    _model(dev_kind)["training"]["env"] = {"E": "--epochs"}
+    (problem,) = _problems(dev_kind).values()
+    assert problem.key == f"{MODEL}.training.args[0]" and problem.value == argument
+    assert "Kubernetes would replace by its value" in problem.allowed
+    assert "write $$( for a literal $(" in problem.allowed
+
+
+def test_a_literal_dollar_parenthesis_is_written_doubled(dev_kind):
+    """`$$(` reaches the trainer as `$(` (Kubernetes' escape); a `$` elsewhere is left alone."""
+    _model(dev_kind)["training"]["args"] = ["--note", "$$(E) costs $5", "--x=$$$$(y)"]
+    (model,) = config.parse(raw_config(dev_kind)).models
+    assert model.training.args == ["--note", "$$(E) costs $5", "--x=$$$$(y)"]
+
+
+@pytest.mark.parametrize(
     ("role", "name"),
     [
         ("serving", "MODEL_URI"),
@@ -109,9 +147,21 @@ def test_training_args_may_not_repeat_the_platforms_flags(dev_kind, argument, fl
         ("training", "MASTER_ADDR"),
         ("training", "TORCHELASTIC_RUN_ID"),
         ("training", "AWS_REGION"),
+        # torchrun reads each flag's default from PET_<FLAG>: PET_STANDALONE=1 ignores --master-addr.
+        ("training", "PET_STANDALONE"),
+        ("training", "pet_nnodes"),
+        # The server listens where the probes and the Service reach it.
+        ("serving", "HOST"),
+        ("serving", "host"),
+        # With the NVIDIA runtime's envvar strategy, NVIDIA_VISIBLE_DEVICES=all shows every GPU of the node.
+        ("serving", "NVIDIA_VISIBLE_DEVICES"),
+        ("training", "NVIDIA_VISIBLE_DEVICES"),
+        ("training", "NVIDIA_DRIVER_CAPABILITIES"),
+        ("serving", "CUDA_VISIBLE_DEVICES"),
+        ("training", "CUDA_VISIBLE_DEVICES"),
     ],
 )
-def test_env_may_not_set_what_the_platform_torchrun_or_the_artifact_store_set(dev_kind, role, name):
+def test_env_may_not_set_what_the_platform_torchrun_the_gpu_stack_or_the_artifact_store_set(dev_kind, role, name):
     _model(dev_kind)[role]["env"] = {"LOG_LEVEL": "debug", name: "x"}
     (problem,) = _problems(dev_kind).values()
     assert problem.key == f"{MODEL}.{role}.env.{name} (name)" and problem.value == name
@@ -230,16 +280,38 @@ def test_extra_env_follows_the_platforms_in_the_stack_files_order():
     assert [v.name for v in container.env][-1] == "LOG_LEVEL" and container.env[-1].value == "debug"
 
 
-def test_a_variable_a_backend_sets_but_nobody_reserved_is_an_error_not_an_override():
-    """Backstop for a new backend: its artifact store's variables must be reserved, or the stack's
-    value would silently win (the later duplicate)."""
+def test_a_variable_a_backend_sets_but_nobody_reserved_is_an_error_at_every_render():
+    """Backstop for a new backend: its artifact store's variables must be reserved, or a stack could
+    set them too and its value silently win (the later duplicate); refused even while no stack does."""
     from pulumi_kubernetes.core.v1 import EnvVarArgs
 
     access = ArtifactAccess(
         model_root_uri="azure://c/m", service_account_name="sa", env=[EnvVarArgs(name="AZURE_CLIENT_ID", value="x")]
     )
-    with pytest.raises(ValueError, match=r"azure_client_id \(as AZURE_CLIENT_ID\).*components/workload_options\.py"):
-        _serving_container(ServingConfig(image="s", env={"azure_client_id": "mine"}), access)
+    for build, workload in (
+        (_serving_container, ServingConfig(image="s")),
+        (_training_container, TrainingConfig(image="t")),
+    ):
+        with pytest.raises(
+            ValueError, match=r"sets AZURE_CLIENT_ID, .*nothing reserves.*components/workload_options\.py"
+        ):
+            build(workload, access)
+
+
+def test_every_variable_the_pods_set_is_reserved_for_their_workload():
+    """The pods' own variables, the artifact stores' (AWS_*), and the server's listen address."""
+    from pulumi_kubernetes.core.v1 import EnvVarArgs
+
+    access = ArtifactAccess(
+        model_root_uri="s3://b/m",
+        service_account_name="sa",
+        env=[EnvVarArgs(name="AWS_REGION", value="r"), EnvVarArgs(name="AWS_ENDPOINT_URL_S3", value="u")],
+    )
+    server = _serving_container(ServingConfig(image="s", require_token=True), access)
+    assert all(workload_options.serving_env_owner(variable.name) for variable in server.env)
+    assert {"name": "HOST", "value": "0.0.0.0"} in [{"name": v.name, "value": v.value} for v in server.env]
+    trainer = _training_container(TrainingConfig(image="t"), access)
+    assert all(workload_options.training_env_owner(variable.name) for variable in trainer.env)
 
 
 # Scaling: replicas, the autoscaler and the disruption budget.

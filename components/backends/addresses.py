@@ -81,6 +81,9 @@ def check_host(value: str) -> str:
     """`host[:port]` without a scheme (a registry server, an object store endpoint's host): a DNS
     name, an IPv4 address or a bracketed IPv6 address (as image references and URLs write one), and
     a port a socket can have; ValueError saying which part is wrong."""
+    scheme, separator, _ = value.partition("://")
+    if separator:
+        raise ValueError(f"remove {scheme}://: a host is written without a scheme")
     if value.startswith("["):
         host, port = _bracketed(value)
     else:
@@ -91,6 +94,21 @@ def check_host(value: str) -> str:
         _check_name_or_ipv4(host)
     if port is not None and not (_PORT.fullmatch(port) and int(port) <= MAX_PORT):
         raise ValueError(f"port {port!r} must be a number from 1 to {MAX_PORT}")
+    return value
+
+
+def check_registry_host(value: str) -> str:
+    """`check_host`, and a host Docker reads as a registry: an image reference's first component is
+    a registry only with a '.' or a ':' in it, or as `localhost`; a lone word (`myregistry/ml/x`)
+    is a Docker Hub namespace (docker.io/myregistry/ml/x). An object store endpoint, a URL, may be
+    one word (`minio`); an image's registry may not."""
+    check_host(value)
+    if not value.startswith("[") and "." not in value and ":" not in value and value != "localhost":
+        raise ValueError(
+            f"host {value!r} would be read as a Docker Hub namespace (docker.io/{value}/...): a registry host "
+            f"has a '.' or a port, or is localhost; write its full name (e.g. {value}.example.com) or add "
+            f"its port ({value}:5000)"
+        )
     return value
 
 

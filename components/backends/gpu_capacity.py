@@ -14,13 +14,22 @@ class PoolCapacity:
     name: str
     gpus_per_node: int
     max_nodes: int
+    shared_clients: int = 1
+    """Containers that share each GPU (GKE's GPU sharing; each asks for one): a node holds
+    `gpus_per_node x shared_clients` one-GPU pods."""
+
+    def holds(self, gpus: int) -> int:
+        """Pods of `gpus` GPUs each that the pool holds at its largest."""
+        per_node = self.gpus_per_node * self.shared_clients if gpus == 1 else self.gpus_per_node // gpus
+        return self.max_nodes * per_node
 
 
 def gpu_scheduling_problems(
     pools: Sequence[PoolCapacity], key: str, facts: StackFacts, *, gpus_field: str, nodes_field: str
 ) -> list[Problem]:
     """A workload whose pods can never be scheduled: more GPUs per pod than any pool's nodes have,
-    or more such pods that must run together (a multi-node run) than the pools can ever hold.
+    or more such pods that must run together (a multi-node run; a Deployment's replicas and the pod
+    its rolling update adds) than the pools can ever hold.
     No pool at all is not a problem here: GPU workloads then run on CPU, with a warning.
     `key`: the backend's config key; `gpus_field` and `nodes_field`: what its pools call GPUs per
     node and their most nodes."""
@@ -42,16 +51,20 @@ def gpu_scheduling_problems(
                 )
             )
             continue
-        together = facts.pods_at_once.get(gpus_key, 1)
-        capacity = sum(pool.max_nodes * (pool.gpus_per_node // gpus) for pool in fitting)
-        if capacity < together:
+        together = facts.pods_at_once.get(gpus_key)
+        capacity = sum(pool.holds(gpus) for pool in fitting)
+        formula = f"{nodes_field} x {gpus_field} // {gpus}"
+        if gpus == 1 and any(pool.shared_clients > 1 for pool in fitting):
+            formula += ", x maxSharedClientsPerGpu where the GPUs are shared"
+        if together is not None and capacity < together.pods:
+            fewer = capacity - together.extra
             problems.append(
                 Problem(
                     gpus_key,
                     gpus,
-                    f"the run's {together} pods must all run at once, but the GPU pools with {gpus} or more GPUs "
-                    f"per node hold at most {capacity} such pods ({nodes_field} x {gpus_field} // {gpus}); raise "
-                    f"{nodes_field} in {key}.gpuNodePools or lower the run's nodes",
+                    f"{together.claim}, but the GPU pools with {gpus} or more GPUs per node hold at most "
+                    f"{capacity} such pods ({formula}); raise {nodes_field} in "
+                    f"{key}.gpuNodePools" + (f" or {together.count.at_most(fewer)}" if fewer >= 1 else ""),
                 )
             )
     return problems

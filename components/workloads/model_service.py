@@ -12,7 +12,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import labels
-from components.config import ServingConfig
+from components.config import ROLLING_UPDATE_SURGE, ServingConfig
 from components.contracts.artifacts import ArtifactAccessMode
 from components.contracts.cluster import ClusterContract
 from components.workloads import pod, scaling, serving_pod
@@ -40,7 +40,7 @@ def rolling_update() -> k8s.apps.v1.DeploymentStrategyArgs:
     """Never below the configured capacity during an update: surge one pod, remove none early."""
     return k8s.apps.v1.DeploymentStrategyArgs(
         type="RollingUpdate",
-        rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(max_surge=1, max_unavailable=0),
+        rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(max_surge=ROLLING_UPDATE_SURGE, max_unavailable=0),
     )
 
 

@@ -4,7 +4,7 @@ so they are tested directly; each workload's own pod template is beside it."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -100,12 +100,21 @@ def ingress_policy(
 
 
 def with_configured_env(
-    platform: Sequence[k8s.core.v1.EnvVarArgs], configured: Mapping[str, str]
+    platform: Sequence[k8s.core.v1.EnvVarArgs],
+    configured: Mapping[str, str],
+    owner: Callable[[str], str | None],
 ) -> list[k8s.core.v1.EnvVarArgs]:
     """The platform's variables (its own and the artifact store's), then the stack's, in the stack
-    file's order. Config validation refuses the names the platform and known backends set; a name
-    that still collides means a backend sets a variable `workload_options` does not reserve, which
-    is a bug to fix there, never a silent override (the later duplicate would win)."""
+    file's order. `owner` is the workload's reservation (`workload_options.training_env_owner` or
+    `serving_env_owner`), which config validation holds the stack's names to: every variable the
+    platform sets must be reserved there, or a stack could set it too and the later duplicate would
+    win. An unreserved one is a bug to fix in `workload_options`, raised here at every render."""
+    unreserved = [variable.name for variable in platform if isinstance(variable.name, str) and not owner(variable.name)]
+    if unreserved:
+        raise ValueError(
+            f"the platform or the cluster backend sets {', '.join(unreserved)}, which no stack may set but "
+            "nothing reserves; reserve it in components/workload_options.py so config validation refuses it"
+        )
     taken = {variable.name.upper(): variable.name for variable in platform if isinstance(variable.name, str)}
     clashes = [f"{name} (as {taken[name.upper()]})" for name in configured if name.upper() in taken]
     if clashes:

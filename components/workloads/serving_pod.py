@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components import workload_options
 from components.config import ServingConfig
 from components.contracts.artifacts import ArtifactAccess
 from components.workloads.pod import (
@@ -21,6 +22,8 @@ from components.workloads.pod import (
     with_configured_env,
 )
 
+LISTEN_ADDRESS = "0.0.0.0"  # noqa: S104 - a pod listens on its own address; the Service and NetworkPolicy bound who reaches it
+"""Every interface: the kubelet probes the pod's IP and the Service forwards to it."""
 SERVER_PORT = 8080
 SERVER_PORT_NAME = "http"
 """The inference port: the KServe V1 routes only; what the Service exposes."""
@@ -76,6 +79,8 @@ def serving_pod_template(
             [
                 k8s.core.v1.EnvVarArgs(name="MODEL_URI", value=model_uri),
                 k8s.core.v1.EnvVarArgs(name="MODEL_NAME", value=model),
+                # The server's default too, set here because the probes and the Service depend on it.
+                k8s.core.v1.EnvVarArgs(name="HOST", value=LISTEN_ADDRESS),
                 k8s.core.v1.EnvVarArgs(name="PORT", value=str(SERVER_PORT)),
                 k8s.core.v1.EnvVarArgs(name="ADMIN_PORT", value=str(ADMIN_PORT)),
                 k8s.core.v1.EnvVarArgs(name="MAX_INSTANCES", value=str(serving.max_batch_size)),
@@ -83,6 +88,7 @@ def serving_pod_template(
                 *access.env,
             ],
             serving.env,
+            workload_options.serving_env_owner,
         ),
         resources=placement.resources,
         security_context=container_security_context(),

@@ -26,6 +26,11 @@ COMPONENT = "training"
 RUN_ID_LENGTH = 12
 # Pulumi waits this long past the Job's own deadline before it calls the update failed.
 AWAIT_MARGIN_SECONDS = 300
+FINAL_EXIT_CODES = (2, 4)
+"""The trainer's exit codes that a retry cannot help (images/README.md, "Exit codes"): 2 bad flags
+or a bad topology, 4 an output holding another run. The Job fails at the first, without using up
+backoffLimit. Under torchrun the container exits with torchrun's own code (1 for any failed
+worker), which is retried like any other failure."""
 
 
 # What decides the trained model. Sizing and retry limits do not: changing them replaces the Job,
@@ -49,6 +54,30 @@ def run_id(image_ref: str, training: TrainingConfig) -> str:
             del fields[name]
     settings = json.dumps(fields, sort_keys=True)
     return hashlib.sha256(f"{image_ref}\n{settings}".encode()).hexdigest()[:RUN_ID_LENGTH]
+
+
+def pod_failure_policy() -> k8s.batch.v1.PodFailurePolicyArgs:
+    """A trainer exit that no retry can change fails the Job at once; a pod the cluster took away
+    (a spot reclaim, a drain, a preemption: the DisruptionTarget condition) is replaced without
+    counting against backoffLimit, and resumes from the run's checkpoints; activeDeadlineSeconds
+    still bounds the run. A pod failure policy needs `restartPolicy: Never`, which the training
+    pod has (each failure a new pod, so that the Job controller sees it)."""
+    return k8s.batch.v1.PodFailurePolicyArgs(
+        rules=[
+            k8s.batch.v1.PodFailurePolicyRuleArgs(
+                action="FailJob",
+                on_exit_codes=k8s.batch.v1.PodFailurePolicyOnExitCodesRequirementArgs(
+                    container_name=training_pod.TRAINER_CONTAINER, operator="In", values=list(FINAL_EXIT_CODES)
+                ),
+            ),
+            k8s.batch.v1.PodFailurePolicyRuleArgs(
+                action="Ignore",
+                on_pod_conditions=[
+                    k8s.batch.v1.PodFailurePolicyOnPodConditionsPatternArgs(type="DisruptionTarget", status="True")
+                ],
+            ),
+        ]
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -127,6 +156,7 @@ class TrainingJob(pulumi.ComponentResource):
                 completion_mode="Indexed" if training.nodes > 1 else "NonIndexed",
                 backoff_limit=training.backoff_limit,
                 active_deadline_seconds=training.active_deadline_seconds,
+                pod_failure_policy=pod_failure_policy(),
                 template=template,
             ),
             opts=pulumi.ResourceOptions.merge(

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components import workload_options
 from components.config import TrainingConfig
 from components.contracts.artifacts import ArtifactAccess
 from components.workloads.pod import (
@@ -20,6 +21,7 @@ from components.workloads.pod import (
 )
 
 RENDEZVOUS_PORT = 29500
+TRAINER_CONTAINER = "trainer"
 TRAINER_SCRIPT = "/app/train.py"
 
 
@@ -79,13 +81,15 @@ def training_pod_template(
     command = training_command(training, rendezvous_host)
     arguments = training_arguments(model, training, model_uri)
     container = k8s.core.v1.ContainerArgs(
-        name="trainer",
+        name=TRAINER_CONTAINER,
         image=image,
         command=command,
         # With torchrun the arguments follow the script path; otherwise they follow the entrypoint.
         args=arguments,
         env=with_configured_env(
-            [k8s.core.v1.EnvVarArgs(name="PYTHONUNBUFFERED", value="1"), *access.env], training.env
+            [k8s.core.v1.EnvVarArgs(name="PYTHONUNBUFFERED", value="1"), *access.env],
+            training.env,
+            workload_options.training_env_owner,
         ),
         resources=placement.resources,
         security_context=container_security_context(),

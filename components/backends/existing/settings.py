@@ -236,7 +236,7 @@ class ExistingSettings(BackendSettings):
             )
         volume = self.artifacts.volume
         if volume is not None and volume.access_mode == "ReadWriteOnce" and not self.single_node:
-            shared = [f"{workload} = {pods}" for workload, pods in facts.pods_per_workload if pods > 1]
+            shared = [str(count) for count in facts.pods_per_workload if count.value > 1]
             problems.append(
                 Problem(
                     f"{key}.artifacts.volume.accessMode",

@@ -305,7 +305,15 @@ class GkeSettings(BackendSettings):
         return self
 
     def problems(self, key: str, facts: StackFacts) -> list[Problem]:
-        pools = [PoolCapacity(pool.name, pool.accelerator_count, pool.max_nodes) for pool in self.gpu_node_pools]
+        pools = [
+            PoolCapacity(
+                pool.name,
+                pool.accelerator_count,
+                pool.max_nodes,
+                pool.gpu_sharing.max_shared_clients_per_gpu if pool.gpu_sharing is not None else 1,
+            )
+            for pool in self.gpu_node_pools
+        ]
         return [
             *self._zone_problems(key, facts),
             *gpu_scheduling_problems(pools, key, facts, gpus_field="acceleratorCount", nodes_field="maxNodes"),

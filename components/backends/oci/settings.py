@@ -11,7 +11,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import AfterValidator, Field, StrictBool, model_validator
 
-from components.backends.addresses import check_host
+from components.backends.addresses import check_registry_host
 from components.schema import BackendSettings, matching
 
 PASSWORD_KEY = "registryPassword"  # noqa: S105 - a config key's name, not a secret
@@ -47,7 +47,7 @@ RepositoryPrefix = Annotated[
 
 def _server(value: str) -> str:
     try:
-        return check_host(value)
+        return check_registry_host(value)
     except ValueError as error:
         raise ValueError(
             f"must be a registry host, optionally with a port (e.g. registry.example.com:5000), without a scheme: "
