@@ -214,8 +214,34 @@ def test_concurrency_is_per_stack_and_pull_request():
     assert "matrix.stack" in preview["group"] and "pull_request.number" in preview["group"]
     assert preview["cancel-in-progress"] is True
     deploy = workflow("pulumi-deploy.yml")["jobs"]["up"]["concurrency"]
+    assert deploy == {"group": "pulumi-deploy-${{ matrix.stack }}", "cancel-in-progress": False}
     drift = workflow("pulumi-drift.yml")["jobs"]["drift"]["concurrency"]
-    assert deploy == drift == {"group": "pulumi-stack-${{ matrix.stack }}", "cancel-in-progress": False}
+    assert drift == {"group": "pulumi-drift-${{ matrix.stack }}", "cancel-in-progress": False}
+
+
+def _concurrency_groups() -> list[tuple[str, str]]:
+    """(where, group) of every workflow-level and job-level concurrency setting."""
+    found = []
+    for path in WORKFLOWS:
+        document = load(path)
+        levels = [(path.name, document.get("concurrency"))]
+        levels += [(f"{path.name}:{name}", job.get("concurrency")) for name, job in document["jobs"].items()]
+        for where, concurrency in levels:
+            if concurrency is not None:
+                found.append((where, concurrency if isinstance(concurrency, str) else concurrency["group"]))
+    return found
+
+
+def test_nothing_else_can_cancel_a_queued_deploy():
+    """GitHub cancels a group's pending job when another job queues in the group, whatever
+    cancel-in-progress says. Drift once shared the deploy's group: a scheduled drift check queued
+    behind a running deploy cancelled the pending deploy of main's newest commit. Only deploys may
+    join a deploy's group (a newer deploy of main replacing an older pending one is intended)."""
+    groups = _concurrency_groups()
+    (deploy_group,) = [group for where, group in groups if where == "pulumi-deploy.yml:up"]
+    prefix = deploy_group.split("${{")[0]  # the literal part: pulumi-deploy-
+    sharing = [where for where, group in groups if where != "pulumi-deploy.yml:up" and group.startswith(prefix)]
+    assert not sharing, f"{sharing} would join the deploy's group {deploy_group}"
 
 
 # --- What each workflow does ---------------------------------------------------------------------
@@ -236,8 +262,11 @@ def test_preview_comments_per_stack_with_diff_and_the_policy_pack():
 
 
 def test_credentialed_workflows_skip_forks_and_repositories_without_a_backend():
+    """Forks' and Dependabot's pull-request runs get no OIDC token and no Actions secrets (even when a
+    maintainer re-runs them): the credentialed preview would only fail, so it does not run."""
     preview = workflow("pulumi-preview.yml")["jobs"]["preview"]["if"]
     assert "head.repo.full_name == github.repository" in preview and "vars.PULUMI_BACKEND_URL" in preview
+    assert "github.actor != 'dependabot[bot]'" in preview
     for name in ("pulumi-deploy.yml", "pulumi-drift.yml"):
         (job,) = workflow(name)["jobs"].values()
         assert "vars.PULUMI_BACKEND_URL" in job["if"]
@@ -249,6 +278,58 @@ def test_deploy_runs_behind_the_stacks_environment_on_main():
     job = document["jobs"]["up"]
     assert job["environment"] == {"name": "${{ matrix.stack }}"}
     assert _pulumi_step("pulumi-deploy.yml")["with"]["command"] == "up"
+
+
+READ_ONLY_SECRETS = {"PULUMI_PREVIEW_TOKEN"}
+"""Secrets a job outside a protected environment may name: a repository secret reaches every
+workflow of every branch, including a pull request's own edit of a workflow, so it must not be
+able to change a stack."""
+ENVIRONMENT_SECRETS = {"PULUMI_DEPLOY_TOKEN"}
+"""Secrets that may change a stack: set in each stack's environment only, named only by jobs that
+run in it (required reviewers, main only)."""
+
+
+def _secrets_named(job: dict[str, Any]) -> set[str]:
+    return set(re.findall(r"secrets\.([A-Za-z0-9_]+)", yaml.safe_dump(job)))
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_only_jobs_in_an_environment_name_a_secret_that_can_change_a_stack(path):
+    """The preview once passed PULUMI_ACCESS_TOKEN, a repository secret that could update the stacks,
+    to a job running the pull request's code (`pulumi stack export --show-secrets`, or an update)."""
+    document = load(path)
+    for name, job in document["jobs"].items():
+        named = _secrets_named(job)
+        allowed = READ_ONLY_SECRETS | (ENVIRONMENT_SECRETS if "environment" in job else set())
+        assert named <= allowed, f"{path.name} job {name} names {sorted(named - allowed)}"
+        if "pull_request" in document["on"] or "pull_request_target" in document["on"]:
+            assert "environment" not in job, f"{path.name} job {name}: a pull request's job in an environment"
+
+
+def test_each_pulumi_step_has_its_token():
+    tokens = {
+        name: _pulumi_step(name).get("env", {}).get("PULUMI_ACCESS_TOKEN")
+        for name in ("pulumi-preview.yml", "pulumi-drift.yml", "pulumi-deploy.yml")
+    }
+    assert tokens == {
+        "pulumi-preview.yml": "${{ secrets.PULUMI_PREVIEW_TOKEN }}",
+        "pulumi-drift.yml": "${{ secrets.PULUMI_PREVIEW_TOKEN }}",
+        "pulumi-deploy.yml": "${{ secrets.PULUMI_DEPLOY_TOKEN }}",
+    }
+
+
+def test_gcp_credentials_install_the_auth_plugin_the_gke_kubeconfig_runs():
+    """The GKE kubeconfig execs gke-gcloud-auth-plugin for every Kubernetes call; no credentialed job
+    installed it, so preview, deploy and drift of a GKE stack failed at the first Kubernetes resource.
+    It is installed after the Google login, whose credentials gcloud (and so the plugin) uses."""
+    from components.backends.gke.cluster import AUTH_PLUGIN
+
+    steps = load(GITHUB_DIR / "actions" / "cloud-credentials" / "action.yml")["runs"]["steps"]
+    uses = [str(step.get("uses", "")).split("@")[0] for step in steps]
+    setup = steps[uses.index("google-github-actions/setup-gcloud")]
+    assert setup["if"] == "inputs.cloud == 'gcp'"
+    assert AUTH_PLUGIN in [c.strip() for c in setup["with"]["install_components"].split(",")]
+    assert uses.index("google-github-actions/auth") < uses.index("google-github-actions/setup-gcloud")
 
 
 def test_drift_check_is_a_scheduled_refresh_that_expects_no_changes():

@@ -202,14 +202,67 @@ def test_script_uses_only_the_standard_library():
     assert result.returncode == 0, result.stderr
 
 
-def test_the_truncate_command_cuts_to_a_step_summarys_limit(capsys, monkeypatch):
-    import io
-
+def test_the_truncate_command_cuts_to_a_step_summarys_limit():
     long = "".join(f"line {index}\n" for index in range(200_000))  # ~2 MB
-    monkeypatch.setattr("sys.stdin", io.StringIO(long))
-    assert pr_comment.main(["truncate", "--step-summary"]) == 0
-    out = capsys.readouterr().out
-    assert len(out) <= pr_comment.STEP_SUMMARY_LIMIT < len(long) and "Preview cut" in out
+    result = run_script("truncate", "--step-summary", stdin=long)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout.encode()
+    assert len(out) <= pr_comment.STEP_SUMMARY_LIMIT < len(long) and b"Preview cut" in out
+
+
+@pytest.mark.parametrize("character", ["é", "日", "🌈"], ids=["2-byte", "3-byte", "4-byte"])
+def test_the_step_summary_is_cut_by_bytes_not_characters(character):
+    """The reported case: 1.8 MB of multi-byte diff passed a 1,000,000-character cut unchanged, and
+    the runner refuses a summary file over 1 MiB (it then shows nothing). The cut counts UTF-8 bytes,
+    keeps whole characters, and the note says bytes."""
+    line = f"+ {character * 40}\n"
+    markdown = "## Offline preview\n\n```diff\n" + line * (900_000 // len(line)) + "```\n"
+    assert len(markdown) < pr_comment.STEP_SUMMARY_LIMIT < len(markdown.encode())
+    result = subprocess.run(
+        [sys.executable, SCRIPT, "truncate", "--step-summary", "--full-url", "https://run"],
+        input=markdown.encode(),
+        capture_output=True,
+        env={"PATH": "/usr/bin:/bin", "LC_ALL": "C"},  # the locale's encoding must not matter
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout) <= pr_comment.STEP_SUMMARY_LIMIT
+    cut = result.stdout.decode("utf-8")  # no character split: strict decoding succeeds
+    assert cut.startswith("## Offline preview\n") and "bytes shown" in cut
+    assert cut.split("\n---\n")[0].endswith("```\n")  # the diff fence is closed before the note
+    assert all(row == line.rstrip("\n") for row in cut.splitlines()[3:-4]), "a diff row was cut inside"
+
+
+def test_a_byte_cut_never_exceeds_a_limit_it_accepts():
+    markdown = "<details><summary>s</summary>\n\n```diff\n" + "".join(f"+ 日本 {i}\n" for i in range(40)) + "```\n"
+    size = len(markdown.encode())
+    for limit in range(1, size + 2):
+        try:
+            cut = pr_comment.truncate(markdown, limit, "https://run", pr_comment.UTF8_BYTES)
+        except pr_comment.LimitError:
+            assert limit < len(pr_comment.cut_note(size, size, "https://run", pr_comment.UTF8_BYTES).encode())
+            continue
+        assert len(cut.encode()) <= limit, limit
+
+
+def test_the_comment_limit_counts_code_points():
+    """GitHub's comment limit is 65,536 characters (code points); a body of multi-byte characters
+    within it is not cut, and one beyond it is cut to it, counted in characters."""
+    fits = "🌈\n" * (COMMENT_LIMIT // 2 - len(MARKER))
+    assert pr_comment.comment_body(fits) == f"{MARKER}\n{fits}"
+    over = "日\n" * COMMENT_LIMIT
+    body = pr_comment.comment_body(over)
+    assert len(body) <= COMMENT_LIMIT and "characters shown" in body
+
+
+def test_truncate_refuses_stdin_that_is_not_utf8():
+    result = subprocess.run(
+        [sys.executable, SCRIPT, "truncate"], input=b"\xff\xfe", capture_output=True, check=False, timeout=60
+    )
+    assert result.returncode == 2 and result.stdout == b""
+    assert result.stderr.decode().startswith("pr_comment: stdin is not UTF-8 text")
+    assert result.stderr.count(b"\n") == 1
 
 
 SCRIPT = str(PROJECT_ROOT / "tools" / "pr_comment.py")

@@ -330,12 +330,19 @@ def test_bad_arguments_are_one_line_errors(rendered_stack, tmp_path, capsys, arg
     assert error.startswith("render_diff: ") and error.count("\n") == 1 and says.format(**paths) in error, error
 
 
+def _bad_warnings(render_dir: Path) -> Path:
+    path = render_dir / "warnings.json"
+    path.write_text('{"warning": 1}\n')
+    return path
+
+
 @pytest.mark.parametrize(
     ("spoil", "says"),
     [
         (_truncated, "Unterminated string"),
         (_without_options, "resources[0].options: missing (expected an object)"),
         (_bad_manifest, "not a YAML manifest"),
+        (_bad_warnings, "expected a list of warning texts"),
     ],
 )
 def test_unreadable_renders_are_one_line_errors_naming_the_file(rendered_stack, tmp_path, capsys, spoil, says):
@@ -385,3 +392,83 @@ def test_an_environment_variable_added_or_removed_is_not_shown_as_null():
     changes = render_diff.stack_changes([deployment({"OLD": "1"})], [deployment({"NEW": "2"})])
     (line,) = render_diff.summary(changes)
     assert line == "Deployment `web` rolls (new pods, old ones drained): `NEW` set to `2`, `OLD` removed."
+
+
+# --- The program's warnings ----------------------------------------------------------------------
+
+GPU_ON_KIND = "model digits-wide training asks for 1 GPU(s) but this cluster has none; it runs on CPU"
+
+
+@pytest.fixture(scope="module")
+def gpu_on_kind(tmp_path_factory) -> Path:
+    """dev-kind with a second model that asks for a GPU, which kind lacks: the program warns (a
+    warning about a resource, logged once its URN resolves), and the render records it."""
+    directory = tmp_path_factory.mktemp("gpu-on-kind")
+    document = copy.deepcopy(stack_document("dev-kind"))
+    wide = copy.deepcopy(document["config"]["ml-platform:models"][0])
+    wide["name"] = "digits-wide"
+    wide["training"]["resources"]["gpus"] = 1
+    document["config"]["ml-platform:models"].append(wide)
+    (directory / "stacks").mkdir()
+    (directory / "stacks" / "Pulumi.dev-kind.yaml").write_text(yaml.safe_dump(document))
+    out = directory / "render"
+    result = render("dev-kind", out, stacks_dir=directory / "stacks")
+    assert GPU_ON_KIND in result.stderr, "still printed, as `pulumi up` shows warnings"
+    return out
+
+
+def _one_stack(tmp_path: Path, side: str, render_dir: Path) -> Path:
+    shutil.copytree(render_dir, tmp_path / side / "dev-kind")
+    return tmp_path / side
+
+
+def test_a_warning_new_in_head_reaches_the_preview_marked_new(rendered_stack, tmp_path, gpu_on_kind):
+    """The reported case: the render's warnings went to stderr only and never reached the comment."""
+    (recorded,) = json.loads((gpu_on_kind / "warnings.json").read_text())
+    assert recorded.startswith(GPU_ON_KIND)
+    base = _one_stack(tmp_path, "base", rendered_stack("dev-kind").directory)
+    markdown = render_diff.report(base, _one_stack(tmp_path, "head", gpu_on_kind))
+    section = markdown.split("#### Warnings: ", 1)[1].split("\n\n#### ", 1)[0]
+    assert section.startswith("1, 1 new\n\n- **New:** model digits-wide training asks for 1 GPU(s)"), section
+
+
+def test_a_warning_already_at_the_base_is_listed_but_not_new(tmp_path, gpu_on_kind):
+    markdown = render_diff.report(_one_stack(tmp_path, "base", gpu_on_kind), _one_stack(tmp_path, "head", gpu_on_kind))
+    assert "### `dev-kind`: no changes" in markdown
+    assert "#### Warnings: 1\n\n- model digits-wide training asks for 1 GPU(s)" in markdown
+    assert "**New:**" not in markdown
+
+
+def test_a_warning_only_at_the_base_is_resolved_and_a_new_stack_has_only_new_ones(
+    rendered_stack, tmp_path, gpu_on_kind
+):
+    base = _one_stack(tmp_path, "base", gpu_on_kind)
+    markdown = render_diff.report(base, _one_stack(tmp_path, "head", rendered_stack("dev-kind").directory))
+    assert "#### Warnings: 0, 1 resolved\n\n- **Resolved** (warned at the base only): model digits-wide" in markdown
+    (tmp_path / "empty").mkdir()
+    created = render_diff.report(tmp_path / "empty", tmp_path / "head")
+    assert "#### Warnings" not in created, "a stack created without warnings has no section"
+    created = render_diff.report(tmp_path / "empty", base)
+    assert "#### Warnings: 1, 1 new\n\n- **New:** model digits-wide" in created
+
+
+def test_a_base_rendered_before_warnings_were_recorded_marks_none_new(tmp_path, gpu_on_kind):
+    """The base is rendered by the base's own render tool, which may predate warnings.json: unknown is
+    not "none", so no warning is called new."""
+    base = _one_stack(tmp_path, "base", gpu_on_kind)
+    (base / "dev-kind" / "warnings.json").unlink()
+    markdown = render_diff.report(base, _one_stack(tmp_path, "head", gpu_on_kind))
+    assert "#### Warnings: 1\n\nThe base's render does not record warnings" in markdown
+    assert "**New:**" not in markdown and "**Resolved**" not in markdown
+
+
+def test_warning_text_is_escaped(rendered_stack, tmp_path):
+    """A warning quotes stack-file values a pull request wrote: it cannot become HTML, a link or a mention."""
+    base, head = _sides(tmp_path, rendered_stack("dev-kind"), "dev-kind")
+    evil = "models[0].name = <img src=x onerror=alert(1)> [x](https://evil) @org/team *bold*"
+    (head / "dev-kind" / "warnings.json").write_text(json.dumps([evil]))
+    markdown = render_diff.report(base, head)
+    (line,) = [line for line in markdown.splitlines() if line.startswith("- **New:**")]
+    assert line == (
+        r"- **New:** models\[0\].name = \<img src=x onerror=alert(1)\> \[x\](https://evil) \@org/team \*bold\*"
+    )

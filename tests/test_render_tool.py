@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -289,3 +291,34 @@ def test_load_render_refuses_a_urn_given_twice(rendered_stack, tmp_path):
     message = str(raised.value)
     assert message.startswith(f"{tmp_path / 'resources.json'}: resources[{len(document['resources']) - 1}].urn: ")
     assert f"{twice['urn']} is given twice (first at resources[3])" in message and "\n" not in message
+
+
+COMMAND_LINE_TOOLS = sorted(
+    path.stem
+    for path in (PROJECT_ROOT / "tools").glob("*.py")
+    if re.search(r'^if __name__ == "__main__":$', path.read_text(), re.MULTILINE)
+)
+
+
+def _run_tool(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=120, check=False)
+
+
+@pytest.mark.parametrize("tool", COMMAND_LINE_TOOLS)
+def test_every_tool_runs_as_a_script_and_as_a_module(tool, tmp_path):
+    """The docs name the tools both ways (`tools/render.py`, `python -m tools.render`); as a script
+    each crashed with ModuleNotFoundError. Both give the same help, the script from any directory."""
+    as_module = _run_tool([sys.executable, "-m", f"tools.{tool}", "--help"], PROJECT_ROOT)
+    as_script = _run_tool([sys.executable, str(PROJECT_ROOT / "tools" / f"{tool}.py"), "--help"], tmp_path)
+    assert as_module.returncode == 0, as_module.stderr
+    assert as_script.returncode == 0, as_script.stderr
+    assert as_script.stdout == as_module.stdout and as_script.stdout.startswith("usage: ")
+
+
+def test_a_tool_run_as_a_script_does_its_work_and_keeps_its_exit_status(tmp_path):
+    script = str(PROJECT_ROOT / "tools" / "stacks.py")
+    as_script = _run_tool([sys.executable, script, "--matrix"], tmp_path)
+    as_module = _run_tool([sys.executable, "-m", "tools.stacks", "--matrix"], PROJECT_ROOT)
+    assert (as_script.returncode, as_script.stdout) == (0, as_module.stdout)
+    refused = _run_tool([sys.executable, script, "--stacks-dir", str(tmp_path / "none")], tmp_path)
+    assert refused.returncode == 2 and refused.stderr.startswith("stacks: ") and "Traceback" not in refused.stderr

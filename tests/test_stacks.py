@@ -141,3 +141,35 @@ def test_cli_errors_through_the_command_line(tmp_path):
     assert (
         result.stderr == f"stacks: {tmp_path / 'nosuchdir'}: no such directory of stack files (Pulumi.<stack>.yaml)\n"
     )
+
+
+@pytest.mark.parametrize("mode", [[], ["--cloud"], ["--matrix"]])
+def test_stacks_whose_ci_variable_suffixes_collide_are_refused_naming_both_files(tmp_path, capsys, mode):
+    """`prod-eks`, `prod.eks` and `prod_eks` all map to PROD_EKS: the second stack would deploy with
+    the first one's CI identities (CI_DEPLOY_IDENTITY_PROD_EKS). Refused, each pair named."""
+    eks = {"ml-platform:clusterBackend": "eks", "aws:region": "eu-west-1"}
+    for name in ("prod-eks", "prod.eks", "prod_eks", "dev-kind"):
+        _write(tmp_path, name, eks)
+    assert stacks.main([*mode, "--stacks-dir", str(tmp_path)]) == 2
+    captured = capsys.readouterr()
+    assert not captured.out
+    first = tmp_path / "Pulumi.prod-eks.yaml"
+    assert captured.err.splitlines() == [
+        f"stacks: {first} and {tmp_path / f'Pulumi.{other}.yaml'}: both stacks' CI variables would end in "
+        "_PROD_EKS (CI_DEPLOY_IDENTITY_PROD_EKS, ...); rename one"
+        for other in ("prod.eks", "prod_eks")
+    ]
+
+
+def test_suffixes_differing_only_in_case_collide_too(tmp_path):
+    _write(tmp_path, "Prod-EKS", {"ml-platform:clusterBackend": "kind"})
+    _write(tmp_path, "prod-eks", {"ml-platform:clusterBackend": "kind"})
+    with pytest.raises(stacks.StacksError, match="both stacks' CI variables would end in _PROD_EKS"):
+        stacks.ci_matrix(tmp_path)
+
+
+def test_a_file_name_that_is_not_a_stack_name_is_refused(tmp_path):
+    """A variable suffix holds only what GitHub allows in a variable name: Pulumi's stack-name characters."""
+    _write(tmp_path, "prod eks", {"ml-platform:clusterBackend": "kind"})
+    with pytest.raises(stacks.StacksError, match=re.escape("'prod eks' is not a stack name")):
+        stacks.all_stacks(tmp_path)

@@ -22,6 +22,9 @@ of each stack (tools/render_diff.py's `--section`); `check_render(DIR)` returns 
 
 from __future__ import annotations
 
+if __name__ == "__main__" and not __package__:  # `python tools/X.py`: run as `python -m tools.X`
+    import _as_module  # type: ignore[import-not-found]  # noqa: F401 - never returns (tools/_as_module.py)
+
 import argparse
 import json
 import re

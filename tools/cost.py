@@ -29,6 +29,9 @@ stack (tools/render_diff.py's `--section`): its base and head figures and their 
 
 from __future__ import annotations
 
+if __name__ == "__main__" and not __package__:  # `python tools/X.py`: run as `python -m tools.X`
+    import _as_module  # type: ignore[import-not-found]  # noqa: F401 - never returns (tools/_as_module.py)
+
 import argparse
 import json
 import sys

@@ -12,6 +12,10 @@ commit the preview was rendered from (a stale or forged artifact posts nothing),
 cut to GitHub's comment limit. Our comment is the bot's comment that carries `MARKER`; it is
 edited if it exists, created otherwise.
 
+Each limit is kept in the unit GitHub measures it in: a comment in characters (Unicode code points,
+what Python's `len` counts), a step summary in bytes of UTF-8. A cut keeps whole lines, so it never
+splits a character. Input is read, and output written, as UTF-8 whatever the locale.
+
 Exit status 2, with one line, for a usage or input problem (no token, a file that cannot be read, a
 limit too small for the cut note); 1 when the data is refused or GitHub cannot be reached or refuses.
 """
@@ -36,9 +40,14 @@ BOT_LOGIN = "github-actions[bot]"
 """The author of comments made with a workflow's GITHUB_TOKEN. Only its comments are edited, so a
 person quoting the marker never has their comment overwritten."""
 COMMENT_LIMIT = 65_536
-"""GitHub rejects an issue comment body longer than this (characters)."""
-STEP_SUMMARY_LIMIT = 1_000_000
-"""A step summary may hold 1 MiB; this leaves room for multi-byte characters' extra bytes."""
+"""GitHub refuses an issue comment body longer than this many characters ("Body is too long (maximum
+is 65536 characters)"). Characters are code points: bodies measured against the API store 65,536
+four-byte emoji (131,072 UTF-16 units) and refuse more than 262,144 bytes, which 65,536 code points
+never exceed, so counting code points keeps both readings."""
+STEP_SUMMARY_LIMIT = 1024 * 1024
+"""A step summary's limit in bytes: the runner refuses to upload a summary file larger than 1 MiB
+(actions/runner, FileCommandManager: `fileSize > AttachmentSizeLimit`, 1024 * 1024 bytes), and
+then shows none of it."""
 API = "https://api.github.com"
 PAGE_SIZE = 100
 
@@ -46,10 +55,25 @@ PAGE_SIZE = 100
 # --- Pure logic ------------------------------------------------------------------------------------
 
 
-def cut_note(shown: int, total: int, full_url: str) -> str:
+@dataclass(frozen=True)
+class Unit:
+    """How a limit measures text."""
+
+    name: str
+    """Plural, as the cut note says it: `characters`, `bytes`."""
+    size: Callable[[str], int]
+
+
+CHARACTERS = Unit("characters", len)
+"""Unicode code points: what GitHub counts in a comment body."""
+UTF8_BYTES = Unit("bytes", lambda text: len(text.encode("utf-8")))
+"""Bytes of UTF-8: what the runner counts in a step summary file."""
+
+
+def cut_note(shown: int, total: int, full_url: str, unit: Unit = CHARACTERS) -> str:
     where = f"the `offline-preview` artifact of [this run]({full_url})" if full_url else "the run's artifact"
     return (
-        f"\n---\n**Preview cut** to fit GitHub's limit: {shown:,} of {total:,} characters shown. "
+        f"\n---\n**Preview cut** to fit GitHub's limit: {shown:,} of {total:,} {unit.name} shown. "
         f"The full Markdown is {where}.\n"
     )
 
@@ -69,19 +93,21 @@ def _details_change(line: str) -> int:
     return text.count("<details") - text.count("</details>")
 
 
-def truncate(markdown: str, limit: int, full_url: str = "") -> str:
-    """`markdown` unchanged if it fits in `limit` characters; otherwise whole lines from the top,
-    the code fences and `<details>` blocks left open closed again, then a note saying where the
-    full text is. The result never exceeds `limit`: a limit that is not positive, or that a cut
-    could not keep because the note alone is longer, is a LimitError."""
+def truncate(markdown: str, limit: int, full_url: str = "", unit: Unit = CHARACTERS) -> str:
+    """`markdown` unchanged if it fits in `limit` (measured in `unit`); otherwise whole lines from
+    the top, the code fences and `<details>` blocks left open closed again, then a note saying where
+    the full text is. Whole lines: a multi-byte character is never split. The result never exceeds
+    `limit`: a limit that is not positive, or that a cut could not keep because the note alone is
+    longer, is a LimitError."""
     if limit <= 0:
-        raise LimitError(f"limit {limit} is not a positive number of characters")
-    if len(markdown) <= limit:
+        raise LimitError(f"limit {limit} is not a positive number of {unit.name}")
+    total = unit.size(markdown)
+    if total <= limit:
         return markdown
     lines = markdown.splitlines(keepends=True)
-    note_budget = len(cut_note(len(markdown), len(markdown), full_url))
+    note_budget = unit.size(cut_note(total, total, full_url, unit))
     if note_budget > limit:
-        raise LimitError(f"limit {limit} is below the {note_budget} characters the cut note takes")
+        raise LimitError(f"limit {limit} is below the {note_budget} {unit.name} the cut note takes")
     kept: list[str] = []
     size = 0
     in_fence = False
@@ -93,14 +119,16 @@ def truncate(markdown: str, limit: int, full_url: str = "") -> str:
         next_details = open_details
         if not in_fence:
             next_details += _details_change(stripped)
+        # The closers are ASCII: as many bytes as characters.
         closers = len("```\n") * next_fence + len("</details>\n") * max(next_details, 0)
-        if size + len(text) + closers + note_budget > limit:
+        text_size = unit.size(text)
+        if size + text_size + closers + note_budget > limit:
             break
         kept.append(text)
-        size += len(text)
+        size += text_size
         in_fence, open_details = next_fence, max(next_details, 0)
     closing = ("```\n" if in_fence else "") + "</details>\n" * open_details
-    return "".join(kept) + closing + cut_note(size, len(markdown), full_url)
+    return "".join(kept) + closing + cut_note(size, total, full_url, unit)
 
 
 def comment_body(markdown: str, full_url: str = "", limit: int = COMMENT_LIMIT) -> str:
@@ -260,22 +288,22 @@ def main(argv: list[str] | None = None) -> int:
     post_parser.add_argument("--head-sha", required=True, help="the commit the preview was rendered from")
     post_parser.add_argument("--body-file", type=Path, required=True)
     post_parser.add_argument("--full-url", default="", help="the run that holds the full Markdown")
-    cut_parser = commands.add_parser("truncate", help="cut stdin to a limit, with a note")
+    cut_parser = commands.add_parser("truncate", help="cut stdin (UTF-8) to a limit, with a note")
     limits = cut_parser.add_mutually_exclusive_group()
-    limits.add_argument("--limit", type=int, default=COMMENT_LIMIT, help=f"characters (default {COMMENT_LIMIT:,})")
     limits.add_argument(
-        "--step-summary", dest="limit", action="store_const", const=STEP_SUMMARY_LIMIT, help="a step summary's limit"
+        "--limit", type=int, default=COMMENT_LIMIT, help=f"characters (default {COMMENT_LIMIT:,}, a comment's limit)"
+    )
+    limits.add_argument(
+        "--step-summary",
+        action="store_true",
+        help=f"a step summary's limit: {STEP_SUMMARY_LIMIT:,} bytes of UTF-8",
     )
     cut_parser.add_argument("--full-url", default="")
     args = parser.parse_args(argv)
 
     if args.command == "truncate":
-        try:
-            sys.stdout.write(truncate(sys.stdin.read(), args.limit, args.full_url))
-        except LimitError as error:
-            print(f"pr_comment: {error}", file=sys.stderr)
-            return 2
-        return 0
+        limit, unit = (STEP_SUMMARY_LIMIT, UTF8_BYTES) if args.step_summary else (args.limit, CHARACTERS)
+        return _truncate_stdin(limit, unit, args.full_url)
     token = os.environ.get("GITHUB_TOKEN", "")
     if not token:
         print("pr_comment: GITHUB_TOKEN is not set", file=sys.stderr)
@@ -296,6 +324,24 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pr_comment: {error}", file=sys.stderr)
         return 1
     print(outcome)
+    return 0
+
+
+def _truncate_stdin(limit: int, unit: Unit, full_url: str) -> int:
+    """stdin cut to `limit`, to stdout; both as UTF-8 bytes, so that what is written is what was
+    measured whatever the locale's encoding."""
+    try:
+        markdown = sys.stdin.buffer.read().decode("utf-8")
+    except UnicodeDecodeError as error:
+        print(f"pr_comment: stdin is not UTF-8 text ({error})", file=sys.stderr)
+        return 2
+    try:
+        cut = truncate(markdown, limit, full_url, unit)
+    except LimitError as error:
+        print(f"pr_comment: {error}", file=sys.stderr)
+        return 2
+    sys.stdout.buffer.write(cut.encode("utf-8"))
+    sys.stdout.flush()
     return 0
 
 

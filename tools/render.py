@@ -8,7 +8,10 @@ Runs the real program (`__main__.py`) of STACK under Pulumi's mocks, fed from
 - `DIR/resources.json`: every resource (type, logical name, parent, provider, dependencies,
   inputs, and the options a reviewer cares about), secrets masked, in a stable order;
 - `DIR/outputs.json`: the stack outputs, secrets masked;
-- `DIR/manifests/`: one kubectl-style YAML file per Kubernetes object.
+- `DIR/manifests/`: one kubectl-style YAML file per Kubernetes object;
+- `DIR/warnings.json`: what the program warned about (`pulumi.log.warn`: a risky stack setting, a
+  GPU request that runs on CPU), a sorted list of texts, also printed on stderr as `pulumi up`
+  shows them. The pull-request preview lists them per stack (tools/render_diff.py).
 
 Two runs give byte-identical output. Bad input exits 2 with one line `render STACK: ...` (a stack
 file's problems as `FILE:LINE:COLUMN: ...`, one line each) and writes nothing: an unknown stack, a
@@ -31,6 +34,9 @@ value is masked everywhere).
 
 from __future__ import annotations
 
+if __name__ == "__main__" and not __package__:  # `python tools/X.py`: run as `python -m tools.X`
+    import _as_module  # type: ignore[import-not-found]  # noqa: F401 - never returns (tools/_as_module.py)
+
 import argparse
 import asyncio
 import json
@@ -42,7 +48,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -163,6 +169,18 @@ class _LevelFormatter(logging.Formatter):
         return f"{self.prefix}{record.levelname.lower()}: {record.getMessage()}"
 
 
+class _WarningRecorder(logging.Handler):
+    """Keeps the text of each warning (or worse) the program logs, for warnings.json."""
+
+    def __init__(self, into: list[str]):
+        super().__init__(logging.WARNING)
+        self.into = into
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        self.into.append(message if record.levelno == logging.WARNING else f"{record.levelname.lower()}: {message}")
+
+
 def program_log(stack: str) -> logging.Logger:
     """Where the program's `pulumi.log` messages go under mocks: stderr, one line each, marked
     with their level (`render prod-eks: warning: ...`), as `pulumi up` would show them."""
@@ -177,10 +195,29 @@ def program_log(stack: str) -> logging.Logger:
 
 
 def run_program(
-    stack: str, stacks_dir: Path = STACKS_DIR, decrypted: Mapping[str, str] | None = None
+    stack: str,
+    stacks_dir: Path = STACKS_DIR,
+    decrypted: Mapping[str, str] | None = None,
+    warnings: list[str] | None = None,
 ) -> tuple[RecordingMonitor, dict[str, Any]]:
     """Runs the real program under mocks in this process; returns (monitor, outputs). `decrypted`:
-    values for the stack file's secure keys (see `stack_config`)."""
+    values for the stack file's secure keys (see `stack_config`). `warnings`: a list that receives
+    the text of each warning the program logs (they go to stderr either way)."""
+    logger = program_log(stack)
+    recorder = _WarningRecorder(warnings) if warnings is not None else None
+    if recorder is not None:
+        logger.addHandler(recorder)
+    try:
+        return _run_program(stack, stacks_dir, decrypted, logger)
+    finally:
+        # Only after the outputs resolved: a warning about a resource is logged once its URN is.
+        if recorder is not None:
+            logger.removeHandler(recorder)
+
+
+def _run_program(
+    stack: str, stacks_dir: Path, decrypted: Mapping[str, str] | None, logger: logging.Logger
+) -> tuple[RecordingMonitor, dict[str, Any]]:
     import pulumi
     from pulumi.runtime import settings as runtime_settings
     from pulumi.runtime.stack import Stack, wait_for_rpcs
@@ -194,9 +231,7 @@ def run_program(
     asyncio.set_event_loop(loop)
     mocks = mock_backends.platform_mocks()
     monitor = RecordingMonitor(mocks)
-    pulumi.runtime.set_mocks(
-        mocks, project=project_name(), stack=stack, preview=False, monitor=monitor, logger=program_log(stack)
-    )
+    pulumi.runtime.set_mocks(mocks, project=project_name(), stack=stack, preview=False, monitor=monitor, logger=logger)
     pulumi.runtime.set_all_config(values, secret_keys)
 
     cwd = os.getcwd()
@@ -271,16 +306,18 @@ def kubernetes_manifests(monitor: RecordingMonitor) -> dict[str, dict[str, Any]]
     return dict(sorted(manifests.items()))
 
 
-def write(out: Path, stack: str, monitor: RecordingMonitor, exported: dict[str, Any]) -> int:
+def write(
+    out: Path, stack: str, monitor: RecordingMonitor, exported: dict[str, Any], warnings: Sequence[str] = ()
+) -> int:
     """Writes to a temporary directory first, so a failure never leaves a half-written render.
     Returns how many Kubernetes objects it wrote. A file system error is a RenderError."""
     try:
-        return _write(out, stack, monitor, exported)
+        return _write(out, stack, monitor, exported, warnings)
     except OSError as error:
         raise RenderError(f"cannot write {out}: {error.strerror or error}") from None
 
 
-def _write(out: Path, stack: str, monitor: RecordingMonitor, exported: dict[str, Any]) -> int:
+def _write(out: Path, stack: str, monitor: RecordingMonitor, exported: dict[str, Any], warnings: Sequence[str]) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".render-", dir=out.parent))
     try:
@@ -288,6 +325,8 @@ def _write(out: Path, stack: str, monitor: RecordingMonitor, exported: dict[str,
             json.dumps(resources_document(stack, monitor), indent=2, sort_keys=True) + "\n"
         )
         (staging / OUTPUTS_FILE).write_text(json.dumps(clean(exported), indent=2, sort_keys=True) + "\n")
+        # Sorted and once each: two runs give the same file whatever order the warnings arrived in.
+        (staging / WARNINGS_FILE).write_text(json.dumps(sorted(set(warnings)), indent=2) + "\n")
         manifest_dir = staging / "manifests"
         manifest_dir.mkdir()
         manifests = kubernetes_manifests(monitor)
@@ -304,7 +343,8 @@ def _write(out: Path, stack: str, monitor: RecordingMonitor, exported: dict[str,
 
 RESOURCES_FILE = "resources.json"
 OUTPUTS_FILE = "outputs.json"
-RENDER_FILES = (RESOURCES_FILE, OUTPUTS_FILE, "manifests")
+WARNINGS_FILE = "warnings.json"
+RENDER_FILES = (RESOURCES_FILE, OUTPUTS_FILE, WARNINGS_FILE, "manifests")
 """What a render directory holds; `--out` replaces a directory only if it holds nothing else."""
 
 
@@ -324,6 +364,7 @@ def load_render(directory: Path) -> dict[str, Any]:
     if problem := _document_problem(document):
         raise RenderError(f"{path}: {problem}")
     load_outputs(directory)
+    load_warnings(directory)
     _check_manifests(directory / "manifests")
     return dict(document)
 
@@ -337,6 +378,18 @@ def load_outputs(directory: Path) -> dict[str, Any]:
     if not isinstance(outputs, dict):
         raise RenderError(f"{path}: expected an object of stack outputs, got {_shown(outputs)}")
     return outputs
+
+
+def load_warnings(directory: Path) -> list[str] | None:
+    """The program's warnings in a render; None when it has no warnings.json (a render made before
+    the tool recorded them: unknown, not "none"). RenderError when it is not a list of texts."""
+    path = directory / WARNINGS_FILE
+    if not path.exists():
+        return None
+    warnings = _read_json(path)
+    if not isinstance(warnings, list) or not all(isinstance(item, str) for item in warnings):
+        raise RenderError(f"{path}: expected a list of warning texts, got {_shown(warnings)}")
+    return warnings
 
 
 def _read_json(path: Path) -> Any:
@@ -548,8 +601,9 @@ def main(argv: list[str] | None = None) -> int:
         # The inputs first, so that a bad one costs no render and is reported the same way.
         check_out(out)
         decrypted = read_secrets(args.secrets) if args.secrets else None
-        monitor, exported = run_program(args.stack, args.stacks_dir.resolve(), decrypted)
-        objects = write(out, args.stack, monitor, exported)
+        warnings: list[str] = []
+        monitor, exported = run_program(args.stack, args.stacks_dir.resolve(), decrypted, warnings)
+        objects = write(out, args.stack, monitor, exported, warnings)
     except RenderError as error:
         _report_failure(args.stack, out, str(error))
         return 2

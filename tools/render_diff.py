@@ -10,7 +10,10 @@ with each changed input as `path: old → new` (secrets masked; inputs under the
 `ignoreChanges`, which Pulumi does not apply, are left out), then the unified diff of the
 Kubernetes manifests. As Pulumi does, a resource is matched to its old state through its
 `aliases` (and a child through its parent's), so a rename with an alias is not a delete and a
-create, and a resource whose provider is another provider resource is replaced.
+create, and a resource whose provider is another provider resource is replaced. Under the changes,
+a "Warnings" section lists what the program warns about at HEAD (the render's warnings.json: an API
+endpoint or load balancer open to the internet, a GPU request that runs on CPU), each warning new
+since BASE marked **new**, and those BASE had and HEAD no longer has as resolved.
 
 Everything taken from a render (names, types, values, manifest lines) is shown as code, so that it
 cannot end a table cell or reach the comment as Markdown or HTML. BASE or HEAD missing or itself a
@@ -31,6 +34,9 @@ seam for the policy violations (tools.check) and cost (tools.cost) sections.
 
 from __future__ import annotations
 
+if __name__ == "__main__" and not __package__:  # `python tools/X.py`: run as `python -m tools.X`
+    import _as_module  # type: ignore[import-not-found]  # noqa: F401 - never returns (tools/_as_module.py)
+
 import argparse
 import difflib
 import importlib
@@ -46,6 +52,7 @@ import yaml
 
 from tools import provider_replacements, render
 from tools.markdown import code as md_code
+from tools.markdown import text as md_text
 from tools.pr_comment import LimitError, truncate
 from tools.render import SECRET_PLACEHOLDER, SECURE_PLACEHOLDER
 
@@ -634,6 +641,29 @@ def _resources(directory: Path) -> list[dict[str, Any]]:
     return list(render.load_render(directory)["resources"])
 
 
+def warnings_section(base_dir: Path, head_dir: Path) -> Section | None:
+    """What the program warns about at HEAD, those BASE did not warn about marked new, and those
+    only BASE warned about as resolved; None when neither side warns, or HEAD's render does not
+    record warnings. A stack new at HEAD has every warning new; a BASE render made by a render
+    tool that did not record warnings marks none new (it cannot tell), and says so."""
+    head = render.load_warnings(head_dir) if render.is_render(head_dir) else None
+    if head is None:
+        return None
+    base = render.load_warnings(base_dir) if render.is_render(base_dir) else []
+    resolved = sorted(set(base) - set(head)) if base is not None else []
+    if not head and not resolved:
+        return None
+    new = [warning for warning in head if base is not None and warning not in base]
+    kept = [warning for warning in head if warning not in new]
+    lines = [f"- **New:** {md_text(warning)}" for warning in new]
+    lines += [f"- {md_text(warning)}" for warning in kept]
+    lines += [f"- **Resolved** (warned at the base only): {md_text(warning)}" for warning in resolved]
+    if base is None:
+        lines.insert(0, "The base's render does not record warnings (an older render tool): none is marked new.\n")
+    counts = [f"{len(head)}"] + [f"{len(new)} new"] * bool(new) + [f"{len(resolved)} resolved"] * bool(resolved)
+    return Section(f"Warnings: {', '.join(counts)}", "\n".join(lines))
+
+
 def stack_report(stack: str, base_dir: Path, head_dir: Path, sections: Sequence[SectionProvider] = ()) -> str:
     changes = stack_changes(_resources(base_dir), _resources(head_dir))
     counts = {action: sum(1 for c in changes if c.action == action) for action in SYMBOLS}
@@ -648,8 +678,9 @@ def stack_report(stack: str, base_dir: Path, head_dir: Path, sections: Sequence[
             action = change.action + (" (delete first)" if change.delete_first else "")
             name, type_token = _cell(change.name), _cell(change.type)
             lines.append(f"| `{SYMBOLS[change.action]}` {action} | {name} | {type_token} | {_changes_cell(change)} |")
-    for provider in sections:
-        section = provider(stack, base_dir, head_dir)
+    # The program's warnings first: what `pulumi up` would print, which the reviewer must not miss.
+    found = [warnings_section(base_dir, head_dir), *(provider(stack, base_dir, head_dir) for provider in sections)]
+    for section in found:
         if section is not None:
             lines += ["", f"#### {section.title}", "", section.markdown.rstrip("\n")]
     if changes:

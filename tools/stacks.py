@@ -11,7 +11,9 @@ backend table declares, e.g. `aws`), and its region (`<cloud>:region`). No Pulum
 so scripts and the workflows' tests can call it cheaply.
 
 A stacks directory that is missing or holds no stack file, a stack file the render would refuse
-(tools/stack_file.py) or an unknown cluster backend is a StacksError: on the command line, one line
+(tools/stack_file.py), an unknown cluster backend, or two stacks whose names give the same CI
+variable suffix (`prod-eks`, `prod.eks` and `prod_eks` are all `PROD_EKS`: they would share one set
+of CI identities) is a StacksError: on the command line, one line
 `stacks: ...` per problem and exit status 2, never an empty list that a workflow would take for
 "no stacks". (A directory whose stacks are all local gives an empty `--cloud` list and matrix:
 that is an answer, not an error.)
@@ -19,8 +21,12 @@ that is an answer, not an error.)
 
 from __future__ import annotations
 
+if __name__ == "__main__" and not __package__:  # `python tools/X.py`: run as `python -m tools.X`
+    import _as_module  # type: ignore[import-not-found]  # noqa: F401 - never returns (tools/_as_module.py)
+
 import argparse
 import json
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,10 +56,43 @@ class Stack:
     @property
     def var_suffix(self) -> str:
         """Suffix of the stack's repository variables: `prod-eks` -> `PROD_EKS` (docs/ci.md)."""
-        return self.name.upper().replace("-", "_").replace(".", "_")
+        return var_suffix(self.name)
 
     def matrix_entry(self) -> dict[str, str]:
         return {"stack": self.name, "cloud": self.cloud or "", "region": self.region, "var_suffix": self.var_suffix}
+
+
+STACK_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+"""What Pulumi allows in a stack name; each maps to a character GitHub allows in a variable name."""
+
+
+def var_suffix(stack: str) -> str:
+    """The suffix of a stack's repository variables (`CI_DEPLOY_IDENTITY_<SUFFIX>`): the name in
+    capitals with `-` and `.` as `_`. Distinct names can share one (`prod-eks`, `prod.eks`);
+    `stack_names` refuses that."""
+    return stack.upper().replace("-", "_").replace(".", "_")
+
+
+def _suffix_problems(names: list[str], stacks_dir: Path) -> list[str]:
+    """One line per stack name Pulumi would refuse, and per pair of stacks whose variable suffixes
+    collide (the second would read the first one's CI identities), naming both files."""
+    problems = [
+        f"{stacks_dir / f'Pulumi.{name}.yaml'}: {name!r} is not a stack name: "
+        "Pulumi allows letters, digits, '-', '_' and '.'"
+        for name in names
+        if not STACK_NAME.fullmatch(name)
+    ]
+    first: dict[str, str] = {}
+    for name in names:
+        suffix = var_suffix(name)
+        if suffix in first:
+            problems.append(
+                f"{stacks_dir / f'Pulumi.{first[suffix]}.yaml'} and {stacks_dir / f'Pulumi.{name}.yaml'}: both "
+                f"stacks' CI variables would end in _{suffix} (CI_DEPLOY_IDENTITY_{suffix}, ...); rename one"
+            )
+        else:
+            first[suffix] = name
+    return problems
 
 
 def default_cluster_backend(project_file: Path = PROJECT_ROOT / "Pulumi.yaml") -> str:
@@ -85,12 +124,15 @@ def stack_info(stack: str, stacks_dir: Path = STACKS_DIR) -> Stack:
 
 def stack_names(stacks_dir: Path = STACKS_DIR) -> list[str]:
     """`known_stacks`, refusing a directory that is missing or holds no stack file (a mistyped
-    `--stacks-dir` would otherwise be an empty list: no stack previewed, deployed or checked)."""
+    `--stacks-dir` would otherwise be an empty list: no stack previewed, deployed or checked), and
+    names that are not stack names or whose CI variable suffixes collide."""
     if not stacks_dir.is_dir():
         raise StacksError(f"{stacks_dir}: no such directory of stack files (Pulumi.<stack>.yaml)")
     names = known_stacks(stacks_dir)
     if not names:
         raise StacksError(f"{stacks_dir}: holds no stack file (Pulumi.<stack>.yaml)")
+    if problems := _suffix_problems(names, stacks_dir):
+        raise StacksError("\n".join(problems))
     return names
 
 
