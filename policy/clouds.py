@@ -19,14 +19,66 @@ from policy.kubernetes import Taint, dig, mapping, number, sequence, taint
 
 Props = Mapping[str, Any]
 OPEN_CIDRS = ("0.0.0.0/0", "::/0")
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-def is_open(cidr: Any) -> bool:
-    """0.0.0.0/0 or ::/0 (in any spelling, e.g. `0.0.0.0/00`)."""
+# --- Address ranges ----------------------------------------------------------------------------
+# A list of allowed ranges is judged as a whole: it is open when the ranges together cover every
+# IPv4 address or every IPv6 address (0.0.0.0/0, or 0.0.0.0/1 with 128.0.0.0/1, ...). Ranges that
+# leave a gap, however wide (0.0.0.0/1 alone), are listed clients and pass: the config layer's
+# `components.schema.covers_whole_internet` draws the same line for the warning that names these
+# rules, and tests/test_policy_rules.py holds the two to the same answers.
+
+
+def parse_range(text: Any) -> Network | None:
+    """A range as Kubernetes and the clouds read it (surrounding spaces trimmed, host bits allowed,
+    any spelling of the prefix: `0.0.0.0/00`); None when it is not an address or a CIDR."""
     try:
-        return ipaddress.ip_network(str(cidr), strict=False).prefixlen == 0
+        return ipaddress.ip_network(str(text).strip(), strict=False)
     except ValueError:
-        return str(cidr) in OPEN_CIDRS
+        return None
+
+
+def unparsable_ranges(cidrs: Sequence[Any]) -> list[str]:
+    return [str(cidr) for cidr in cidrs if parse_range(cidr) is None]
+
+
+def _whole_space(networks: Sequence[Network]) -> bool:
+    ipv4 = [network for network in networks if isinstance(network, ipaddress.IPv4Network)]
+    ipv6 = [network for network in networks if isinstance(network, ipaddress.IPv6Network)]
+    collapsed: list[Network] = [*ipaddress.collapse_addresses(ipv4), *ipaddress.collapse_addresses(ipv6)]
+    return any(network.prefixlen == 0 for network in collapsed)
+
+
+def covers_every_address(cidrs: Sequence[Any]) -> bool:
+    """Whether the ranges together admit every IPv4 or every IPv6 address. The config layer's
+    `components.schema.covers_whole_internet` answers the same for IPv4 (the pack cannot import it)."""
+    return _whole_space([network for network in map(parse_range, cidrs) if network is not None])
+
+
+def describe_open(cidrs: Sequence[Any]) -> str:
+    """How ranges that cover every address do it: `0.0.0.0/0`, or `0.0.0.0/1, 128.0.0.0/1 (together
+    every IPv4 address)`."""
+    parsed = [(str(cidr).strip(), parse_range(cidr)) for cidr in cidrs]
+    for version in (4, 6):
+        ranges = [(text, network) for text, network in parsed if network is not None and network.version == version]
+        if not _whole_space([network for _, network in ranges]):
+            continue
+        whole = [text for text, network in ranges if network.prefixlen == 0]
+        if whole:
+            return ", ".join(whole)
+        return f"{', '.join(text for text, _ in ranges)} (together every IPv{version} address)"
+    return ", ".join(str(cidr) for cidr in cidrs)
+
+
+def range_exposure(cidrs: Sequence[Any], field: str, admitted_by: str) -> str | None:
+    """What is wrong with a list of allowed ranges, or None: entries that are not ranges (the cloud
+    refuses or misreads them), and ranges that together admit every address. `field`: where the
+    list is (`publicAccessCidrs`); `admitted_by`: what it opens (`the public API endpoint`)."""
+    problems = [f"{field} entry {text!r} is not an address range (address/prefix)" for text in unparsable_ranges(cidrs)]
+    if covers_every_address(cidrs):
+        problems.append(f"{admitted_by} admits {describe_open(cidrs)}")
+    return "; ".join(problems) or None
 
 
 # --- Node pools --------------------------------------------------------------------------------
@@ -177,21 +229,19 @@ class ClusterType:
     """The input that turns on the cloud's own deletion protection, where the cloud has one."""
 
 
-def _eks_exposure(public: Any, cidrs: Any, default_cidrs: Sequence[str]) -> str | None:
+def _eks_exposure(public: Any, cidrs: Any, field: str) -> str | None:
     if public is False:
         return None
-    allowed = [str(cidr) for cidr in sequence(cidrs)] or list(default_cidrs)
-    open_cidrs = [cidr for cidr in allowed if is_open(cidr)]
-    if open_cidrs:
-        return f"the public API endpoint admits {', '.join(open_cidrs)}"
-    return None
+    # Without publicAccessCidrs AWS admits 0.0.0.0/0.
+    allowed = [str(cidr) for cidr in sequence(cidrs)] or list(OPEN_CIDRS[:1])
+    return range_exposure(allowed, field, "the public API endpoint")
 
 
 EKS_COMPONENT_CLUSTER = ClusterType(
     # pulumi-eks: endpointPublicAccess defaults to true, publicAccessCidrs to AWS's 0.0.0.0/0.
     type_tokens=frozenset({"eks:index:Cluster"}),
     endpoint_exposure=lambda props: _eks_exposure(
-        props.get("endpointPublicAccess"), props.get("publicAccessCidrs"), OPEN_CIDRS[:1]
+        props.get("endpointPublicAccess"), props.get("publicAccessCidrs"), "publicAccessCidrs"
     ),
     endpoint_fix=(
         "list your operators' and CI's CIDRs in publicAccessCidrs (ml-platform:eks endpoint.publicCidrs) "
@@ -202,7 +252,9 @@ EKS_COMPONENT_CLUSTER = ClusterType(
 EKS_CLUSTER = ClusterType(
     type_tokens=frozenset({"aws:eks/cluster:Cluster"}),
     endpoint_exposure=lambda props: _eks_exposure(
-        dig(props, "vpcConfig", "endpointPublicAccess"), dig(props, "vpcConfig", "publicAccessCidrs"), OPEN_CIDRS[:1]
+        dig(props, "vpcConfig", "endpointPublicAccess"),
+        dig(props, "vpcConfig", "publicAccessCidrs"),
+        "vpcConfig.publicAccessCidrs",
     ),
     endpoint_fix="set vpcConfig.publicAccessCidrs to your CIDRs, or vpcConfig.endpointPublicAccess false",
     deletion_protection="deletionProtection",
@@ -220,10 +272,7 @@ def _gke_exposure(props: Props) -> str | None:
     if networks.get("gcpPublicCidrsAccessEnabled") is True:
         return "the API endpoint admits every Google Cloud public IP (gcpPublicCidrsAccessEnabled)"
     blocks = [str(dig(block, "cidrBlock")) for block in sequence(networks.get("cidrBlocks"))]
-    open_blocks = [block for block in blocks if is_open(block)]
-    if open_blocks:
-        return f"masterAuthorizedNetworksConfig admits {', '.join(open_blocks)}"
-    return None
+    return range_exposure(blocks, "masterAuthorizedNetworksConfig.cidrBlocks", "masterAuthorizedNetworksConfig")
 
 
 GKE_CLUSTER = ClusterType(
@@ -490,6 +539,8 @@ AWS_POLICY_DOCUMENTS: Mapping[str, Callable[[Props], list[Any]]] = {
 }
 # Read-only API verbs; every other action (and every wildcard that is not one of these) can write.
 READ_ONLY_VERBS = ("Describe", "Get", "List", "BatchGet", "Head", "View", "Search", "Lookup", "Query", "Scan")
+# AWS matches action names without regard to case (`ec2:describeinstances` is `ec2:DescribeInstances`).
+_READ_ONLY_PREFIXES = tuple(verb.lower() for verb in READ_ONLY_VERBS)
 
 
 def _arns(*fields: str) -> Callable[[Props], list[str]]:
@@ -548,24 +599,198 @@ GCP_GRANT_SCOPES: Mapping[str, str] = {
     "serviceaccount": "the service account, and whatever it may do when the member acts as it",
 }
 GCP_DEFAULT_SCOPE = "everything on the resource it is granted on"
+GCP_HIERARCHY_MODULES = frozenset({"projects", "folder", "organizations"})
+"""Where a grant reaches every resource of one project or more."""
+
+# Predefined roles that let the member grant itself roles/owner when granted on a project, folder or
+# organization (granted on one service account or one resource, they reach that resource only).
+GCP_IAM_ADMIN_ROLES = frozenset(
+    {
+        "roles/resourcemanager.projectIamAdmin",
+        "roles/resourcemanager.folderIamAdmin",
+        "roles/resourcemanager.folderAdmin",
+        "roles/resourcemanager.organizationAdmin",
+        "roles/iam.securityAdmin",
+    }
+)
+"""They set IAM policies. Bounded by a condition that lets them grant only listed roles
+(`grantable_roles`), none of them an escalation, they are accepted: GCP's way to delegate grants."""
+GCP_ACT_AS_ROLES = frozenset(
+    {
+        "roles/iam.serviceAccountUser",
+        "roles/iam.serviceAccountTokenCreator",
+        "roles/iam.serviceAccountKeyAdmin",
+        "roles/iam.serviceAccountAdmin",
+        "roles/iam.workloadIdentityUser",
+    }
+)
+"""They act as every service account of the project (or grant themselves that), roles/owner included
+wherever an account holds it."""
+GCP_ROLE_ADMIN_ROLES = frozenset({"roles/iam.roleAdmin", "roles/iam.organizationRoleAdmin"})
+"""They change custom roles, so the member can add any permission to a role it holds."""
+GCP_ESCALATION_ROLES = GCP_IAM_ADMIN_ROLES | GCP_ACT_AS_ROLES | GCP_ROLE_ADMIN_ROLES
+# Members that mean everyone: anyone on the internet, or anyone with a Google account.
+GCP_PUBLIC_MEMBERS = frozenset({"allusers", "allauthenticatedusers", "principalset://goog/public:all"})
 
 
-def gcp_granted_roles(resource_type: str, props: Props) -> list[str] | None:
-    """The roles an IAM member, binding or policy resource grants; None for any other resource."""
+@dataclass(frozen=True)
+class GcpGrant:
+    role: str
+    members: list[str]
+    condition: Mapping[str, Any]
+    """The grant's IAM condition ({title, expression}); empty when unconditional."""
+
+
+def gcp_grants(resource_type: str, props: Props) -> list[GcpGrant] | None:
+    """The grants of an IAM member, binding or policy resource; None for any other resource."""
     match = _GCP_IAM_GRANT.match(resource_type)
     if match is None:
         return None
-    if match.group("kind") != "Policy":
-        return [str(props.get("role") or "")]
-    # policyData: the policy as JSON, `{"bindings": [{"role": ..., "members": [...]}]}`.
-    bindings = sequence(parse_document(props.get("policyData")).get("bindings"))
-    return [str(mapping(binding).get("role") or "") for binding in bindings]
+    kind = match.group("kind")
+    if kind == "Member":
+        members = [str(props["member"])] if props.get("member") else []
+        return [GcpGrant(str(props.get("role") or ""), members, mapping(props.get("condition")))]
+    if kind == "Binding":
+        members = [str(member) for member in sequence(props.get("members"))]
+        return [GcpGrant(str(props.get("role") or ""), members, mapping(props.get("condition")))]
+    # policyData: the policy as JSON, `{"bindings": [{"role": ..., "members": [...], "condition": ...}]}`.
+    bindings = map(mapping, sequence(parse_document(props.get("policyData")).get("bindings")))
+    return [
+        GcpGrant(
+            str(binding.get("role") or ""),
+            [str(member) for member in sequence(binding.get("members"))],
+            mapping(binding.get("condition")),
+        )
+        for binding in bindings
+    ]
 
 
 def gcp_grant_scope(resource_type: str) -> str:
     """What a basic role granted by this IAM resource can write."""
     match = _GCP_IAM_GRANT.match(resource_type)
     return GCP_GRANT_SCOPES.get(match.group("module"), GCP_DEFAULT_SCOPE) if match else GCP_DEFAULT_SCOPE
+
+
+def grants_on_projects(resource_type: str) -> bool:
+    """An IAM resource of a project, folder or organization (its grants reach every resource of it)."""
+    match = _GCP_IAM_GRANT.match(resource_type)
+    return match is not None and match.group("module") in GCP_HIERARCHY_MODULES
+
+
+# `api.getAttribute('iam.googleapis.com/modifiedGrantsByRole', []).hasOnly([...])`: the condition
+# GCP documents for delegating the granting of listed roles only.
+_GRANTABLE_ROLES = re.compile(
+    r"""api\.getAttribute\(\s*['"]iam\.googleapis\.com/modifiedGrantsByRole['"]\s*,\s*\[\s*\]\s*\)"""
+    r"""\s*\.hasOnly\(\s*\[(?P<roles>[^\]]*)\]\s*\)"""
+)
+
+
+def grantable_roles(condition: Mapping[str, Any]) -> list[str] | None:
+    """The roles an IAM-admin grant may grant under its condition: one conjunct of the expression is
+    `...modifiedGrantsByRole...hasOnly([roles])` and nothing can widen it (no `||`, `!` or `?:`).
+    None when the condition does not bound them."""
+    expression = str(condition.get("expression") or "")
+    if not expression or any(widening in expression for widening in ("||", "!", "?")):
+        return None
+    for conjunct in expression.split("&&"):
+        match = _GRANTABLE_ROLES.fullmatch(conjunct.strip())
+        if match:
+            return re.findall(r"""['"]([^'"]+)['"]""", match.group("roles"))
+    return None
+
+
+def escalation(grant: GcpGrant) -> str | None:
+    """How a grant on a project, folder or organization lets its member grant itself roles/owner, or None."""
+    if grant.role in GCP_IAM_ADMIN_ROLES:
+        roles = grantable_roles(grant.condition)
+        if roles is not None and not set(roles) & (GCP_WRITE_ALL_ROLES | GCP_ESCALATION_ROLES):
+            return None
+        return "it sets IAM policies, so the member can grant itself roles/owner"
+    if grant.role in GCP_ACT_AS_ROLES:
+        return "the member can act as every service account there, one that holds roles/owner included"
+    if grant.role in GCP_ROLE_ADMIN_ROLES:
+        return "the member can add any permission to a custom role it holds"
+    return None
+
+
+def is_public_member(member: str) -> bool:
+    return member.strip().lower() in GCP_PUBLIC_MEMBERS
+
+
+def _role_entities(props: Props) -> list[str]:
+    """`READER:allUsers` -> `allUsers`."""
+    return [str(entry).split(":", 1)[-1] for entry in sequence(props.get("roleEntities"))]
+
+
+# Cloud Storage ACL resources and the entities they grant to (`allUsers`, `user-...`).
+GCS_ACL_ENTITIES: Mapping[str, Callable[[Props], list[str]]] = {
+    "gcp:storage/bucketAccessControl:BucketAccessControl": lambda props: _documents(props.get("entity")),
+    "gcp:storage/objectAccessControl:ObjectAccessControl": lambda props: _documents(props.get("entity")),
+    "gcp:storage/defaultObjectAccessControl:DefaultObjectAccessControl": lambda props: _documents(props.get("entity")),
+    "gcp:storage/bucketACL:BucketACL": _role_entities,
+    "gcp:storage/defaultObjectACL:DefaultObjectACL": _role_entities,
+    "gcp:storage/objectACL:ObjectACL": _role_entities,
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResourcePolicyType:
+    field: str
+    """The input that holds the policy document (a JSON string, or an object)."""
+    noun: str
+    consequence: str
+    """What a statement that admits anyone lets anyone do."""
+
+
+# AWS resources whose policy documents name principals (resource policies): "Principal": "*" there is anyone.
+AWS_RESOURCE_POLICIES: Mapping[str, ResourcePolicyType] = {
+    "aws:iam/role:Role": ResourcePolicyType(
+        field="assumeRolePolicy",
+        noun="the trust policy (assumeRolePolicy)",
+        consequence="anyone with an AWS account can assume the role and use its permissions",
+    ),
+    "aws:ecr/repositoryPolicy:RepositoryPolicy": ResourcePolicyType(
+        field="policy", noun="the repository policy", consequence="anyone may use the repository as it allows"
+    ),
+    "aws:ecr/registryPolicy:RegistryPolicy": ResourcePolicyType(
+        field="policy", noun="the registry policy", consequence="anyone may use the registry as it allows"
+    ),
+    "aws:ecr/repositoryCreationTemplate:RepositoryCreationTemplate": ResourcePolicyType(
+        field="repositoryPolicy",
+        noun="the template's repositoryPolicy",
+        consequence="anyone may use every repository it creates as it allows",
+    ),
+    "aws:s3/bucketPolicy:BucketPolicy": ResourcePolicyType(
+        field="policy", noun="the bucket policy", consequence="anyone may use the bucket as it allows"
+    ),
+    "aws:s3/bucket:Bucket": ResourcePolicyType(
+        field="policy", noun="the bucket's policy", consequence="anyone may use the bucket as it allows"
+    ),
+    "aws:s3/bucketV2:BucketV2": ResourcePolicyType(
+        field="policy", noun="the bucket's policy", consequence="anyone may use the bucket as it allows"
+    ),
+    "aws:kms/key:Key": ResourcePolicyType(
+        field="policy", noun="the key policy", consequence="anyone may use the key as it allows"
+    ),
+    "aws:kms/keyPolicy:KeyPolicy": ResourcePolicyType(
+        field="policy", noun="the key policy", consequence="anyone may use the key as it allows"
+    ),
+    "aws:secretsmanager/secretPolicy:SecretPolicy": ResourcePolicyType(
+        field="policy", noun="the secret policy", consequence="anyone may use the secret as it allows"
+    ),
+    "aws:sns/topic:Topic": ResourcePolicyType(
+        field="policy", noun="the topic policy", consequence="anyone may use the topic as it allows"
+    ),
+    "aws:sns/topicPolicy:TopicPolicy": ResourcePolicyType(
+        field="policy", noun="the topic policy", consequence="anyone may use the topic as it allows"
+    ),
+    "aws:sqs/queue:Queue": ResourcePolicyType(
+        field="policy", noun="the queue policy", consequence="anyone may use the queue as it allows"
+    ),
+    "aws:sqs/queuePolicy:QueuePolicy": ResourcePolicyType(
+        field="policy", noun="the queue policy", consequence="anyone may use the queue as it allows"
+    ),
+}
 
 
 def parse_document(document: Any) -> Mapping[str, Any]:
@@ -578,25 +803,90 @@ def parse_document(document: Any) -> Mapping[str, Any]:
 
 
 def is_write_action(action: str) -> bool:
-    if action == "*":
+    """Anything but a read-only verb (or a wildcard within one: `ec2:Describe*`), in any case."""
+    verb = action.split(":", 1)[-1].lower()
+    return not verb.startswith(_READ_ONLY_PREFIXES)
+
+
+def _wildcard(part: str) -> bool:
+    """Matches every value of an ARN part: `*` (with `?` at most beside it)."""
+    return "*" in part and not part.strip("*?")
+
+
+def matches_every_resource(pattern: str) -> bool:
+    """`*`, or an ARN pattern that names no resource: every part after the service is a wildcard or
+    empty (`arn:*:*:*:*:*`, `arn:aws:iam::*:*`, `arn:aws:s3:::*`, `arn:aws:s3:::*/*`): every resource of
+    the service, or of every service. Empty region and account parts count as wildcards (IAM's and
+    S3's resources have none). A named region or account narrows to the stack's own account
+    (`arn:aws:ec2:us-west-2:123456789012:*`), and a resource type names resources (`role/*`)."""
+    if _wildcard(pattern):
         return True
-    verb = action.split(":", 1)[-1]
-    return not verb.startswith(READ_ONLY_VERBS)
+    parts = pattern.split(":", 5)
+    if parts[0].lower() != "arn" or len(parts) < 2:
+        return False
+    if len(parts) < 6:
+        # A short pattern reaches the missing parts only through a final wildcard.
+        return _wildcard(parts[-1]) and all(_wildcard(part) or not part for part in parts[3:])
+    region, account, resource = parts[3:]
+    return all(_wildcard(part) or not part for part in (region, account)) and all(
+        _wildcard(part) for part in re.split(r"[/:]", resource)
+    )
+
+
+def _everything(statement: Mapping[str, Any]) -> list[str]:
+    """How a statement names every resource, as it writes it; empty when it names resources."""
+    if statement.get("NotResource") is not None:
+        return ['"NotResource" (every resource but those listed)']
+    resources = [str(resource) for resource in _as_list(statement.get("Resource"))]
+    return [f'"Resource": "{resource}"' for resource in resources if matches_every_resource(resource)]
+
+
+@dataclass(frozen=True)
+class WritesOnEverything:
+    actions: list[str]
+    resources: list[str]
+    """How the statements name every resource: `"Resource": "*"`, `"Resource": "arn:aws:iam::*:*"`."""
+
+
+def document_writes_on_everything(document: Any) -> WritesOnEverything:
+    """Actions Allow statements grant on every resource (`*`, an ARN pattern that names none, or
+    everything but a NotResource list) that can write."""
+    actions: list[str] = []
+    resources: list[str] = []
+    for statement in map(mapping, _statements(parse_document(document))):
+        everything = _everything(statement)
+        if statement.get("Effect") != "Allow" or not everything:
+            continue
+        found = [str(action) for action in _as_list(statement.get("Action")) if is_write_action(str(action))]
+        if statement.get("NotAction") is not None:
+            found.insert(0, "NotAction (every action but those listed)")
+        if found:
+            actions += found
+            resources += [resource for resource in everything if resource not in resources]
+    return WritesOnEverything(actions, resources)
 
 
 def write_actions_on_everything(document: Any) -> list[str]:
-    """Actions an Allow statement grants on `*` (or on everything but a NotResource list) that can write."""
-    found: list[str] = []
-    for statement in map(mapping, _statements(parse_document(document))):
-        if statement.get("Effect") != "Allow":
+    return document_writes_on_everything(document).actions
+
+
+def public_statements(document: Any) -> list[str]:
+    """Allow statements of a resource policy that admit anyone: a `*` principal (`"Principal": "*"`,
+    `{"AWS": "*"}`, `*` in a list) or a NotPrincipal (everyone but those listed), with no Condition.
+    Each by its Sid, or its position."""
+    found = []
+    for index, statement in enumerate(map(mapping, _statements(parse_document(document))), start=1):
+        if statement.get("Effect") != "Allow" or mapping(statement.get("Condition")):
             continue
-        resources = [str(resource) for resource in _as_list(statement.get("Resource"))]
-        if "*" not in resources and statement.get("NotResource") is None:
-            continue
-        if statement.get("NotAction") is not None:
-            found.append("NotAction (every action but those listed)")
-        found += [str(action) for action in _as_list(statement.get("Action")) if is_write_action(str(action))]
+        if statement.get("NotPrincipal") is not None or _admits_anyone(statement.get("Principal")):
+            found.append(str(statement.get("Sid") or f"statement {index}"))
     return found
+
+
+def _admits_anyone(principal: Any) -> bool:
+    if isinstance(principal, str):
+        return principal.strip() == "*"
+    return any(str(value).strip() == "*" for values in mapping(principal).values() for value in _as_list(values))
 
 
 def _statements(document: Mapping[str, Any]) -> Sequence[Any]:

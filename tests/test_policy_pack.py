@@ -18,7 +18,7 @@ import pytest
 from policy.framework import ADVISORY, DISABLED, MANDATORY, Rule, is_production
 from policy.rules import ALL_RULES, PACK_NAME
 from tests.policy_engine import Diagnostic, running_pack
-from tests.policy_helpers import Render, add_policy_statement
+from tests.policy_helpers import Render, add_policy_statement, known_urns
 from tools.check import RuleConfig, check_document, parse_config
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -186,7 +186,81 @@ def test_the_running_pack_reports_every_way_to_grant_write_on_everything(rendere
         served = engine.analyze(render.resources)
     assert served == _check(render.document)
     reported = [d.urn for d in served if d.rule == "iam-no-write-on-all-resources" and d.level == "mandatory"]
-    assert sorted(reported) == sorted(urns)
+    assert sorted(reported) == sorted(urns + known_urns(render, stack))
+
+
+def _open_and_public_on_eks(render: Render) -> dict[str, list[str]]:
+    """Ranges that cover every address only together, a role anyone may assume, a public repository,
+    an ARN pattern that names no resource, a pod-level Unconfined seccomp profile; the URNs each rule
+    must report."""
+    service = render.one("kubernetes:core/v1:Service")
+    service["inputs"]["metadata"]["annotations"]["service.beta.kubernetes.io/load-balancer-source-ranges"] = (
+        "0.0.0.0/1, 128.0.0.0/1"
+    )
+    cluster = render.one("eks:index:Cluster")
+    cluster["inputs"]["publicAccessCidrs"] = [" 0.0.0.0/1", "128.0.0.0/1"]
+    role = render.one("aws:iam/role:Role", "ci-preview-role")
+    trust = {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"AWS": "*"}}
+    role["inputs"]["assumeRolePolicy"] = json.dumps({"Version": "2012-10-17", "Statement": [trust]})
+    repository = render.one("aws:ecr/repository:Repository", "registry-server")
+    pull = {"Effect": "Allow", "Principal": "*", "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]}
+    render.add_beside(
+        repository,
+        "aws:ecr/repositoryPolicy:RepositoryPolicy",
+        "public",
+        {"repository": "registry-server", "policy": json.dumps({"Statement": [pull]})},
+    )
+    add_policy_statement({"Effect": "Allow", "Action": "iam:PassRole", "Resource": "arn:aws:iam::*:*"})(render)
+    job = render.one("kubernetes:batch/v1:Job")
+    job["inputs"]["spec"]["template"]["spec"]["securityContext"]["seccompProfile"]["type"] = "Unconfined"
+    return {
+        "load-balancer-restricted": [service["urn"]],
+        "api-endpoint-restricted": [cluster["urn"]],
+        "iam-no-public-principals": [role["urn"], render.one("aws:ecr/repositoryPolicy:RepositoryPolicy")["urn"]],
+        "iam-no-write-on-all-resources": [render.one("aws:iam/policy:Policy", "digits-training-policy")["urn"]],
+        "pod-security-restricted": [job["urn"]],
+    }
+
+
+def _open_and_public_on_gke(render: Render) -> dict[str, list[str]]:
+    """A public registry, a project grant that can grant itself owner, authorized networks that cover
+    every address together; the URNs each rule must report."""
+    reader = render.one("gcp:artifactregistry/repositoryIamMember:RepositoryIamMember", "cluster-registry-reader")
+    reader["inputs"]["member"] = "allUsers"
+    sibling = render.one("gcp:projects/iAMMember:IAMMember", "ci-deploy-viewer")
+    render.add_beside(
+        sibling,
+        "gcp:projects/iAMMember:IAMMember",
+        "security-admin",
+        {"role": "roles/iam.securityAdmin", "member": "user:ops@example.com", "project": "my-ml-project"},
+    )
+    cluster = render.one("gcp:container/cluster:Cluster")
+    cluster["inputs"]["masterAuthorizedNetworksConfig"]["cidrBlocks"] = [
+        {"cidrBlock": "0.0.0.0/1"},
+        {"cidrBlock": "128.0.0.0/1"},
+    ]
+    admin = render.one("gcp:projects/iAMMember:IAMMember", "security-admin")
+    return {
+        "iam-no-public-principals": [reader["urn"]],
+        "iam-no-write-on-all-resources": [admin["urn"], *known_urns(render, "prod-gke")],
+        "api-endpoint-restricted": [cluster["urn"]],
+    }
+
+
+@pytest.mark.parametrize(
+    ("stack", "mutate"), [("prod-eks", _open_and_public_on_eks), ("prod-gke", _open_and_public_on_gke)]
+)
+def test_the_running_pack_refuses_open_ranges_public_principals_and_escalations(rendered_stack, stack, mutate):
+    """What the engine passes (ranges in a Struct, policies as JSON strings) reaches the same checks:
+    each is a mandatory finding on exactly the resources edited."""
+    render = Render(rendered_stack(stack))
+    expected = mutate(render)
+    with running_pack(stack) as engine:
+        served = engine.analyze(render.resources)
+    assert served == _check(render.document)
+    for rule, urns in expected.items():
+        reported = [d.urn for d in served if d.rule == rule and d.level == "mandatory"]
+        assert sorted(reported) == sorted(urns), rule
 
 
 def test_rule_config_reaches_the_rule(rendered_stack):

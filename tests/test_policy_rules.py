@@ -4,13 +4,16 @@ cases cannot drift from what the program emits. The shipped stacks pass every ma
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
 import pytest
 
+from policy.clouds import covers_every_address
+from policy.kubernetes import POD_TEMPLATE_PATHS
 from policy.rules import ALL_RULES
-from tests.policy_helpers import RULES, Case, Render, add_policy_statement, messages, run_rule
+from tests.policy_helpers import KNOWN_FINDINGS, RULES, Case, Render, add_policy_statement, known, messages, run_rule
 from tools.check import check_document
 from tools.render import known_stacks
 
@@ -147,6 +150,58 @@ def _gcp_policy_data(*bindings: tuple[str, str]) -> str:
 
 
 OPERATOR = "user:ops@example.com"
+DIGEST = "@sha256:" + "0" * 64
+PUBLIC_PRINCIPAL_RULE = "iam-no-public-principals"
+
+
+def _template_annotations(annotations: dict[str, str], workload: str = JOB) -> Any:
+    return lambda render: render.inputs(workload)["spec"]["template"]["metadata"].update(annotations=annotations)
+
+
+def _init_container(edit: Any, workload: str = JOB) -> Any:
+    """A mutation: an init container made from the workload's container, then edited."""
+
+    def mutate(render: Render) -> None:
+        init = copy.deepcopy(render.container(workload))
+        init["name"] = "setup"
+        edit(init)
+        render.pod(workload).setdefault("initContainers", []).append(init)
+
+    return mutate
+
+
+def _ephemeral_container(body: dict[str, Any]) -> Any:
+    return _pod(lambda pod: pod.setdefault("ephemeralContainers", []).append(body))
+
+
+def _trust_policy(statement: dict[str, Any], role: str = "ci-preview-role") -> Any:
+    """A mutation: prod-eks's CI preview role trusts by this statement only."""
+    document = {"Version": "2012-10-17", "Statement": [statement]}
+    return _set(f"{ROLE}#{role}", ["assumeRolePolicy"], json.dumps(document))
+
+
+def _assume(principal: Any, **more: Any) -> dict[str, Any]:
+    return {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": principal, **more}
+
+
+def _repository_policy(principal: Any, **more: Any) -> Any:
+    """A mutation: an ECR repository policy beside prod-eks's server repository."""
+    statement = {"Sid": "Pull", "Effect": "Allow", "Principal": principal, "Action": "ecr:BatchGetImage", **more}
+    return lambda render: render.add_beside(
+        render.one(ECR, "registry-server"),
+        "aws:ecr/repositoryPolicy:RepositoryPolicy",
+        "extra",
+        {"repository": "registry-server", "policy": json.dumps({"Statement": [statement]})},
+    )
+
+
+def _bucket_policy(statement: dict[str, Any]) -> Any:
+    document = {"Version": "2012-10-17", "Statement": [statement]}
+    return _set("aws:s3/bucketPolicy:BucketPolicy", ["policy"], json.dumps(document))
+
+
+PROJECT_IAM_ADMIN = "gcp:projects/iAMMember:IAMMember#ci-deploy-resourcemanager-projectiamadmin"
+GRANTABLE = "api.getAttribute('iam.googleapis.com/modifiedGrantsByRole', [])"
 
 CASES = [
     # images
@@ -314,6 +369,197 @@ CASES = [
         "the pod runs as user 0",
         id="uid-0",
     ),
+    # every control of baseline and restricted, at the pod and at each kind of container
+    Case(
+        "pod-security-restricted",
+        "prod-eks",
+        _pod(lambda pod: pod["securityContext"]["seccompProfile"].update(type="Unconfined")),
+        "the pod has seccomp profile Unconfined",
+        id="pod-seccomp-unconfined",
+    ),
+    Case(
+        "pod-security-restricted",
+        "prod-eks",
+        _container(lambda c: c["securityContext"]["seccompProfile"].update(type="Unconfined")),
+        'container "trainer" has seccomp profile Unconfined',
+        id="container-seccomp-unconfined",
+    ),
+    Case(
+        "pod-security-restricted",
+        "prod-eks",
+        _pod(lambda pod: pod["securityContext"].update(appArmorProfile={"type": "Unconfined"})),
+        "the pod has AppArmor profile Unconfined",
+        id="pod-apparmor",
+    ),
+    Case(
+        "pod-security-restricted",
+        "prod-eks",
+        _container(lambda c: c["securityContext"].update(appArmorProfile={"type": "Unconfined"})),
+        'container "trainer" has AppArmor profile Unconfined',
+        id="container-apparmor",
+    ),
+    Case(
+        "pod-security-restricted",
+        "prod-eks",
+        _both(
+            _pod(lambda pod: pod["securityContext"].update(appArmorProfile={"type": "RuntimeDefault"})),
+            _template_annotations({"container.apparmor.security.beta.kubernetes.io/trainer": "localhost/ml"}),
+        ),
+        None,
+        id="apparmor-allowed",
+    ),
+    Case(
+        "pod-security-restricted",
+        "prod-eks",
+        _template_annotations({"container.apparmor.security.beta.kubernetes.io/trainer": "unconfined"}),
+        "annotation container.apparmor.security.beta.kubernetes.io/trainer is 'unconfined'",
+        id="apparmor-annotation",
+    ),
+    Case(
+        "pod-security-restricted",
+        "dev-kind",
+        _template_annotations({"container.apparmor.security.beta.kubernetes.io/server": "unconfined"}, DEPLOYMENT),
+        "annotation container.apparmor.security.beta.kubernetes.io/server is 'unconfined'",
+        id="apparmor-annotation-deployment",
+    ),
+    Case(
+        "pod-security-restricted",
+        "prod-eks",
+        _container(lambda c: c["securityContext"].update(windowsOptions={"hostProcess": True})),
+        'container "trainer" is a Windows HostProcess',
+        id="container-host-process",
+    ),
+    Case(
+        "pod-security-restricted",
+        "prod-eks",
+        _pod(lambda pod: pod["securityContext"].update(windowsOptions={"hostProcess": True})),
+        "the pod is a Windows HostProcess",
+        id="pod-host-process",
+    ),
+    Case(
+        "pod-security-restricted",
+        "prod-eks",
+        _pod(lambda pod: pod["securityContext"].update(seLinuxOptions={"type": "spc_t"})),
+        "the pod sets custom SELinux options",
+        id="pod-selinux",
+    ),
+    Case(
+        "pod-security-restricted",
+        "prod-eks",
+        _container(lambda c: c["securityContext"].update(seLinuxOptions={"user": "system_u"})),
+        'container "trainer" sets custom SELinux options',
+        id="container-selinux",
+    ),
+    Case(
+        "pod-security-restricted",
+        "prod-eks",
+        _pod(lambda pod: pod["securityContext"].update(seLinuxOptions={"type": "container_t", "level": "s0:c1"})),
+        None,
+        id="selinux-allowed",
+    ),
+    Case(
+        "pod-security-restricted",
+        "prod-eks",
+        _pod(lambda pod: pod["securityContext"].update(runAsNonRoot=False)),
+        "the pod sets runAsNonRoot: false",
+        id="pod-run-as-non-root-false",
+    ),
+    Case(
+        "pod-security-restricted",
+        "prod-eks",
+        _container(lambda c: c["securityContext"].update(runAsUser=0)),
+        'container "trainer" runs as user 0',
+        id="container-uid-0",
+    ),
+    Case("pod-security-restricted", "prod-eks", _pod(lambda pod: pod.update(hostPID=True)), "hostPID", id="host-pid"),
+    Case("pod-security-restricted", "prod-eks", _pod(lambda pod: pod.update(hostIPC=True)), "hostIPC", id="host-ipc"),
+    Case(
+        "pod-security-restricted",
+        "prod-eks",
+        _container(lambda c: c["securityContext"].update(procMount="Unmasked")),
+        "sets procMount Unmasked",
+        id="proc-mount",
+    ),
+    Case(
+        "pod-security-restricted",
+        "prod-eks",
+        _pod(lambda pod: pod["securityContext"].update(sysctls=[{"name": "kernel.msgmax", "value": "1"}])),
+        "sets sysctl 'kernel.msgmax'",
+        id="sysctl",
+    ),
+    Case(
+        "pod-security-restricted",
+        "prod-eks",
+        _pod(lambda pod: pod["securityContext"].update(sysctls=[{"name": "net.ipv4.tcp_syncookies", "value": "1"}])),
+        None,
+        id="safe-sysctl",
+    ),
+    Case(
+        "pod-security-restricted",
+        "prod-eks",
+        _container(lambda c: c["securityContext"]["capabilities"].update(add=["NET_BIND_SERVICE"])),
+        None,
+        id="net-bind-service",
+    ),
+    Case(
+        "pod-security-restricted",
+        "prod-eks",
+        _pod(lambda pod: pod["volumes"].append({"name": "share", "nfs": {"server": "nfs", "path": "/"}})),
+        "volume 'share' is of type nfs",
+        id="nfs",
+    ),
+    Case(
+        "pod-security-restricted",
+        "dev-kind",
+        _container(lambda c: c.update(livenessProbe={"httpGet": {"host": "169.254.169.254", "port": 80}}), DEPLOYMENT),
+        "livenessProbe.httpGet calls host '169.254.169.254'",
+        id="probe-host",
+    ),
+    Case(
+        "pod-security-restricted",
+        "prod-eks",
+        _container(lambda c: c.update(lifecycle={"preStop": {"tcpSocket": {"host": "10.0.0.1", "port": 22}}})),
+        "lifecycle.preStop.tcpSocket calls host '10.0.0.1'",
+        id="hook-host",
+    ),
+    Case("pod-security-restricted", "prod-eks", _init_container(lambda c: None), None, id="init-container"),
+    Case(
+        "pod-security-restricted",
+        "prod-eks",
+        _init_container(lambda c: c["securityContext"].update(privileged=True)),
+        'init container "setup" is privileged',
+        id="init-container-privileged",
+    ),
+    Case(
+        "pod-security-restricted",
+        "prod-eks",
+        _init_container(lambda c: c.update(ports=[{"containerPort": 80, "hostPort": 80}])),
+        'init container "setup" binds host port 80',
+        id="init-container-host-port",
+    ),
+    Case(
+        "pod-security-restricted",
+        "prod-eks",
+        _ephemeral_container({"name": "debug", "image": "busybox" + DIGEST}),
+        'ephemeral container "debug" may escalate privileges',
+        id="ephemeral-container",
+    ),
+    Case(
+        "pod-security-restricted",
+        "prod-eks",
+        _ephemeral_container(
+            {
+                "name": "debug",
+                "image": "busybox" + DIGEST,
+                "securityContext": {
+                    "allowPrivilegeEscalation": False,
+                    "capabilities": {"drop": ["ALL"], "add": ["SYS_PTRACE"]},
+                },
+            }
+        ),
+        'ephemeral container "debug" adds capabilities SYS_PTRACE',
+        id="ephemeral-container-capability",
+    ),
     Case("container-resources", "prod-eks", None, None),
     Case("container-resources", "dev-kind", None, None),
     Case(
@@ -369,6 +615,49 @@ CASES = [
         None,
         id="internal",
     ),
+    Case(
+        "load-balancer-restricted",
+        "prod-eks",
+        _set(SERVICE, ["metadata", "annotations", SOURCE_RANGES], "0.0.0.0/1, 128.0.0.0/1"),
+        "admits 0.0.0.0/1, 128.0.0.0/1 (together every IPv4 address)",
+        id="halves",
+    ),
+    Case(
+        "load-balancer-restricted",
+        "prod-eks",
+        _set(SERVICE, ["spec", "loadBalancerSourceRanges"], ["0.0.0.0/2", "64.0.0.0/2", "128.0.0.0/1", "10.0.0.0/8"]),
+        "admits 0.0.0.0/2, 64.0.0.0/2, 128.0.0.0/1, 10.0.0.0/8 (together every IPv4 address)",
+        id="spec-union",
+    ),
+    Case(
+        "load-balancer-restricted",
+        "prod-eks",
+        _set(SERVICE, ["spec", "loadBalancerSourceRanges"], [" 0.0.0.0/0"]),
+        "admits 0.0.0.0/0",
+        id="spaces",
+    ),
+    Case(
+        "load-balancer-restricted",
+        "prod-eks",
+        _set(SERVICE, ["spec", "loadBalancerSourceRanges"], ["::/1", "8000::/1"]),
+        "(together every IPv6 address)",
+        id="ipv6-halves",
+    ),
+    Case(
+        "load-balancer-restricted",
+        "prod-eks",
+        _set(SERVICE, ["metadata", "annotations", SOURCE_RANGES], "203.0.113.0/24,203.0.113.0/33"),
+        "entry '203.0.113.0/33' is not an address range",
+        id="not-a-range",
+    ),
+    Case(
+        "load-balancer-restricted",
+        "prod-eks",
+        # Half the addresses is still a list: the config layer's warning draws the same line.
+        _set(SERVICE, ["metadata", "annotations", SOURCE_RANGES], "0.0.0.0/1"),
+        None,
+        id="half",
+    ),
     Case("api-endpoint-restricted", "prod-eks", None, None),
     Case("api-endpoint-restricted", "prod-eks", _set(EKS, ["publicAccessCidrs"], ["0.0.0.0/0"]), "admits 0.0.0.0/0"),
     Case(
@@ -384,6 +673,27 @@ CASES = [
         _both(_set(EKS, ["publicAccessCidrs"], DELETE), _set(EKS, ["endpointPublicAccess"], False)),
         None,
         id="private",
+    ),
+    Case(
+        "api-endpoint-restricted",
+        "prod-eks",
+        _set(EKS, ["publicAccessCidrs"], ["0.0.0.0/1", "128.0.0.0/1"]),
+        "the public API endpoint admits 0.0.0.0/1, 128.0.0.0/1 (together every IPv4 address)",
+        id="halves",
+    ),
+    Case(
+        "api-endpoint-restricted",
+        "prod-eks",
+        _set(EKS, ["publicAccessCidrs"], ["0.0.0.0/0 "]),
+        "admits 0.0.0.0/0",
+        id="spaces",
+    ),
+    Case(
+        "api-endpoint-restricted",
+        "prod-eks",
+        _set(EKS, ["publicAccessCidrs"], ["203.0.113.0/24", "office"]),
+        "publicAccessCidrs entry 'office' is not an address range",
+        id="not-a-range",
     ),
     # object stores and registries
     Case("object-store-public-access-blocked", "prod-eks", None, None),
@@ -508,6 +818,59 @@ CASES = [
         None,
         settings={"allowedActions": ["ec2:CreateTags"]},
         id="allowed",
+    ),
+    Case(
+        "iam-no-write-on-all-resources",
+        "prod-eks",
+        add_policy_statement({"Effect": "Allow", "Action": "iam:CreateRole", "Resource": "arn:aws:iam::*:*"}),
+        'allows iam:CreateRole on every resource ("Resource": "arn:aws:iam::*:*")',
+        id="arn-wildcards",
+    ),
+    Case(
+        "iam-no-write-on-all-resources",
+        "prod-eks",
+        add_policy_statement({"Effect": "Allow", "Action": "s3:PutObject", "Resource": ["arn:*:*:*:*:*"]}),
+        "allows s3:PutObject on every resource",
+        id="arn-every-service",
+    ),
+    Case(
+        "iam-no-write-on-all-resources",
+        "prod-eks",
+        add_policy_statement({"Effect": "Allow", "Action": "s3:DeleteObject", "Resource": "arn:aws:s3:::*/*"}),
+        "allows s3:DeleteObject on every resource",
+        id="arn-every-object",
+    ),
+    Case(
+        "iam-no-write-on-all-resources",
+        "prod-eks",
+        # A resource type in the stack's account names resources (the CI deploy role's own pattern).
+        add_policy_statement(
+            {"Effect": "Allow", "Action": "iam:TagRole", "Resource": "arn:aws:iam::123456789012:role/*"}
+        ),
+        None,
+        id="arn-resource-type",
+    ),
+    Case(
+        "iam-no-write-on-all-resources",
+        "prod-eks",
+        add_policy_statement({"Effect": "Allow", "Action": "ec2:describeinstances", "Resource": "*"}),
+        None,
+        id="read-only-any-case",
+    ),
+    Case(
+        "iam-no-write-on-all-resources",
+        "prod-eks",
+        add_policy_statement({"Effect": "Allow", "Action": "IAM:*", "Resource": "*"}),
+        "allows IAM:* on every resource",
+        id="upper-case-service",
+    ),
+    Case(
+        "iam-no-write-on-all-resources",
+        "prod-eks",
+        add_policy_statement({"Effect": "Allow", "Action": "EC2:createtags", "Resource": "*"}),
+        None,
+        settings={"allowedActions": ["ec2:CreateTags"]},
+        id="allowed-any-case",
     ),
     # Managed policies: AWS's own admin-equivalent ones, attached by any resource that attaches policies.
     Case(
@@ -677,6 +1040,204 @@ CASES = [
         None,
         id="gcp-policy-viewer",
     ),
+    # GCP roles that let the member grant itself owner, on a project (folder, organization)
+    Case(
+        "iam-no-write-on-all-resources",
+        "prod-gke",
+        _gcp_grant("gcp:projects/iAMMember:IAMMember", {"role": "roles/iam.securityAdmin", "member": OPERATOR}),
+        "grants roles/iam.securityAdmin on everything in the project: it sets IAM policies",
+        id="gcp-security-admin",
+    ),
+    Case(
+        "iam-no-write-on-all-resources",
+        "prod-gke",
+        _gcp_grant(
+            "gcp:projects/iAMBinding:IAMBinding",
+            {"role": "roles/iam.serviceAccountTokenCreator", "members": [OPERATOR]},
+        ),
+        "grants roles/iam.serviceAccountTokenCreator on everything in the project: the member can act as",
+        id="gcp-token-creator",
+    ),
+    Case(
+        "iam-no-write-on-all-resources",
+        "prod-gke",
+        _gcp_grant(
+            "gcp:projects/iAMPolicy:IAMPolicy",
+            {"policyData": _gcp_policy_data(("roles/iam.serviceAccountUser", OPERATOR))},
+        ),
+        "grants roles/iam.serviceAccountUser",
+        id="gcp-policy-service-account-user",
+    ),
+    Case(
+        "iam-no-write-on-all-resources",
+        "prod-gke",
+        _gcp_grant("gcp:projects/iAMMember:IAMMember", {"role": "roles/iam.roleAdmin", "member": OPERATOR}),
+        "grants roles/iam.roleAdmin",
+        id="gcp-role-admin",
+    ),
+    Case(
+        "iam-no-write-on-all-resources",
+        "prod-gke",
+        _gcp_grant(
+            "gcp:organizations/iAMMember:IAMMember",
+            {"orgId": "1", "role": "roles/resourcemanager.organizationAdmin", "member": OPERATOR},
+        ),
+        "grants roles/resourcemanager.organizationAdmin on everything in every project of the organization",
+        id="gcp-organization-admin",
+    ),
+    Case(
+        "iam-no-write-on-all-resources",
+        "prod-gke",
+        _set(PROJECT_IAM_ADMIN, ["condition"], DELETE),
+        "grants roles/resourcemanager.projectIamAdmin",
+        id="gcp-project-iam-admin-unconditional",
+    ),
+    Case(
+        "iam-no-write-on-all-resources",
+        "prod-gke",
+        _set(PROJECT_IAM_ADMIN, ["condition", "expression"], GRANTABLE + '.hasOnly(["roles/owner"])'),
+        "grants roles/resourcemanager.projectIamAdmin",
+        id="gcp-project-iam-admin-may-grant-owner",
+    ),
+    Case(
+        "iam-no-write-on-all-resources",
+        "prod-gke",
+        _set(
+            PROJECT_IAM_ADMIN,
+            ["condition", "expression"],
+            GRANTABLE + '.hasOnly(["roles/container.defaultNodeServiceAccount"]) || true',
+        ),
+        "grants roles/resourcemanager.projectIamAdmin",
+        id="gcp-project-iam-admin-widened",
+    ),
+    Case(
+        "iam-no-write-on-all-resources",
+        "prod-gke",
+        _set(
+            PROJECT_IAM_ADMIN,
+            ["condition", "expression"],
+            GRANTABLE + ".hasOnly(['roles/container.defaultNodeServiceAccount']) && request.time < "
+            'timestamp("2030-01-01T00:00:00Z")',
+        ),
+        None,
+        id="gcp-project-iam-admin-bounded",
+    ),
+    Case(
+        "iam-no-write-on-all-resources",
+        "prod-gke",
+        # On one service account it reaches that account only (workload identity works this way).
+        _set(
+            "gcp:serviceaccount/iAMMember:IAMMember#digits-training-workload-identity",
+            ["role"],
+            "roles/iam.serviceAccountTokenCreator",
+        ),
+        None,
+        id="gcp-token-creator-on-one-account",
+    ),
+    Case(
+        "iam-no-write-on-all-resources",
+        "prod-gke",
+        _gcp_grant("gcp:projects/iAMMember:IAMMember", {"role": "roles/iam.securityAdmin", "member": OPERATOR}),
+        None,
+        settings={"allowedRoles": ["roles/iam.securityAdmin"]},
+        id="gcp-allowed-role",
+    ),
+    # public principals: AWS trust and resource policies
+    Case(PUBLIC_PRINCIPAL_RULE, "prod-eks", None, None),
+    Case(PUBLIC_PRINCIPAL_RULE, "prod-gke", None, None),
+    Case(PUBLIC_PRINCIPAL_RULE, "dev-kind", None, None),
+    Case(
+        PUBLIC_PRINCIPAL_RULE,
+        "prod-eks",
+        _trust_policy(_assume("*")),
+        "the trust policy (assumeRolePolicy) admits anyone (statement 1",
+        id="trust-star",
+    ),
+    Case(
+        PUBLIC_PRINCIPAL_RULE,
+        "prod-eks",
+        _trust_policy(_assume({"AWS": "*"}, Sid="Anyone")),
+        "admits anyone (Anyone:",
+        id="trust-aws-star",
+    ),
+    Case(
+        PUBLIC_PRINCIPAL_RULE,
+        "prod-eks",
+        _trust_policy(_assume({"AWS": ["arn:aws:iam::123456789012:root", "*"]})),
+        "anyone with an AWS account can assume the role",
+        id="trust-star-in-list",
+    ),
+    Case(
+        PUBLIC_PRINCIPAL_RULE,
+        "prod-eks",
+        _trust_policy({"Effect": "Allow", "Action": "sts:AssumeRole", "NotPrincipal": {"AWS": "arn:aws:iam::1:root"}}),
+        "the trust policy (assumeRolePolicy) admits anyone",
+        id="trust-not-principal",
+    ),
+    Case(
+        PUBLIC_PRINCIPAL_RULE,
+        "prod-eks",
+        _trust_policy(_assume({"AWS": "*"}, Condition={"StringEquals": {"aws:PrincipalOrgID": "o-abc123"}})),
+        None,
+        id="trust-star-with-condition",
+    ),
+    Case(
+        PUBLIC_PRINCIPAL_RULE,
+        "prod-eks",
+        _repository_policy("*"),
+        "the repository policy admits anyone (Pull:",
+        id="ecr-repository-policy",
+    ),
+    Case(
+        PUBLIC_PRINCIPAL_RULE,
+        "prod-eks",
+        _repository_policy({"AWS": "arn:aws:iam::123456789012:root"}),
+        None,
+        id="ecr-repository-policy-account",
+    ),
+    Case(
+        PUBLIC_PRINCIPAL_RULE,
+        "prod-eks",
+        _bucket_policy({"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"}),
+        "the bucket policy admits anyone",
+        id="bucket-policy",
+    ),
+    # public principals: GCP grants and Cloud Storage ACLs
+    Case(
+        PUBLIC_PRINCIPAL_RULE,
+        "prod-gke",
+        _set(
+            "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember#cluster-registry-reader",
+            ["member"],
+            "allUsers",
+        ),
+        "grants roles/artifactregistry.reader to allUsers",
+        id="registry-all-users",
+    ),
+    Case(
+        PUBLIC_PRINCIPAL_RULE,
+        "prod-gke",
+        _gcp_grant(
+            "gcp:storage/bucketIAMBinding:BucketIAMBinding",
+            {"bucket": "b", "role": "roles/storage.objectViewer", "members": [OPERATOR, "allAuthenticatedUsers"]},
+        ),
+        "grants roles/storage.objectViewer to allAuthenticatedUsers",
+        id="bucket-all-authenticated-users",
+    ),
+    Case(
+        PUBLIC_PRINCIPAL_RULE,
+        "prod-gke",
+        _gcp_grant("gcp:projects/iAMPolicy:IAMPolicy", {"policyData": _gcp_policy_data(("roles/viewer", "allUsers"))}),
+        "grants roles/viewer to allUsers",
+        id="project-policy-all-users",
+    ),
+    Case(
+        PUBLIC_PRINCIPAL_RULE,
+        "prod-gke",
+        _gcp_grant("gcp:storage/bucketACL:BucketACL", {"bucket": "b", "roleEntities": ["READER:allUsers"]}),
+        "the ACL grants access to allUsers",
+        id="bucket-acl",
+    ),
 ]
 
 # prod-gke (issue 7) renders later; its cases run once stacks/Pulumi.prod-gke.yaml exists. Field names
@@ -701,6 +1262,16 @@ GKE_CASES = [
             _set(GKE_CLUSTER, ["privateClusterConfig", "enablePrivateEndpoint"], False),
         ),
         "admits any address",
+    ),
+    Case(
+        "api-endpoint-restricted",
+        "prod-gke",
+        _set(
+            GKE_CLUSTER,
+            ["masterAuthorizedNetworksConfig", "cidrBlocks"],
+            [{"cidrBlock": "0.0.0.0/1", "displayName": "a"}, {"cidrBlock": " 128.0.0.0/1", "displayName": "b"}],
+        ),
+        "masterAuthorizedNetworksConfig admits 0.0.0.0/1, 128.0.0.0/1 (together every IPv4 address)",
     ),
     Case(
         "object-store-public-access-blocked",
@@ -800,7 +1371,8 @@ def _run(rendered_stack: Any, case: Case) -> list[str]:
     render = Render(rendered_stack(case.stack))
     if case.mutate is not None:
         case.mutate(render)
-    return messages(run_rule(render, RULES[case.rule], case.settings))
+    found = run_rule(render, RULES[case.rule], case.settings)
+    return messages([violation for violation in found if not known(case.stack, violation)])
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.name)
@@ -828,9 +1400,10 @@ def test_every_rule_has_a_compliant_and_a_violating_case():
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_shipped_stacks_pass_every_mandatory_rule(rendered_stack, stack):
+    """Every mandatory rule holds, but for the known findings that wait on a fix outside the pack."""
     render = Render(rendered_stack(stack))
-    mandatory = [v.line for v in check_document(render.document) if v.level == "mandatory"]
-    assert mandatory == []
+    mandatory = [(v.rule, v.resource) for v in check_document(render.document) if v.level == "mandatory"]
+    assert mandatory == KNOWN_FINDINGS.get(stack, [])
 
 
 def test_prod_eks_advisories_are_the_known_ones(rendered_stack):
@@ -849,3 +1422,56 @@ def test_default_gpu_contract_is_what_the_eks_backend_renders(rendered_stack):
     assert GPU_NODE_SELECTOR.default.items() <= pool["labels"].items()
     taint = pool["taints"][0]
     assert (taint["key"], taint["value"], taint["effect"]) == (*GPU_TAINT.default.values(), "NO_SCHEDULE")
+
+
+@pytest.mark.parametrize(
+    "cidrs",
+    [
+        ["0.0.0.0/0"],
+        ["0.0.0.1/0"],
+        ["0.0.0.0/1", "128.0.0.0/1"],
+        ["0.0.0.0/2", "64.0.0.0/2", "128.0.0.0/1", "10.0.0.0/8"],
+        ["0.0.0.0/1", "128.0.0.0/2", "192.0.0.0/2"],
+        ["0.0.0.0/1"],
+        ["0.0.0.0/1", "128.0.0.0/2", "192.0.0.0/3"],
+        ["10.0.0.0/8", "203.0.113.7"],
+        [],
+    ],
+)
+def test_the_pack_and_the_config_warning_agree_on_what_is_the_whole_internet(cidrs):
+    """The config layer warns that the pack flags a stack exactly when the pack does (a copy of the
+    decision lives in each, since the pack may not import the program)."""
+    from components.schema import covers_whole_internet
+
+    assert covers_every_address(cidrs) == covers_whole_internet(cidrs)
+
+
+def _as_workload(render: Render, type_token: str) -> dict[str, Any]:
+    """prod-eks's training Job becomes a workload of another kind with the same pod template, in the
+    same namespace; returns the template ({metadata, spec}) inside it."""
+    job = render.one(JOB)
+    metadata, template = job["inputs"]["metadata"], job["inputs"]["spec"]["template"]
+    path = POD_TEMPLATE_PATHS[type_token]
+    if not path:  # a Pod is its own template
+        template["metadata"]["namespace"] = metadata["namespace"]
+        job.update(type=type_token, inputs=template)
+        return template
+    inputs: dict[str, Any] = template
+    for key in reversed(path):
+        inputs = {key: inputs}
+    job.update(type=type_token, inputs={**inputs, "metadata": metadata})
+    return template
+
+
+@pytest.mark.parametrize("type_token", sorted(POD_TEMPLATE_PATHS))
+def test_pod_security_covers_every_workload_kind(rendered_stack, type_token):
+    """The same template passes as every kind of workload, and the same defects fail in each."""
+    render = Render(rendered_stack("prod-eks"))
+    template = _as_workload(render, type_token)
+    rule = RULES["pod-security-restricted"]
+    assert run_rule(render, rule) == []
+    template["spec"]["securityContext"]["seccompProfile"]["type"] = "Unconfined"
+    template["spec"]["containers"][0]["securityContext"]["windowsOptions"] = {"hostProcess": True}
+    found = messages(run_rule(render, rule))
+    assert any("the pod has seccomp profile Unconfined" in message for message in found), found
+    assert any('container "trainer" is a Windows HostProcess' in message for message in found), found

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from pulumi_policy import ReportViolation, ResourceValidationArgs
 
-from policy.clouds import INTERNAL_LOAD_BALANCER_ANNOTATIONS, SOURCE_RANGES_ANNOTATION, cluster_type, is_open
+from policy.clouds import INTERNAL_LOAD_BALANCER_ANNOTATIONS, SOURCE_RANGES_ANNOTATION, cluster_type, range_exposure
 from policy.framework import ADVISORY, MANDATORY, Rule, violation
 from policy.kubernetes import SERVICE_TYPE, dig, metadata_annotations, sequence
 
@@ -20,16 +23,22 @@ def load_balancer_restricted(args: ResourceValidationArgs, report: ReportViolati
     notes = metadata_annotations(args.props)
     if any(str(notes.get(key, "")).lower() == value for key, value in INTERNAL_LOAD_BALANCER_ANNOTATIONS.items()):
         return
-    sources = [str(cidr) for cidr in sequence(dig(args.props, "spec", "loadBalancerSourceRanges"))]
-    if not sources and notes.get(SOURCE_RANGES_ANNOTATION):
-        sources = [cidr.strip() for cidr in str(notes[SOURCE_RANGES_ANNOTATION]).split(",") if cidr.strip()]
-    open_sources = [cidr for cidr in sources if is_open(cidr)]
+    field, sources = _source_ranges(args.props)
     if not sources:
         report(violation("the internet-facing load balancer admits any source address", LOAD_BALANCER_FIX), None)
-    elif open_sources:
-        report(
-            violation(f"the internet-facing load balancer admits {', '.join(open_sources)}", LOAD_BALANCER_FIX), None
-        )
+        return
+    exposure = range_exposure(sources, field, "the internet-facing load balancer")
+    if exposure:
+        report(violation(exposure, LOAD_BALANCER_FIX), None)
+
+
+def _source_ranges(props: Mapping[str, Any]) -> tuple[str, list[str]]:
+    """(where, the ranges): the spec's field wins over the annotation, as in Kubernetes' cloud providers."""
+    sources = [str(cidr) for cidr in sequence(dig(props, "spec", "loadBalancerSourceRanges"))]
+    if sources:
+        return "spec.loadBalancerSourceRanges", sources
+    annotation = str(metadata_annotations(props).get(SOURCE_RANGES_ANNOTATION) or "")
+    return f"annotation {SOURCE_RANGES_ANNOTATION}", [cidr for cidr in annotation.split(",") if cidr.strip()]
 
 
 def api_endpoint_restricted(args: ResourceValidationArgs, report: ReportViolation) -> None:
@@ -44,14 +53,20 @@ def api_endpoint_restricted(args: ResourceValidationArgs, report: ReportViolatio
 RULES = (
     Rule(
         name="load-balancer-restricted",
-        description="A Service of type LoadBalancer is internal or admits only listed source ranges.",
+        description=(
+            "A Service of type LoadBalancer is internal or admits only listed source ranges, which together "
+            "do not cover every address."
+        ),
         level=MANDATORY,
         production_level=MANDATORY,
         validate_resource=load_balancer_restricted,
     ),
     Rule(
         name="api-endpoint-restricted",
-        description="The cluster's Kubernetes API endpoint is private or open only to listed CIDRs, never 0.0.0.0/0.",
+        description=(
+            "The cluster's Kubernetes API endpoint is private or open only to listed CIDRs, which together do not "
+            "cover every address."
+        ),
         level=ADVISORY,
         production_level=MANDATORY,
         validate_resource=api_endpoint_restricted,

@@ -1,4 +1,5 @@
-"""Production: state that cannot be recreated survives a destroy; no identity can write everything."""
+"""Production: state that cannot be recreated survives a destroy; no identity can write everything
+or grant itself that; nothing is open to everyone."""
 
 from __future__ import annotations
 
@@ -7,14 +8,20 @@ from pulumi_policy import ReportViolation, ResourceValidationArgs
 from policy.clouds import (
     AWS_MANAGED_POLICY_ATTACHMENTS,
     AWS_POLICY_DOCUMENTS,
+    AWS_RESOURCE_POLICIES,
     FORCE_DELETE_FIELDS,
     GCP_WRITE_ALL_ROLES,
+    GCS_ACL_ENTITIES,
     PROTECTED_KINDS,
     aws_managed_policy_name,
     deletion_protection_field,
+    document_writes_on_everything,
+    escalation,
     gcp_grant_scope,
-    gcp_granted_roles,
-    write_actions_on_everything,
+    gcp_grants,
+    grants_on_projects,
+    is_public_member,
+    public_statements,
     writes_on_everything,
 )
 from policy.framework import ADVISORY, DISABLED, MANDATORY, Rule, Setting, violation
@@ -44,7 +51,10 @@ ALLOWED_ACTIONS = Setting(
     name="allowedActions",
     schema={"type": "array", "items": {"type": "string"}},
     default=[],
-    description='Write actions accepted on "Resource": "*" (each with a documented reason). Default: none.',
+    description=(
+        'Write actions accepted on every resource ("Resource": "*", or an ARN pattern that names none), compared '
+        "without regard to case, each with a documented reason. Default: none."
+    ),
 )
 
 
@@ -59,24 +69,41 @@ ALLOWED_MANAGED_POLICIES = Setting(
 )
 
 
+ALLOWED_ROLES = Setting(
+    name="allowedRoles",
+    schema={"type": "array", "items": {"type": "string"}},
+    default=[],
+    description=(
+        "GCP roles accepted on a project, folder or organization although the member can use them to grant "
+        "itself roles/owner (roles/iam.serviceAccountUser ...), each with a documented reason. Default: none. "
+        "Basic roles (owner, editor) are never accepted."
+    ),
+)
+
+
 def iam_no_write_on_all_resources(args: ResourceValidationArgs, report: ReportViolation) -> None:
     """Every way a stack can give an identity write on everything: an AWS policy document (inline or
-    customer-managed), an attached AWS managed policy that is admin-equivalent, a GCP basic role."""
+    customer-managed), an attached AWS managed policy that is admin-equivalent, a GCP basic role, or
+    a GCP role on a project (folder, organization) that lets the member grant itself one."""
     _aws_policy_documents(args, report)
     _aws_managed_policies(args, report)
     _gcp_basic_roles(args, report)
+    _gcp_escalation_roles(args, report)
 
 
 def _aws_policy_documents(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    allowed = {str(action) for action in ALLOWED_ACTIONS.value(args)}
+    # AWS matches action names without regard to case; so does the allowlist.
+    allowed = {str(action).lower() for action in ALLOWED_ACTIONS.value(args)}
     extract = AWS_POLICY_DOCUMENTS.get(args.resource_type)
     for document in extract(args.props) if extract else []:
-        actions = [action for action in write_actions_on_everything(document) if action not in allowed]
+        found = document_writes_on_everything(document)
+        actions = [action for action in found.actions if action.lower() not in allowed]
         if actions:
             report(
                 violation(
-                    f'the policy allows {", ".join(actions)} on every resource ("Resource": "*")',
-                    'name the resources (ARNs) the actions need; only read-only Describe/Get/List actions may use "*"',
+                    f"the policy allows {', '.join(actions)} on every resource ({', '.join(found.resources)})",
+                    "name the resources (ARNs) the actions need; only read-only Describe/Get/List actions may use "
+                    '"*" or an ARN pattern that names no resource (arn:aws:iam::*:*)',
                 ),
                 None,
             )
@@ -101,13 +128,77 @@ def _aws_managed_policies(args: ResourceValidationArgs, report: ReportViolation)
 
 
 def _gcp_basic_roles(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    roles = gcp_granted_roles(args.resource_type, args.props) or []
+    grants = gcp_grants(args.resource_type, args.props) or []
     scope = gcp_grant_scope(args.resource_type)
-    for role in sorted(set(roles) & GCP_WRITE_ALL_ROLES):
+    for role in sorted({grant.role for grant in grants} & GCP_WRITE_ALL_ROLES):
         report(
             violation(
                 f"the IAM resource grants {role}, a basic role with write access to {scope}",
                 "grant a predefined or custom role limited to what the member needs",
+            ),
+            None,
+        )
+
+
+def _gcp_escalation_roles(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if not grants_on_projects(args.resource_type):
+        return
+    allowed = {str(role) for role in ALLOWED_ROLES.value(args)}
+    scope = gcp_grant_scope(args.resource_type)
+    for grant in gcp_grants(args.resource_type, args.props) or []:
+        how = escalation(grant)
+        if how is None or grant.role in allowed:
+            continue
+        report(
+            violation(
+                f"the IAM resource grants {grant.role} on {scope}: {how}",
+                "grant it on the one service account or resource the member needs (serviceaccount.IAMMember ...); "
+                "an IAM-admin role only under a condition that limits the roles it may grant "
+                "(api.getAttribute('iam.googleapis.com/modifiedGrantsByRole', []).hasOnly([...]))",
+            ),
+            None,
+        )
+
+
+PUBLIC_FIX_AWS = (
+    "name the principals (accounts, roles, services) in Principal, or add a Condition that narrows them "
+    "(aws:PrincipalOrgID, aws:SourceAccount, aws:SourceArn)"
+)
+PUBLIC_FIX_GCP = "grant to named members (user:, group:, serviceAccount:, principalSet:// of a pool)"
+
+
+def iam_no_public_principals(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    """Private by default: every way a resource policy or grant can admit anyone."""
+    row = AWS_RESOURCE_POLICIES.get(args.resource_type)
+    if row is not None and args.props.get(row.field):
+        statements = public_statements(args.props.get(row.field))
+        if statements:
+            report(
+                violation(
+                    f'{row.noun} admits anyone ({", ".join(statements)}: a "*" principal or NotPrincipal, '
+                    f"with no Condition): {row.consequence}",
+                    PUBLIC_FIX_AWS,
+                ),
+                None,
+            )
+    for grant in gcp_grants(args.resource_type, args.props) or []:
+        public = [member for member in grant.members if is_public_member(member)]
+        if public:
+            report(
+                violation(
+                    f"the IAM resource grants {grant.role} to {', '.join(public)} "
+                    f"({gcp_grant_scope(args.resource_type)} becomes public)",
+                    PUBLIC_FIX_GCP,
+                ),
+                None,
+            )
+    entities = GCS_ACL_ENTITIES.get(args.resource_type)
+    public_entities = [entity for entity in entities(args.props) if is_public_member(entity)] if entities else []
+    if public_entities:
+        report(
+            violation(
+                f"the ACL grants access to {', '.join(public_entities)}",
+                "remove the public entity; with uniformBucketLevelAccess, grant through IAM to named members",
             ),
             None,
         )
@@ -124,12 +215,23 @@ RULES = (
     Rule(
         name="iam-no-write-on-all-resources",
         description=(
-            'No identity may write on every resource: no IAM policy allows a write action on "Resource": "*", '
-            "no admin-equivalent AWS managed policy is attached, no GCP basic role (owner, editor) is granted."
+            'No identity may write on every resource: no IAM policy allows a write action on "Resource": "*" '
+            "(or an ARN pattern that names no resource), no admin-equivalent AWS managed policy is attached, "
+            "no GCP basic role (owner, editor) is granted, nor a role that lets its member grant itself one."
         ),
         level=ADVISORY,
         production_level=MANDATORY,
         validate_resource=iam_no_write_on_all_resources,
-        settings=(ALLOWED_ACTIONS, ALLOWED_MANAGED_POLICIES),
+        settings=(ALLOWED_ACTIONS, ALLOWED_MANAGED_POLICIES, ALLOWED_ROLES),
+    ),
+    Rule(
+        name="iam-no-public-principals",
+        description=(
+            'Nothing is open to everyone: no role trust policy or resource policy allows a "*" principal without '
+            "a Condition, no GCP grant or Cloud Storage ACL names allUsers or allAuthenticatedUsers."
+        ),
+        level=MANDATORY,
+        production_level=MANDATORY,
+        validate_resource=iam_no_public_principals,
     ),
 )
