@@ -16,8 +16,17 @@ from tools import cost
 
 def estimate_changed(tmp_path: Path, stack: str, key: str, change: Callable[[dict[str, Any]], None]) -> cost.Estimate:
     """Renders a copy of `stack`'s real stack file with `change` applied to its `key` object."""
+    return estimate_config_changed(tmp_path, stack, lambda config: change(config[key]))
+
+
+def estimate_config_changed(
+    tmp_path: Path, stack: str, change: Callable[[dict[str, Any]], None], *, new_name: str | None = None
+) -> cost.Estimate:
+    """Renders a copy of `stack`'s real stack file, saved as stack `new_name` (default: the same
+    name), with `change` applied to its whole `config` mapping."""
     document = stack_document(stack)
-    change(document["config"][key])
+    change(document["config"])
+    stack = new_name or stack
     stacks = tmp_path / "stacks"
     stacks.mkdir()
     (stacks / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
@@ -46,3 +55,13 @@ def render_copy(
 def named(resources: list[dict[str, Any]], name: str) -> dict[str, Any]:
     (found,) = [resource for resource in resources if resource["name"] == name]
     return found
+
+
+def duplicate(resources: list[dict[str, Any]], name: str, new_name: str) -> dict[str, Any]:
+    """Appends a copy of the resource `name` as `new_name` (its URN renamed too), as a stack with
+    one more of it would render, and returns the copy."""
+    copied = copy.deepcopy(named(resources, name))
+    copied["name"] = new_name
+    copied["urn"] = copied["urn"].rsplit("::", 1)[0] + "::" + new_name
+    resources.append(copied)
+    return copied

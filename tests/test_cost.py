@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.cost_helpers import named, render_copy
+from tests import cost_helpers
+from tests.cost_helpers import duplicate, named, render_copy
 from tests.rendering import PROJECT_ROOT
 from tools import cost, markdown, pricing
 from tools.render import known_stacks
@@ -265,23 +266,94 @@ def test_cloud_resources_without_a_known_region_are_an_error(tmp_path):
     assert run_cost("--render", str(render), "--region", "us-east-1").returncode == 0
 
 
+KIND_CLUSTER = "ml-platform:cluster:KindCluster"
+EXISTING_CLUSTER = "ml-platform:cluster:ExistingCluster"
+UNKNOWN_CLUSTER = "a cluster this stack does not provision"
+UNKNOWN_REGISTRY = "a registry this stack does not provision"
+
+
 def test_kubernetes_objects_cost_only_what_the_cluster_cloud_creates():
-    """A LoadBalancer Service or a volume claim is priced on a cloud cluster, free on a local one."""
+    """A LoadBalancer Service or a volume claim is priced on a cloud cluster, free on a local (kind)
+    one, and not priced on a cluster whose cloud the render does not tell (never free by default)."""
     service = resource("kubernetes:core/v1:Service", "svc", {"spec": {"type": "LoadBalancer"}})
     claim = resource(
         "kubernetes:core/v1:PersistentVolumeClaim",
         "data",
         {"spec": {"resources": {"requests": {"storage": "20Gi"}}, "storageClassName": "gp2"}},
     )
-    local = cost.estimate_resources("dev", [service, claim])
-    assert local.lines == () and local.unpriced == () and len(local.free) == 2
+    local = cost.estimate_resources("dev", [resource(KIND_CLUSTER, "cluster"), service, claim])
+    assert local.lines == () and local.unpriced == () and len(local.free) == 3
+    assert all("local cluster" in reason for type_token, _, reason in local.free if type_token != KIND_CLUSTER)
+
+    for cluster in ([resource(EXISTING_CLUSTER, "cluster")], []):
+        unknown = cost.estimate_resources("dev", [*cluster, service, claim])
+        assert unknown.lines == () and [item.name for item in unknown.unpriced] == ["svc", "data"]
+        assert all(UNKNOWN_CLUSTER in item.reason and "unknown" in item.reason for item in unknown.unpriced)
 
     eks = resource("eks:index:Cluster", "cluster-eks")
-    on_eks = cost.estimate_resources("prod", [eks, service, claim], region="us-west-2")
+    subnet = resource(
+        "aws:ec2/subnet:Subnet", "public-0", {"availabilityZone": "us-west-2a", "tags": {"kubernetes.io/role/elb": "1"}}
+    )
+    nlb = resource(
+        "kubernetes:core/v1:Service",
+        "svc",
+        {
+            "metadata": {"annotations": {"service.beta.kubernetes.io/aws-load-balancer-type": "nlb"}},
+            "spec": {"type": "LoadBalancer"},
+        },
+    )
+    on_eks = cost.estimate_resources("prod", [eks, subnet, nlb, claim], region="us-west-2")
     items = PRICES["clouds"]["aws"]["regions"]["us-west-2"]["items"]
     lines = {line.name: line for line in on_eks.lines}
-    assert lines["svc"].monthly_idle == pytest.approx(items["load_balancer"]["hourly"] * HOURS)
+    lb_hourly = items["load_balancer"]["hourly"] + items["public_ipv4"]["hourly"]  # one zone, one address
+    assert lines["svc"].monthly_idle == pytest.approx(lb_hourly * HOURS)
     assert lines["data"].monthly_idle == pytest.approx(20 * items["block_storage"]["per_gb_month"]["gp2"])
+
+
+# --- A cluster the stack does not provision: what its cloud bills is not priced, never free --------
+
+
+def aks_like(config: dict[str, Any]) -> None:
+    """dev-minikube's stack file turned into a cloud cluster's (AKS, say): the digits model served by
+    a LoadBalancer Service, its training on a GPU."""
+    existing = config["ml-platform:existing"]
+    existing["serviceTypes"] = ["ClusterIP", "LoadBalancer"]
+    existing["loadBalancer"] = {"sourceCidrs": ["203.0.113.0/24"]}
+    existing["gpu"] = {"resourceName": "nvidia.com/gpu"}
+    digits = config["ml-platform:models"][0]
+    digits["serving"]["serviceType"] = "LoadBalancer"
+    digits["training"]["resources"]["gpus"] = 1
+
+
+def test_an_existing_cluster_leaves_its_load_balancers_disks_and_gpu_nodes_not_priced(tmp_path):
+    """The reported case: on clusterBackend existing, a LoadBalancer Service and the artifacts claim
+    were "local or free", total 0.00. The render cannot tell the cluster's cloud, so what that cloud
+    bills (the load balancer, the disk, the GPU node a training job makes run) is not priced, with
+    the reason; CPU-only workloads run on nodes the stack does not provision, which it never bills.
+    (The images, pushed to ghcr.io, are not priced either.)"""
+    est = cost_helpers.estimate_config_changed(tmp_path, "dev-minikube", aks_like, new_name="aks-lb")
+    unpriced = {item.name: item for item in est.unpriced if item.type != "docker:index/image:Image"}
+    assert set(unpriced) == {"digits-serving-service", "cluster-artifacts", "digits-training-job"}, unpriced
+    for item in unpriced.values():
+        assert UNKNOWN_CLUSTER in item.reason and "cloud and prices are unknown" in item.reason, item.reason
+    assert "1 nvidia.com/gpu" in unpriced["digits-training-job"].reason
+    assert (est.lines, est.monthly_idle, est.monthly_busy) == ((), 0, 0)
+    free = {name: reason for _, name, reason in est.free}
+    assert "breast-cancer-serving-service" in free, "a ClusterIP Service makes nothing billed anywhere"
+    assert "does not provision" in free["digits-serving-deployment"], "a CPU workload runs on the cluster's own nodes"
+
+    markdown = cost.format_markdown(est)
+    assert "local or free" not in markdown and "Not priced (5)" in markdown
+    assert "Nothing priced: 5 resources are not priced" in markdown
+    assert "local or free" not in cost.format_text(est)
+
+
+def test_the_shipped_minikube_stack_does_not_call_its_claim_free(rendered_stack):
+    """dev-minikube's render cannot tell minikube from a cloud cluster (its context and storage class
+    are names anyone may use), so its artifacts claim is not priced rather than guessed free."""
+    est = cost.estimate(rendered_stack("dev-minikube").directory)
+    claim = next(item for item in est.unpriced if item.type == "kubernetes:core/v1:PersistentVolumeClaim")
+    assert claim.name == "cluster-artifacts" and UNKNOWN_CLUSTER in claim.reason
 
 
 def test_price_file_rules_name_existing_pricers_items_and_cited_figures():
@@ -354,10 +426,14 @@ def run_cost(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.parametrize("stack", known_stacks())
 def test_every_resource_of_every_shipped_stack_is_priced_or_declared_free(rendered_stack, stack):
-    """'Not priced' keeps its meaning only if the shipped stacks have none: a new resource type
-    must get a row in tools/prices.yaml (priced, or free with its reason)."""
+    """'Not priced' keeps its meaning only if the shipped stacks have none the price file could
+    price: a new resource type must get a row in tools/prices.yaml (priced, or free with its
+    reason). The one exception is what the cluster of an existing-cluster stack bills, which no
+    price file can know."""
     est = cost.estimate(rendered_stack(stack).directory)
-    assert est.unpriced == (), [(item.type, item.reason) for item in est.unpriced]
+    unknowable = [item for item in est.unpriced if UNKNOWN_CLUSTER in item.reason or UNKNOWN_REGISTRY in item.reason]
+    assert [item for item in est.unpriced if item not in unknowable] == [], est.unpriced
+    assert not unknowable or any(r["type"] == EXISTING_CLUSTER for r in rendered_stack(stack).resources)
 
 
 def test_dev_kind_costs_nothing_in_the_cloud(rendered_stack):
@@ -372,6 +448,149 @@ def test_readme_tables_are_the_tools_output(rendered_stack):
     for stack in known_stacks():
         table = cost.format_markdown(cost.estimate(rendered_stack(stack).directory))
         assert table in readme, f"README's table for {stack} is stale: rerun python -m tools.cost {stack} --markdown"
+
+
+# --- Price rules the notes state: tiers, per-zone addresses, allowances not applied -------------------
+
+
+def load_balancer_monthly(est: cost.Estimate) -> float:
+    return sum(line.monthly_idle for line in est.lines if line.category == "load balancers")
+
+
+def test_gke_forwarding_rules_pay_the_first_five_together_then_each_beyond(rendered_stack):
+    """Google bills the first 5 forwarding rules of a project and region $0.025/h together, each
+    further one $0.01/h: 1 to 5 LoadBalancer Services cost the same, the 6th and 7th $0.01/h each.
+    A declared forwarding rule counts in the same five."""
+    gke = rendered_stack("prod-gke")
+    lb = GCP["items"]["load_balancer"]
+
+    def with_extra(services: int, forwarding_rules: int = 0) -> cost.Estimate:
+        resources = json.loads(json.dumps(gke.resources))
+        for index in range(services):
+            duplicate(resources, "digits-serving-service", f"extra-service-{index}")
+        for index in range(forwarding_rules):
+            resources.append(resource("gcp:compute/forwardingRule:ForwardingRule", f"rule-{index}"))
+        return cost.estimate_resources(STACK, resources, gke.outputs)
+
+    for extra, rules in ((0, 1), (4, 5), (5, 6), (6, 7)):
+        est = with_extra(extra)
+        expected = (lb["hourly"] + lb["hourly_beyond"] * max(0, rules - lb["hourly_covers"])) * HOURS
+        assert load_balancer_monthly(est) == pytest.approx(expected, abs=1e-9), rules
+        assert est.assumptions["gcp_load_balancer_count"]["value"] == rules
+    assert load_balancer_monthly(with_extra(4, forwarding_rules=1)) == pytest.approx(
+        (lb["hourly"] + lb["hourly_beyond"]) * HOURS, abs=1e-9
+    ), "a declared forwarding rule is the sixth"
+
+    est = with_extra(6)
+    assert all(line.monthly_idle >= 0 for line in est.lines)
+    markdown = cost.format_markdown(est)
+    assert "gcp_load_balancer_count = 7 (the first 5 in us-central1 cost $0.025/h in total" in markdown
+    document = est.to_json()
+    assert "$0.01/h each beyond" in document["assumptions"]["gcp_load_balancer_count"]["rule"]
+    assert "load-balancing/pricing" in document["assumptions"]["gcp_load_balancer_count"]["source"]
+
+
+AWS_SCHEME = "service.beta.kubernetes.io/aws-load-balancer-scheme"
+
+
+def nlb_annotations(resources: list[dict[str, Any]]) -> dict[str, str]:
+    annotations: dict[str, str] = named(resources, "digits-serving-service")["inputs"]["metadata"]["annotations"]
+    return annotations
+
+
+def test_an_internet_facing_nlb_pays_a_public_ipv4_address_per_zone(rendered_stack):
+    """prod-eks's NLB (EKS cloud provider, `aws-load-balancer-type: nlb`) takes one public IPv4
+    address in each zone of the subnets tagged kubernetes.io/role/elb, each $0.005/h since 2024-02;
+    an internal one takes none; without the annotation EKS makes a Classic Load Balancer, which the
+    price file does not price."""
+    eks = rendered_stack("prod-eks")
+    items = PRICES["clouds"]["aws"]["regions"]["us-west-2"]["items"]
+    est = cost.estimate(eks.directory)
+    (line,) = [line for line in est.lines if line.name == "digits-serving-service"]
+    zones = {s["inputs"]["availabilityZone"] for s in eks.of_type("aws:ec2/subnet:Subnet") if "public" in s["name"]}
+    assert len(zones) == 3
+    hourly = items["load_balancer"]["hourly"] + 3 * items["public_ipv4"]["hourly"]
+    assert line.monthly_idle == line.monthly_busy == pytest.approx(hourly * HOURS)
+    assert "3 public IPv4 addresses" in line.what
+
+    def estimate_with(change: Any) -> cost.Estimate:
+        resources = json.loads(json.dumps(eks.resources))
+        change(nlb_annotations(resources))
+        return cost.estimate_resources("prod-eks", resources, eks.outputs)
+
+    internal = estimate_with(lambda a: a.update({"service.beta.kubernetes.io/aws-load-balancer-internal": "true"}))
+    (line,) = [line for line in internal.lines if line.name == "digits-serving-service"]
+    assert line.monthly_idle == pytest.approx(items["load_balancer"]["hourly"] * HOURS)
+
+    controller = "service.beta.kubernetes.io/aws-load-balancer-type"
+    for scheme, addresses in ((None, 0), ("internal", 0), ("internet-facing", 3)):
+        # The AWS Load Balancer Controller's NLB is internal unless its scheme says otherwise.
+        annotations = {controller: "external"} | ({} if scheme is None else {AWS_SCHEME: scheme})
+        changed = estimate_with(lambda a, extra=annotations: a.update(extra))
+        (line,) = [line for line in changed.lines if line.name == "digits-serving-service"]
+        hourly = items["load_balancer"]["hourly"] + addresses * items["public_ipv4"]["hourly"]
+        assert line.monthly_idle == pytest.approx(hourly * HOURS), scheme
+
+    classic = estimate_with(lambda a: a.pop("service.beta.kubernetes.io/aws-load-balancer-type"))
+    (item,) = classic.unpriced
+    assert item.name == "digits-serving-service" and "Classic Load Balancer" in item.reason
+
+
+def test_allowances_and_rules_the_figures_leave_out_are_stated_with_the_estimate(rendered_stack):
+    """A price's rule the estimate does not apply (GKE's free tier per billing account, KMS key
+    rotations, EKS extended support) is listed with the assumptions, in Markdown and JSON."""
+    gke = cost.estimate(rendered_stack("prod-gke").directory)
+    assumed = gke.to_json()["assumptions"]["gcp_kubernetes_cluster"]
+    assert "free tier" in assumed["assumed"] and "not applied" in assumed["assumed"]
+    assert assumed["source"].startswith("https://cloud.google.com/kubernetes-engine/pricing")
+    assert "gcp_kubernetes_cluster: the billing account" in cost.format_markdown(gke)
+    eks = cost.estimate(rendered_stack("prod-eks").directory)
+    assert "rotation" in eks.assumptions["aws_kms_key"]["assumed"]
+    assert "extended support" in eks.assumptions["aws_kubernetes_cluster"]["assumed"]
+
+
+def test_charts_and_stateful_sets_that_may_make_billed_resources_are_not_priced(rendered_stack):
+    """The render does not expand a Helm chart nor a StatefulSet's volumeClaimTemplates: a chart the
+    price file has not checked, or a claim template, may make a load balancer or disks, so they are
+    not priced on a cloud cluster; the shipped charts are listed as checked, and a local cluster
+    bills nothing whatever they make."""
+    eks = rendered_stack("prod-eks")
+    resources = json.loads(json.dumps(eks.resources))
+    chart = duplicate(resources, "cluster-addons-metrics-server", "ingress")
+    chart["inputs"]["chart"] = "ingress-nginx"
+    claim_template = {"metadata": {"name": "data"}, "spec": {"resources": {"requests": {"storage": "10Gi"}}}}
+    stateful = duplicate(resources, "digits-serving-deployment", "store")
+    stateful["type"] = "kubernetes:apps/v1:StatefulSet"
+    stateful["inputs"]["spec"]["volumeClaimTemplates"] = [claim_template]
+    stateless = duplicate(resources, "digits-serving-deployment", "store-without-claims")
+    stateless["type"] = "kubernetes:apps/v1:StatefulSet"
+    est = cost.estimate_resources("prod-eks", resources, eks.outputs)
+    reasons = {item.name: item.reason for item in est.unpriced}
+    assert set(reasons) == {"ingress", "store"}, reasons
+    assert "does not expand" in reasons["ingress"] and "volumeClaimTemplates" in reasons["store"]
+    free = {name for _, name, _ in est.free}
+    assert {"cluster-addons-metrics-server", "cluster-addons-nvidia-device-plugin", "store-without-claims"} <= free
+
+    kind = rendered_stack("dev-kind")
+    resources = json.loads(json.dumps(kind.resources))
+    duplicate(resources, "cluster-metrics-server", "ingress")["inputs"]["chart"] = "ingress-nginx"
+    assert cost.estimate_resources("dev-kind", resources, kind.outputs).unpriced == ()
+
+
+def test_an_image_is_free_only_where_its_registry_is_priced_or_local(rendered_stack):
+    """An image's layers are billed by the registry it is pushed to: the stack's ECR or Artifact
+    Registry repositories are priced, kind's registry is local; an OCI registry the stack does not
+    provision (dev-minikube's ghcr.io) has a price the tool does not know."""
+    for stack in ("prod-eks", "prod-gke", "dev-kind"):
+        free = {name for type_token, name, _ in cost.estimate(rendered_stack(stack).directory).free}
+        assert {"server-build", "trainer-build"} <= free, stack
+    minikube = rendered_stack("dev-minikube")
+    images = [r for r in minikube.resources if r["type"] == "docker:index/image:Image"]
+    est = cost.estimate_resources("dev-minikube", images, minikube.outputs)
+    assert sorted(item.name for item in est.unpriced) == ["server-build", "trainer-build"]
+    assert all("pushed to ghcr.io, a registry this stack does not provision" in i.reason for i in est.unpriced)
+    images[0]["inputs"]["skipPush"] = True
+    assert [item.name for item in cost.estimate_resources("dev-minikube", images).unpriced] == ["trainer-build"]
 
 
 # --- Inputs that cannot be priced: never a negative, inverted or absurd figure, never a traceback ---
@@ -630,6 +849,31 @@ BAD_PRICE_FILES = {
     "busy usage below idle": (
         _prices_with(lambda document: document["usage"]["nat_processed_gb_per_month"].update(idle=500)),
         "usage.nat_processed_gb_per_month.busy: 200 is below its idle 500",
+    ),
+    "a tier without its price beyond": (
+        _prices_with(
+            lambda document: document["clouds"]["gcp"]["regions"]["us-central1"]["items"]["load_balancer"].pop(
+                "hourly_beyond"
+            )
+        ),
+        "clouds.gcp.regions.us-central1.items.load_balancer: hourly_covers needs hourly_beyond",
+    ),
+    "a tier covering no unit": (
+        _prices_with(
+            lambda document: document["clouds"]["gcp"]["regions"]["us-central1"]["items"]["load_balancer"].update(
+                hourly_covers=0
+            )
+        ),
+        "clouds.gcp.regions.us-central1.items.load_balancer.hourly_covers: expected a whole number from 1",
+    ),
+    "a local cluster without its reason": (
+        _prices_with(lambda document: document["local_clusters"].update({"ml-platform:cluster:KindCluster": None})),
+        "local_clusters.ml-platform:cluster:KindCluster: expected a non-empty string",
+    ),
+    "a workload row priced by a cloud": (
+        _prices_with(lambda document: document["resource_types"]["kubernetes:batch/v1:Job"].update(cloud="aws")),
+        "resource_types.kubernetes:batch/v1:Job.cloud: the workload pricer prices what the cluster bills: "
+        "expected `cluster`",
     ),
     "usage without a value": (
         _prices_with(lambda document: document["usage"]["artifact_bucket_gb"].pop("value")),

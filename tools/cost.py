@@ -18,6 +18,11 @@ price with its source page and date. A resource whose type the file neither pric
 free is listed "not priced", and so is one whose machine type or region has no price, or whose
 inputs cannot be priced (a negative or fractional size, a maximum below its minimum, an absurd
 count): an estimate never counts an unknown as zero, and never shows a negative or inverted figure.
+Kubernetes objects cost what their cluster's cloud makes for them (a load balancer, a disk): on a
+cluster the stack does not provision (clusterBackend existing), whose cloud the render cannot tell,
+those are "not priced" too; only a cluster the price file knows to be local (kind) bills nothing.
+A rule of a price the figures do not apply (an allowance per billing account, a tier shared with
+the project's other resources) is listed with the assumptions.
 Exit status 2, with one line saying what is wrong, when the stack cannot be rendered, the render or
 the price file is malformed, or the region cannot be told. Markdown output escapes every text that
 comes from the render or the price file (it goes into pull-request comments).
@@ -62,6 +67,7 @@ from tools.pricing import (
     Prices,
     PricesError,
     Resource,
+    cite,
     gke_default_pool,
     load_prices,
     rate,
@@ -205,6 +211,7 @@ def _json_type(value: Any) -> str:
 def _context(resources: Sequence[Resource], prices: Prices, region: str | None) -> Context:
     rules = [prices.resource_types.get(resource["type"]) for resource in resources]
     clusters = {str(rule["cloud"]) for rule in rules if rule and rule.get("cluster")}
+    local = next((prices.local_clusters[r["type"]] for r in resources if r["type"] in prices.local_clusters), None)
     if len(clusters) > 1:
         raise CostError(f"one Kubernetes cluster cloud per stack is supported; found {', '.join(sorted(clusters))}")
     clouds = {str(rule["cloud"]) for rule in rules if rule and rule["cloud"] != "cluster"}
@@ -224,7 +231,15 @@ def _context(resources: Sequence[Resource], prices: Prices, region: str | None) 
                 pools[urn] = default_pool
         except NotPricedError as error:
             errors[urn] = str(error)
-    return Context(prices, region, next(iter(clusters), None), pools, errors)
+    return Context(
+        prices=prices,
+        region=region,
+        cluster_cloud=next(iter(clusters), None),
+        local_cluster=local,
+        pools=pools,
+        pool_errors=errors,
+        resources=resources,
+    )
 
 
 def estimate_resources(
@@ -270,18 +285,42 @@ def estimate_resources(
 
 
 def _assumptions(ctx: Context) -> dict[str, dict[str, Any]]:
-    """The usage and spot assumptions this estimate used: value(s), why, and for spot the source."""
+    """What the figures assume: usage values and the spot discount (value(s), why or source), the
+    count of units sharing a tiered price (value, its rule, source), and the rules of the prices
+    used that the figures do not apply (`assumed`, source)."""
     used: dict[str, dict[str, Any]] = {}
     for key in sorted(ctx.used_usage):
         entry = ctx.prices.usage[key]
         values = {s: ctx.prices.usage_value(key, s) for s in SCENARIOS}
         shown: dict[str, Any] = {"value": values["idle"]} if values["idle"] == values["busy"] else dict(values)
-        used[key] = shown | {"why": " ".join(str(entry["why"]).split())}
+        used[key] = shown | {"why": _one_line(entry["why"])}
     for cloud in sorted({pool.cloud for pool in ctx.pools.values() if pool.spot}):
         if ctx.region and (cloud, ctx.region) in ctx.prices.regions:
             spot = ctx.prices.regions[(cloud, ctx.region)]
             used[f"{cloud}_spot_discount"] = {"value": spot.spot_discount, "source": spot.spot_source}
+    for (cloud, key), count in sorted(ctx.units.items()):
+        item = ctx.item(cloud, key)
+        used[f"{cloud}_{key}_count"] = {
+            "value": count,
+            "rule": (
+                f"the first {item['hourly_covers']} in {ctx.region} cost {rate(float(item['hourly']))} in total, "
+                f"{rate(float(item['hourly_beyond']))} each beyond"
+            ),
+            "why": (
+                f"how many of `{item['what']}` this stack makes in {ctx.region}; its project is assumed to have "
+                f"no others there (they would share the first {item['hourly_covers']})"
+            ),
+            "source": cite(item),
+        }
+    for cloud, key in sorted(ctx.used_items):
+        item = ctx.item(cloud, key)
+        if "assumes" in item:
+            used[f"{cloud}_{key}"] = {"assumed": _one_line(item["assumes"]), "source": cite(item)}
     return used
+
+
+def _one_line(text: Any) -> str:
+    return " ".join(str(text).split())
 
 
 def estimate(render_dir: Path, *, prices: Prices | None = None, region: str | None = None) -> Estimate:
@@ -332,7 +371,7 @@ def format_text(est: Estimate) -> str:
     what_width = max([len(row[2]) for row in rows] + [4])
     out = [_heading(est), ""]
     if not rows:
-        out += ["Nothing billed by a cloud: every resource is local or free.", ""]
+        out += [_nothing_priced(est), ""]
     out.append(f"  {'resource':<{name_width}}  {'what':<{what_width}}  {'idle':>10}  {'busy':>10}")
     category = None
     for row in rows:
@@ -360,20 +399,32 @@ def format_text(est: Estimate) -> str:
     return "\n".join(out) + "\n"
 
 
+def _nothing_priced(est: Estimate) -> str:
+    """The line that stands for an empty table: local or free only when nothing is unpriced."""
+    if not est.unpriced:
+        return "Nothing billed by a cloud: every resource is local or free."
+    count = len(est.unpriced)
+    are = "resources are" if count > 1 else "resource is"
+    return f"Nothing priced: {count} {are} not priced (listed below), so 0.00 is not the bill."
+
+
 def _assumption_text(est: Estimate) -> str:
     parts = []
     for key, entry in est.assumptions.items():
-        if "value" in entry:
-            parts.append(f"{key} = {entry['value']:g}")
+        if "assumed" in entry:
+            parts.append(f"{key}: {entry['assumed']}")
+        elif "value" in entry:
+            rule = f" ({entry['rule']})" if "rule" in entry else ""
+            parts.append(f"{key} = {entry['value']:g}{rule}")
         else:
             parts.append(f"{key} = {entry['idle']:g} idle / {entry['busy']:g} busy")
-    return ", ".join(parts)
+    return "; ".join(parts)
 
 
 def format_markdown(est: Estimate) -> str:
     out = [f"**{md_text(_heading(est))}**", ""]
     if not est.lines and not est.usage:
-        out += ["Nothing billed by a cloud: every resource is local or free.", ""]
+        out += [md_text(_nothing_priced(est)), ""]
     out += ["| resource | what | idle | busy |", "|---|---|---:|---:|"]
     for line in (*est.lines, *est.usage):
         out.append(

@@ -7,6 +7,13 @@ idle and busy), `Free(reason)`, or raises `NotPricedError(reason)`. Node groups 
 read into one `NodePool` shape (`NODE_POOL_SHAPES`) and priced by one function, so a new cloud's
 node pools are a reader and a row, not new pricing logic.
 
+What a Kubernetes object costs depends on its cluster (`Context.cloud_of`): on a cloud cluster of
+the stack, what that cloud makes for it (a load balancer, a disk); on a local cluster (the price
+file's `local_clusters`), nothing; on a cluster the stack does not provision (clusterBackend
+existing), whose cloud the render cannot tell, it is not priced. An item's `assumes` (a rule of its
+price the figure does not apply) and the count behind a shared price (`hourly_covers`: GCP's first
+five forwarding rules) are recorded in the `Context` for the estimate's assumptions.
+
 Both inputs are checked before a figure is made from them: `load_prices` refuses a price file that
 is not shaped as the pricers read it (`PricesError`, every problem with its key), and the readers
 of a resource's inputs raise `NotPricedError` for a count, size or name that cannot be priced.
@@ -18,7 +25,7 @@ import json
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +90,7 @@ class RegionPrices:
         per_gb = item["per_gb_month"]
         if chosen not in per_gb:
             raise NotPricedError(f"disk type {chosen} has no price for {self.cloud} {self.region}")
-        return chosen, float(per_gb[chosen]), _cite(item)
+        return chosen, float(per_gb[chosen]), cite(item)
 
 
 @dataclass(frozen=True)
@@ -94,6 +101,10 @@ class Prices:
     resource_types: Mapping[str, Mapping[str, Any]]
     free: Mapping[str, str]
     free_prefixes: Mapping[str, str]
+    local_clusters: Mapping[str, str]
+    """Resource type -> why nothing on a cluster it makes is billed (kind)."""
+    charts: Mapping[str, str]
+    """Helm chart name -> why it creates nothing billed by itself."""
 
     def usage_value(self, key: str, scenario: str) -> float:
         entry = self.usage[key]
@@ -108,7 +119,7 @@ class Prices:
         return None
 
 
-def _cite(entry: Mapping[str, Any]) -> str:
+def cite(entry: Mapping[str, Any]) -> str:
     """A price's source page and the month its figure was the published list price."""
     return f"{entry['source']} (as of {entry['as_of']})"
 
@@ -136,12 +147,12 @@ def load_prices(path: Path = PRICES_FILE) -> Prices:
                     name: Machine(float(entry["hourly"]), int(entry.get("gpus", 0)), str(entry.get("gpu", "")))
                     for name, entry in machines["types"].items()
                 },
-                machines_source=_cite(machines),
+                machines_source=cite(machines),
                 accelerators={name: float(hourly) for name, hourly in accelerators["types"].items()},
-                accelerators_source=_cite(accelerators) if accelerators["source"] else "",
+                accelerators_source=cite(accelerators) if accelerators["source"] else "",
                 items=table["items"],
                 spot_discount=float(spot["discount"]),
-                spot_source=_cite(spot),
+                spot_source=cite(spot),
             )
     return Prices(
         hours_per_month=float(document["hours_per_month"]),
@@ -150,6 +161,8 @@ def load_prices(path: Path = PRICES_FILE) -> Prices:
         resource_types=document["resource_types"],
         free=document["free"],
         free_prefixes=document.get("free_prefixes") or {},
+        local_clusters=document.get("local_clusters") or {},
+        charts=document.get("charts") or {},
     )
 
 
@@ -170,8 +183,10 @@ def _read_price_document(path: Path) -> Any:
 
 MAX_HOURS_PER_MONTH = 744
 """31 days: the most hours a month has."""
-ITEM_NUMBERS = ("hourly", "monthly", "per_vm_hourly", "max_hourly", "per_gb")
+ITEM_NUMBERS = ("hourly", "hourly_beyond", "monthly", "per_vm_hourly", "max_hourly", "per_gb")
 """Item fields that are prices ($, not negative)."""
+MAX_TIER_UNITS = 1000
+"""The most units one `hourly` may cover together (`hourly_covers`): a larger count is a typo."""
 PRICER_ITEM_FIELDS: Mapping[str, tuple[str, ...]] = {
     "hourly": ("hourly", "what"),
     "monthly": ("monthly", "what"),
@@ -258,7 +273,7 @@ def price_file_problems(document: Any) -> list[str]:
     rules = check.mapping(top.get("resource_types", {}), "resource_types")
     for type_token, rule in rules.items():
         _check_rule(check, check.mapping(rule, f"resource_types.{type_token}"), f"resource_types.{type_token}", top)
-    for section in ("free", "free_prefixes"):
+    for section in ("free", "free_prefixes", "local_clusters", "charts"):
         for type_token, reason in check.mapping(top.get(section, {}), section).items():
             check.text(reason, f"{section}.{type_token}")
     return check.problems
@@ -335,9 +350,10 @@ def _check_item(check: _Check, item: Mapping[str, Any], key: str) -> None:
     for field_name in ITEM_NUMBERS:
         if field_name in item:
             check.number(item[field_name], f"{key}.{field_name}")
-    for field_name in ("what", "note", "default"):
+    for field_name in ("what", "note", "default", "assumes"):
         if field_name in item:
             check.text(item[field_name], f"{key}.{field_name}")
+    _check_tier(check, item, key)
     per_gb = item.get("per_gb_month")
     if isinstance(per_gb, Mapping):  # disk prices by type, with the type used when none is named
         for disk_type, price in per_gb.items():
@@ -346,6 +362,21 @@ def _check_item(check: _Check, item: Mapping[str, Any], key: str) -> None:
             check.problems.append(f"{key}.default: {_shown(item['default'])} is not a type in its per_gb_month")
     elif "per_gb_month" in item:
         check.number(per_gb, f"{key}.per_gb_month")
+
+
+def _check_tier(check: _Check, item: Mapping[str, Any], key: str) -> None:
+    """`hourly` for the first `hourly_covers` units together, `hourly_beyond` for each further one:
+    both or neither."""
+    if ("hourly_covers" in item) != ("hourly_beyond" in item):
+        check.problems.append(f"{key}: hourly_covers needs hourly_beyond, and hourly_beyond needs hourly_covers")
+    if "hourly_covers" in item:
+        covers = item["hourly_covers"]
+        if not isinstance(covers, int) or isinstance(covers, bool) or not 1 <= covers <= MAX_TIER_UNITS:
+            check.problems.append(
+                f"{key}.hourly_covers: expected a whole number from 1 to {MAX_TIER_UNITS}, got {_shown(covers)}"
+            )
+        if "hourly" not in item:
+            check.problems.append(f"{key}: hourly_covers needs hourly, the price of the units it covers")
 
 
 def _mapping_at(document: Any, *keys: str) -> Mapping[str, Any]:
@@ -376,6 +407,8 @@ def _check_rule(check: _Check, rule: Mapping[str, Any], key: str, top: Mapping[s
         check.problems.append(f"{key}.usage: {_shown(rule.get('usage'))} is not a key of usage")
     if pricer in ("nat_gateway", "cloud_nat") and NAT_USAGE not in _mapping_at(top, "usage"):
         check.problems.append(f"usage: lacks {NAT_USAGE}, which {key} (a NAT gateway) needs")
+    if pricer in CLUSTER_PRICERS and cloud != "cluster":
+        check.problems.append(f"{key}.cloud: the {pricer} pricer prices what the cluster bills: expected `cluster`")
     if _is_key(pricer, PRICER_ITEM_FIELDS):
         if not isinstance(rule.get("item"), str):
             check.problems.append(f"{key}.item: expected the name of a region's item, got {_shown(rule.get('item'))}")
@@ -710,27 +743,50 @@ NODE_POOL_SHAPES: Mapping[str, Callable[[Resource, Sequence[Resource]], NodePool
 # --- Pricing ------------------------------------------------------------------------------------
 
 
+UNKNOWN_CLUSTER = "on a cluster this stack does not provision: its cloud and prices are unknown"
+"""Why what a Kubernetes object makes its cluster's cloud create is not priced on a cluster that is
+neither a cloud cluster of the stack nor a local one (clusterBackend existing)."""
+
+
 @dataclass
 class Context:
     prices: Prices
     region: str | None
     cluster_cloud: str | None
-    """The cloud of the stack's Kubernetes cluster; None for a local (kind) cluster."""
+    """The cloud of the stack's Kubernetes cluster; None for a local one or one the stack does not provision."""
+    local_cluster: str | None
+    """Why nothing on the stack's cluster is billed, when it is local (kind); None otherwise."""
     pools: Mapping[str, NodePool]
     """urn -> node pool, including the default pool a GKE cluster keeps (under the cluster's urn)."""
     pool_errors: Mapping[str, str]
+    resources: Sequence[Resource] = ()
+    """The whole render, for a pricer that needs another resource (the subnets a load balancer uses)."""
     nat_data: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     """cloud -> its NAT item, for each cloud with a NAT gateway (data processing is priced once)."""
     used_usage: set[str] = field(default_factory=set)
     """The usage assumptions the estimate relied on."""
+    used_items: set[tuple[str, str]] = field(default_factory=set)
+    """(cloud, item) of every price the estimate used, for the rules their `assumes` state."""
+    units: dict[tuple[str, str], int] = field(default_factory=dict)
+    """(cloud, item) -> units priced so far, for an item whose `hourly` covers its first units together."""
 
     @property
     def hours(self) -> float:
         return self.prices.hours_per_month
 
-    def cloud_of(self, rule: Mapping[str, Any]) -> str | None:
+    def cloud_of(self, rule: Mapping[str, Any], makes: str) -> str | None:
+        """The cloud whose prices apply to a row; None on a local cluster, where no cloud bills
+        anything. On a cluster the stack does not provision, what `makes` (e.g. "a load balancer")
+        would be billed by an unknown cloud: NotPricedError."""
         cloud = str(rule["cloud"])
-        return self.cluster_cloud if cloud == "cluster" else cloud
+        if cloud != "cluster" or self.cluster_cloud is not None:
+            return self.cluster_cloud if cloud == "cluster" else cloud
+        if self.local_cluster is None:
+            raise NotPricedError(f"{makes} {UNKNOWN_CLUSTER}")
+        return None
+
+    def local_free(self) -> Free:
+        return Free(f"on a local cluster ({self.local_cluster}): no cloud resource behind it")
 
     def region_prices(self, cloud: str) -> RegionPrices:
         if self.region is None:
@@ -738,6 +794,12 @@ class Context:
         if (cloud, self.region) not in self.prices.regions:
             raise NotPricedError(f"no {cloud} prices for region {self.region} in tools/prices.yaml")
         return self.prices.regions[(cloud, self.region)]
+
+    def item(self, cloud: str, key: str) -> Mapping[str, Any]:
+        """The region's item `key` of `cloud`, noted as used (its `assumes` go with the estimate)."""
+        item = self.region_prices(cloud).item(key)
+        self.used_items.add((cloud, key))
+        return item
 
     def nodes(self, cloud: str, scenario: str) -> int:
         return sum(pool.nodes(scenario) for pool in self.pools.values() if pool.cloud == cloud)
@@ -772,52 +834,69 @@ def _item_notes(item: Mapping[str, Any]) -> tuple[str, ...]:
     return (str(item["note"]),) if item.get("note") else ()
 
 
-def _item(rule: Mapping[str, Any], ctx: Context) -> Mapping[str, Any] | None:
-    """The row's item in the stack's region of the row's cloud; None on a local cluster."""
-    cloud = ctx.cloud_of(rule)
-    return None if cloud is None else ctx.region_prices(cloud).item(str(rule["item"]))
+def _item(rule: Mapping[str, Any], ctx: Context, makes: str) -> tuple[str, Mapping[str, Any]] | None:
+    """(cloud, the row's item in the stack's region of that cloud); None on a local cluster."""
+    cloud = ctx.cloud_of(rule, makes)
+    return None if cloud is None else (cloud, ctx.item(cloud, str(rule["item"])))
 
 
-LOCAL = Free("on a local cluster: no cloud resource behind it")
+def _hourly_unit(cloud: str, key: str, item: Mapping[str, Any], ctx: Context) -> tuple[float, str]:
+    """($/hour, how) of one more unit of an hourly item. Where `hourly` is for the first
+    `hourly_covers` units of the region together (GCP forwarding rules), the first unit carries it,
+    the next ones within the cover cost nothing more, and each one beyond costs `hourly_beyond`."""
+    hourly = float(item["hourly"])
+    if "hourly_covers" not in item:
+        return hourly, f"{item['what']}, {rate(hourly)}"
+    covers, beyond = int(item["hourly_covers"]), float(item["hourly_beyond"])
+    rank = ctx.units[(cloud, key)] = ctx.units.get((cloud, key), 0) + 1
+    where = f"{item['what']}, no. {rank} in {ctx.region}"
+    if rank == 1:
+        return hourly, f"{where}: {rate(hourly)} covers the first {covers}"
+    if rank <= covers:
+        return 0.0, f"{where}: within the {rate(hourly)} of the first {covers}"
+    return beyond, f"{where}: {rate(beyond)} beyond the first {covers}"
 
 
 def price_hourly(resource: Resource, rule: Mapping[str, Any], ctx: Context) -> PricerResult:
-    item = _item(rule, ctx)
-    if item is None:
-        return LOCAL
-    monthly = float(item["hourly"]) * ctx.hours
-    what = f"{item['what']}, {rate(float(item['hourly']))}"
-    return _line(resource, rule, what, monthly, monthly, notes=_item_notes(item), sources=(_cite(item),))
+    found = _item(rule, ctx, "what it creates")
+    if found is None:
+        return ctx.local_free()
+    cloud, item = found
+    hourly, what = _hourly_unit(cloud, str(rule["item"]), item, ctx)
+    monthly = hourly * ctx.hours
+    return _line(resource, rule, what, monthly, monthly, notes=_item_notes(item), sources=(cite(item),))
 
 
 def price_monthly(resource: Resource, rule: Mapping[str, Any], ctx: Context) -> PricerResult:
-    item = _item(rule, ctx)
-    if item is None:
-        return LOCAL
+    found = _item(rule, ctx, "what it creates")
+    if found is None:
+        return ctx.local_free()
+    item = found[1]
     monthly = float(item["monthly"])
     what = f"{item['what']}, ${monthly:.2f}/month"
-    return _line(resource, rule, what, monthly, monthly, notes=_item_notes(item), sources=(_cite(item),))
+    return _line(resource, rule, what, monthly, monthly, notes=_item_notes(item), sources=(cite(item),))
 
 
 def price_storage(resource: Resource, rule: Mapping[str, Any], ctx: Context) -> PricerResult:
     """Stored GB at the file's usage assumption (the same in both scenarios)."""
-    item = _item(rule, ctx)
-    if item is None:
-        return LOCAL
+    found = _item(rule, ctx, "the storage it holds")
+    if found is None:
+        return ctx.local_free()
+    item = found[1]
     usage_key = str(rule["usage"])
     gigabytes = ctx.prices.usage_value(usage_key, "idle")
     ctx.used_usage.add(usage_key)
     per_gb = float(item["per_gb_month"])
     monthly = gigabytes * per_gb
     what = f"{item['what']}, {gigabytes:g} GB assumed ({usage_key}) x {rate(per_gb, '/GB-month')}"
-    return _line(resource, rule, what, monthly, monthly, notes=_item_notes(item), sources=(_cite(item),))
+    return _line(resource, rule, what, monthly, monthly, notes=_item_notes(item), sources=(cite(item),))
 
 
 def price_nat_gateway(resource: Resource, rule: Mapping[str, Any], ctx: Context) -> PricerResult:
     """An hourly gateway; its data processing is one stack-wide usage line (see `usage_lines`)."""
     line = price_hourly(resource, rule, ctx)
     cloud = str(rule["cloud"])
-    ctx.nat_data[cloud] = ctx.region_prices(cloud).item(str(rule["item"]))
+    ctx.nat_data[cloud] = ctx.item(cloud, str(rule["item"]))
     return line
 
 
@@ -825,31 +904,111 @@ def price_cloud_nat(resource: Resource, rule: Mapping[str, Any], ctx: Context) -
     """Cloud NAT bills per VM using it (every node of the stack's GKE pools), capped per gateway,
     plus one auto-allocated external address."""
     cloud = str(rule["cloud"])
-    region = ctx.region_prices(cloud)
-    item = region.item(str(rule["item"]))
+    item = ctx.item(cloud, str(rule["item"]))
     monthly = {}
     for scenario in SCENARIOS:
         hourly = min(float(item["per_vm_hourly"]) * ctx.nodes(cloud, scenario), float(item["max_hourly"]))
         monthly[scenario] = hourly * ctx.hours
     what = f"{item['what']}, {rate(float(item['per_vm_hourly']))} per node (capped {rate(float(item['max_hourly']))})"
     notes = list(_item_notes(item))
-    sources = [_cite(item)]
+    sources = [cite(item)]
     if resource["inputs"].get("natIpAllocateOption", "AUTO_ONLY") == "AUTO_ONLY":
-        address = region.item("public_ipv4")
+        address = ctx.item(cloud, "public_ipv4")
         for scenario in SCENARIOS:
             monthly[scenario] += float(address["hourly"]) * ctx.hours
         what += f" + 1 auto-allocated address {rate(float(address['hourly']))}"
         notes.append("one NAT address assumed; GCP allocates more as nodes need ports")
-        sources.append(_cite(address))
+        sources.append(cite(address))
     ctx.nat_data[cloud] = item
     return _line(resource, rule, what, monthly["idle"], monthly["busy"], notes=tuple(notes), sources=tuple(sources))
 
 
 def price_load_balancer_service(resource: Resource, rule: Mapping[str, Any], ctx: Context) -> PricerResult:
+    """A LoadBalancer Service makes its cluster's cloud create a load balancer: the row's item, and
+    what the cloud adds to it (`SERVICE_LOAD_BALANCERS`)."""
     service_type = _object(resource["inputs"], "spec").get("type", "ClusterIP")
     if service_type != "LoadBalancer":
         return Free(f"a {service_type} Service creates no cloud resource")
-    return price_hourly(resource, rule, ctx)
+    cloud = ctx.cloud_of(rule, "its load balancer")
+    if cloud is None:
+        return ctx.local_free()
+    shape = SERVICE_LOAD_BALANCERS.get(cloud)
+    return shape(resource, rule, ctx) if shape else price_hourly(resource, rule, ctx)
+
+
+AWS_LOAD_BALANCER_TYPE = "service.beta.kubernetes.io/aws-load-balancer-type"
+AWS_NLB_TYPES = ("nlb", "nlb-ip", "external")
+"""`nlb`: the EKS cloud provider's NLB; `external`, `nlb-ip`: the AWS Load Balancer Controller's."""
+AWS_INTERNAL = "service.beta.kubernetes.io/aws-load-balancer-internal"
+AWS_SCHEME = "service.beta.kubernetes.io/aws-load-balancer-scheme"
+AWS_EIP_ALLOCATIONS = "service.beta.kubernetes.io/aws-load-balancer-eip-allocations"
+AWS_PUBLIC_SUBNET_TAG = "kubernetes.io/role/elb"
+"""The tag of the subnets an internet-facing load balancer is placed in, one per zone."""
+
+
+def _annotations(resource: Resource) -> Mapping[str, Any]:
+    return _object(_object(resource["inputs"], "metadata"), "annotations", "metadata.")
+
+
+def _aws_public_zones(resources: Sequence[Resource]) -> int:
+    """Zones of the subnets tagged for internet-facing load balancers (a subnet without a zone counts as one)."""
+    zones = set()
+    for subnet in resources:
+        if subnet["type"] == "aws:ec2/subnet:Subnet":
+            tags = subnet["inputs"].get("tags")
+            if isinstance(tags, Mapping) and tags.get(AWS_PUBLIC_SUBNET_TAG) == "1":
+                zones.add(str(subnet["inputs"].get("availabilityZone") or subnet["urn"]))
+    return len(zones)
+
+
+def _aws_internal(annotations: Mapping[str, Any], load_balancer_type: str) -> bool:
+    """Whether the NLB faces the VPC only. The EKS cloud provider (`nlb`) reads the `internal`
+    annotation and defaults to internet-facing; the AWS Load Balancer Controller reads `scheme`
+    first, then `internal`, and defaults to internal."""
+    internal = annotations.get(AWS_INTERNAL)
+    if load_balancer_type != "nlb":
+        if AWS_SCHEME in annotations:
+            return str(annotations[AWS_SCHEME]) != "internet-facing"
+        if internal is None:
+            return True
+    return str(internal).lower() not in ("", "false", "none")
+
+
+def aws_service_load_balancer(resource: Resource, rule: Mapping[str, Any], ctx: Context) -> PricerResult:
+    """An NLB (the only AWS load balancer the price file has), plus, when internet-facing, one
+    public IPv4 address per zone it serves: AWS bills every public IPv4 address since 2024-02
+    (Elastic IPs named by annotation are priced as their own resources instead)."""
+    annotations = _annotations(resource)
+    load_balancer_type = annotations.get(AWS_LOAD_BALANCER_TYPE)
+    if load_balancer_type not in AWS_NLB_TYPES:
+        raise NotPricedError(
+            f"without the annotation {AWS_LOAD_BALANCER_TYPE}: nlb, EKS makes a Classic Load Balancer, "
+            "which tools/prices.yaml does not price"
+        )
+    line = price_hourly(resource, rule, ctx)
+    internal = _aws_internal(annotations, str(load_balancer_type))
+    if isinstance(line, Free) or internal or AWS_EIP_ALLOCATIONS in annotations:
+        return line
+    zones = _aws_public_zones(ctx.resources)
+    if not zones:
+        raise NotPricedError(
+            f"an internet-facing load balancer takes a public address per zone of the subnets tagged "
+            f"{AWS_PUBLIC_SUBNET_TAG}, and the render has none"
+        )
+    address = ctx.item("aws", "public_ipv4")
+    addresses = zones * float(address["hourly"]) * ctx.hours
+    return replace(
+        line,
+        what=f"{line.what} + {zones} public IPv4 addresses (one per zone) x {rate(float(address['hourly']))}",
+        monthly_idle=line.monthly_idle + addresses,
+        monthly_busy=line.monthly_busy + addresses,
+        sources=(*line.sources, cite(address)),
+    )
+
+
+SERVICE_LOAD_BALANCERS: Mapping[str, Pricer] = {"aws": aws_service_load_balancer}
+"""cloud -> how a LoadBalancer Service is priced there, where it is more than the row's hourly
+item (GKE's is a forwarding rule, priced as one)."""
 
 
 QUANTITY = re.compile(r"^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|K|M|G|T)?$")
@@ -858,9 +1017,9 @@ GIB_PER_UNIT |= {"G": 1e9 / 2**30, "T": 1e12 / 2**30, "": 1 / 2**30}
 
 
 def price_volume_claim(resource: Resource, rule: Mapping[str, Any], ctx: Context) -> PricerResult:
-    cloud = ctx.cloud_of(rule)
+    cloud = ctx.cloud_of(rule, "its disk")
     if cloud is None:
-        return LOCAL
+        return ctx.local_free()
     spec = _object(resource["inputs"], "spec")
     request = _object(_object(spec, "resources", "spec."), "requests", "spec.resources.").get("storage", "")
     match = QUANTITY.match(request) if isinstance(request, str) else None
@@ -872,7 +1031,7 @@ def price_volume_claim(resource: Resource, rule: Mapping[str, Any], ctx: Context
             f"storage request {request} is {gigabytes:g} GB: expected above 0, at most {MAX_DISK_GB:,}"
         )
     region = ctx.region_prices(cloud)
-    item = region.item(str(rule["item"]))
+    item = ctx.item(cloud, str(rule["item"]))
     requested_class = _optional_text(spec.get("storageClassName"), "spec.storageClassName")
     disk_type = requested_class if requested_class in item["per_gb_month"] else None
     chosen, per_gb, source = region.disk(disk_type)
@@ -956,6 +1115,90 @@ def price_gke_cluster(resource: Resource, rule: Mapping[str, Any], ctx: Context)
     )
 
 
+def _pod_spec(spec: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The pod template's spec of a workload's spec (a CronJob's is inside its jobTemplate)."""
+    if "jobTemplate" in spec:
+        spec = _object(_object(spec, "jobTemplate", "spec."), "spec", "spec.jobTemplate.")
+    return _object(_object(spec, "template", "spec."), "spec", "spec.template.")
+
+
+def _device_requests(pod: Mapping[str, Any]) -> str:
+    """The extended resources (`<domain>/<name>`: nvidia.com/gpu, amd.com/gpu) a pod's containers
+    request, as `1 nvidia.com/gpu`; empty when only CPU and memory."""
+    containers = _objects(pod.get("containers"), "containers") + _objects(pod.get("initContainers"), "initContainers")
+    devices: dict[str, str] = {}
+    for container in containers:
+        resources = _object(container, "resources", "container ")
+        for section in ("limits", "requests"):
+            for name, quantity in _object(resources, section, "container resources.").items():
+                if "/" in str(name):
+                    devices.setdefault(str(name), str(quantity))
+    return ", ".join(f"{quantity} {name}" for name, quantity in sorted(devices.items()))
+
+
+def price_workload(resource: Resource, rule: Mapping[str, Any], ctx: Context) -> PricerResult:
+    """Pods run on the cluster's nodes: a cloud stack's node pools are priced, a local cluster bills
+    nothing. A StatefulSet's volumeClaimTemplates make disks the render does not show. On a cluster
+    the stack does not provision, pods that request a device (a GPU) make nodes with it run, at a
+    price unknown here; CPU and memory come from nodes the cluster has anyway."""
+    if ctx.cluster_cloud is None and ctx.local_cluster is not None:
+        return ctx.local_free()
+    spec = _object(resource["inputs"], "spec")
+    if _objects(spec.get("volumeClaimTemplates"), "spec.volumeClaimTemplates"):
+        raise NotPricedError("its volumeClaimTemplates make a disk per replica, which this tool does not expand")
+    if ctx.cluster_cloud is not None:
+        return Free("runs on the priced nodes")
+    devices = _device_requests(_pod_spec(spec))
+    if devices:
+        raise NotPricedError(f"its pods request {devices} each: the nodes that have them are {UNKNOWN_CLUSTER}")
+    return Free("runs on nodes of a cluster this stack does not provision (CPU and memory only, no device)")
+
+
+def price_manifest_bundle(resource: Resource, rule: Mapping[str, Any], ctx: Context) -> PricerResult:
+    """A Helm chart or YAML bundle, which the render does not expand: free on a local cluster or
+    when the price file lists the chart as checked, otherwise not priced."""
+    if ctx.cluster_cloud is None and ctx.local_cluster is not None:
+        return ctx.local_free()
+    chart = resource["inputs"].get("chart")
+    if isinstance(chart, str) and chart in ctx.prices.charts:
+        return Free(ctx.prices.charts[chart])
+    raise NotPricedError(
+        "the render does not expand it, so whether it creates something billed (a LoadBalancer Service, "
+        "a volume claim) is unknown; tools/prices.yaml's `charts` lists the charts checked to create neither"
+    )
+
+
+LOCAL_REGISTRY_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+"""Registries on the machine running Pulumi (kind's), which nobody bills."""
+
+
+def _registry_host(image_name: Any) -> str:
+    """The registry host of an image reference, as Docker reads it: the first path component when it
+    has a dot or a port or is localhost, else Docker Hub."""
+    if not isinstance(image_name, str) or not image_name:
+        raise NotPricedError(f"imageName is not a name: {_shown(image_name)}")
+    first, slash, _ = image_name.partition("/")
+    if slash and ("." in first or ":" in first or first == "localhost"):
+        return first
+    return "docker.io"
+
+
+def price_image(resource: Resource, rule: Mapping[str, Any], ctx: Context) -> PricerResult:
+    """An image is built on the machine running Pulumi and its layers stored by the registry it is
+    pushed to: the stack's own registry repositories are priced (rows with `registry: true`), a
+    registry on the local machine bills nothing, and any other (ghcr.io, Docker Hub, a registry the
+    stack does not provision) has a price unknown here."""
+    inputs = resource["inputs"]
+    if _flag(inputs.get("skipPush"), "skipPush"):
+        return Free("built on the machine running Pulumi and not pushed")
+    host = _registry_host(inputs.get("imageName"))
+    if host.rpartition(":")[0] in LOCAL_REGISTRY_HOSTS or host in LOCAL_REGISTRY_HOSTS:
+        return Free("pushed to a registry on the machine running Pulumi")
+    if any(ctx.prices.resource_types.get(other["type"], {}).get("registry") for other in ctx.resources):
+        return Free("built on the machine running Pulumi; its layers are priced with the stack's registry repository")
+    raise NotPricedError(f"pushed to {host}, a registry this stack does not provision: its storage price is unknown")
+
+
 PRICERS: Mapping[str, Pricer] = {
     "hourly": price_hourly,
     "monthly": price_monthly,
@@ -966,8 +1209,13 @@ PRICERS: Mapping[str, Pricer] = {
     "volume_claim": price_volume_claim,
     "node_pool": price_node_pool,
     "gke_cluster": price_gke_cluster,
+    "workload": price_workload,
+    "manifest_bundle": price_manifest_bundle,
+    "image": price_image,
 }
 """The `pricer` names tools/prices.yaml's resource_types may use."""
+CLUSTER_PRICERS = ("load_balancer_service", "volume_claim", "workload", "manifest_bundle")
+"""Pricers of Kubernetes objects: what they make depends on the stack's cluster (`cloud: cluster`)."""
 
 
 NAT_USAGE = "nat_processed_gb_per_month"
@@ -990,7 +1238,7 @@ def usage_lines(ctx: Context) -> list[Line]:
                 what=(f"{idle:g} GB idle / {busy:g} GB busy assumed ({NAT_USAGE}) x {rate(per_gb, '/GB')}"),
                 monthly_idle=idle * per_gb,
                 monthly_busy=busy * per_gb,
-                sources=(_cite(item),),
+                sources=(cite(item),),
             )
         )
     return lines

@@ -43,7 +43,8 @@ def hand_sums(nat_gateways: int = ZONES) -> tuple[float, float]:
     fixed = (
         ITEMS["kubernetes_cluster"]["hourly"] * HOURS
         + nat_gateways * (ITEMS["nat_gateway"]["hourly"] + ITEMS["public_ipv4"]["hourly"]) * HOURS  # NAT + its EIP
-        + 1 * ITEMS["load_balancer"]["hourly"] * HOURS  # the digits model's LoadBalancer Service
+        # the digits model's LoadBalancer Service: an internet-facing NLB, one public IPv4 address per zone
+        + 1 * (ITEMS["load_balancer"]["hourly"] + ZONES * ITEMS["public_ipv4"]["hourly"]) * HOURS
         + 2 * ITEMS["kms_key"]["monthly"]  # cluster secrets, artifacts
         + USAGE["artifact_bucket_gb"]["value"] * ITEMS["object_storage"]["per_gb_month"]
         + 2 * USAGE["registry_gb_per_repository"]["value"] * ITEMS["registry_storage"]["per_gb_month"]
