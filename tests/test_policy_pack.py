@@ -167,7 +167,7 @@ def _grant_admin_on_eks(render: Render) -> list[str]:
 
 def _grant_owner_on_gke(render: Render) -> list[str]:
     """GCP basic roles, granted by a project policy and on a service account; the URNs that must be reported."""
-    member = render.one("gcp:serviceaccount/iAMMember:IAMMember", "digits-training-workload-identity")
+    member = render.one("gcp:serviceaccount/iAMMember:IAMMember", "ci-deploy-acts-as-nodes")
     member["inputs"]["role"] = "roles/editor"
     sibling = render.one("gcp:projects/iAMMember:IAMMember", "ci-deploy-viewer")
     bindings = [{"role": "roles/owner", "members": ["user:ops@example.com"]}]

@@ -1125,9 +1125,9 @@ CASES = [
     Case(
         "iam-no-write-on-all-resources",
         "prod-gke",
-        # On one service account it reaches that account only (workload identity works this way).
+        # On one service account it reaches that account only (the deploy account acts as the nodes this way).
         _set(
-            "gcp:serviceaccount/iAMMember:IAMMember#digits-training-workload-identity",
+            "gcp:serviceaccount/iAMMember:IAMMember#ci-deploy-acts-as-nodes",
             ["role"],
             "roles/iam.serviceAccountTokenCreator",
         ),
@@ -1339,7 +1339,7 @@ GKE_CASES = [
     Case(
         "iam-no-write-on-all-resources",
         "prod-gke",
-        _set("gcp:serviceaccount/iAMMember:IAMMember#digits-training-workload-identity", ["role"], "roles/editor"),
+        _set("gcp:serviceaccount/iAMMember:IAMMember#ci-deploy-acts-as-nodes", ["role"], "roles/editor"),
         "grants roles/editor",
         id="service-account-member",
     ),

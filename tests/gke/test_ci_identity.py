@@ -222,7 +222,7 @@ class Declared:
         return {r.name: r.inputs for r in self.monitor.registrations if r.type == type_token}
 
 
-def declare(ci: GcpCiSettings) -> Declared:
+def declare(ci: GcpCiSettings, node_service_account: str | None = None) -> Declared:
     """Runs `provision` under the mocks to the end, the way the render tool runs the program, so
     that every resource is registered, including those whose inputs wait on other resources."""
     loop = asyncio.new_event_loop()
@@ -230,7 +230,7 @@ def declare(ci: GcpCiSettings) -> Declared:
     mocks = PlatformMocks(resources=dict(GCP_MOCKS))
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project="ml-platform", stack=STACK, preview=False, monitor=monitor)
-    created = ci_identity.provision(ci, project=PROJECT)
+    created = ci_identity.provision(ci, project=PROJECT, node_service_account=node_service_account)
     loop.run_until_complete(wait_for_rpcs())
     return Declared(monitor, {key: _sync_await(value.future()) for key, value in created.items()})
 
@@ -279,6 +279,36 @@ def test_component_declares_the_pool_provider_and_bindings():
     )
     assert not declared.inputs("gcp:storage/bucketIAMMember:BucketIAMMember"), "no state bucket configured"
     assert not declared.inputs("gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember")
+
+
+NODE_ACCOUNT = f"projects/{PROJECT}/serviceAccounts/cluster-nodes-abc123@{PROJECT}.iam.gserviceaccount.com"
+
+
+def test_deploy_account_may_act_as_the_node_account_and_no_other():
+    """Node pools run as the node account, and creating one needs actAs on it: granted on that account
+    only. No project role lets the deploy account act as, create or administer service accounts."""
+    assert not set(ci_identity.DEPLOY_ROLES) & {
+        "roles/iam.serviceAccountUser",
+        "roles/iam.serviceAccountAdmin",
+        "roles/iam.serviceAccountTokenCreator",
+        "roles/iam.serviceAccountKeyAdmin",
+    }
+    declared = declare(CI, node_service_account=NODE_ACCOUNT)
+    deploy = declared.outputs[outputs.CI_DEPLOY_IDENTITY]
+    on_accounts = declared.inputs("gcp:serviceaccount/iAMMember:IAMMember")
+    acting = {name: b for name, b in on_accounts.items() if b["role"] != ci_identity.WORKLOAD_IDENTITY_USER}
+    assert acting == {
+        "ci-deploy-acts-as-nodes": {
+            "serviceAccountId": NODE_ACCOUNT,
+            "role": "roles/iam.serviceAccountUser",
+            "member": f"serviceAccount:{deploy}",
+        }
+    }
+
+
+def test_without_a_node_account_the_deploy_account_acts_as_none():
+    on_accounts = declare(CI).inputs("gcp:serviceaccount/iAMMember:IAMMember").values()
+    assert {binding["role"] for binding in on_accounts} == {ci_identity.WORKLOAD_IDENTITY_USER}
 
 
 def test_component_grants_the_state_bucket_and_key_when_configured():

@@ -370,25 +370,28 @@ def _grants(rendered: Rendered, workload: str) -> dict[str, dict]:
     }
 
 
+def _kubernetes_principal(workload: str) -> str:
+    """The workload's Kubernetes service account as Google IAM names it (Workload Identity
+    Federation for GKE), by the mocked project's number."""
+    return (
+        f"principal://iam.googleapis.com/projects/{gke_mocks.PROJECT_NUMBER}/locations/global/"
+        f"workloadIdentityPools/{PROJECT}.svc.id.goog/subject/ns/ml-models/sa/{workload}"
+    )
+
+
 @pytest.mark.parametrize(
     ("workload", "role"),
     [("digits-training", "roles/storage.objectUser"), ("digits-serving", "roles/storage.objectViewer")],
 )
-def test_each_workload_has_its_own_google_account_bound_by_workload_identity(gke, workload, role):
-    account = gke.one("gcp:serviceaccount/account:Account", f"{workload}-gcp-service-account")
-    email = f"{account['inputs']['accountId']}@{PROJECT}.iam.gserviceaccount.com"
-    binding = gke.one("gcp:serviceaccount/iAMMember:IAMMember", f"{workload}-workload-identity")
-    assert binding["inputs"] == {
-        "serviceAccountId": f"projects/{PROJECT}/serviceAccounts/{email}",
-        "role": "roles/iam.workloadIdentityUser",
-        "member": f"serviceAccount:{PROJECT}.svc.id.goog[ml-models/{workload}]",
-    }
-    assert "cluster-gke" in _dependency_names(binding), "the identity pool exists once the cluster does"
+def test_each_workload_is_granted_its_model_directly_as_its_kubernetes_account(gke, workload, role):
+    """Direct resource access: the bucket grants name the Kubernetes account itself; no Google
+    service account stands in between, so none is created, bound or annotated."""
     accounts = {o["metadata"]["name"]: o for o in gke.objects("ServiceAccount")}
-    assert accounts[workload]["metadata"]["annotations"] == {"iam.gke.io/gcp-service-account": email}
+    assert "annotations" not in accounts[workload]["metadata"], "no iam.gke.io/gcp-service-account"
     grants = _grants(gke, workload)
     assert set(grants) == {"objects", "list"}
-    assert grants["objects"]["role"] == role and grants["objects"]["member"] == f"serviceAccount:{email}"
+    assert {grant["member"] for grant in grants.values()} == {_kubernetes_principal(workload)}
+    assert grants["objects"]["role"] == role
     bucket = gke.outputs[outputs.ARTIFACT_BUCKET]
     assert grants["objects"]["condition"]["expression"] == (
         f'resource.name.startsWith("projects/_/buckets/{bucket}/objects/models/digits/")'
@@ -397,6 +400,22 @@ def test_each_workload_has_its_own_google_account_bound_by_workload_identity(gke
     assert grants["list"]["condition"]["expression"] == (
         'api.getAttribute("storage.googleapis.com/objectListPrefix", "").startsWith("models/digits/")'
     )
+    for name in ("objects", "list"):
+        grant = gke.one(BUCKET_IAM, f"{workload}-{name}")
+        assert "cluster-gke" in _dependency_names(grant), "the identity pool exists once the cluster does"
+
+
+def _google_accounts(rendered: Rendered) -> list[str]:
+    return sorted(r["name"] for r in rendered.of_type("gcp:serviceaccount/account:Account"))
+
+
+def test_models_add_no_google_service_account(gke, wide):
+    """The stack's Google service accounts are the nodes' and CI's, which an administrator's run
+    creates; a model (two in `wide`) adds none, so the CI deploy account never needs to create one."""
+    assert _google_accounts(gke) == ["ci-deploy", "ci-preview", "cluster-node-service-account"]
+    rendered, _ = wide
+    assert _google_accounts(rendered) == _google_accounts(gke)
+    assert not [b for b in gke.of_type("gcp:serviceaccount/iAMMember:IAMMember") if not _of_ci(b)]
 
 
 def test_training_may_write_its_model_and_serving_only_read_it(gke):
@@ -442,7 +461,7 @@ def test_gpu_job_lands_on_gpu_nodes_with_gcs_artifacts_and_waits_for_its_grants(
     assert pod["serviceAccountName"] == "digits-training"
     assert _output_uri(container).startswith(f"gs://{gke.outputs[outputs.ARTIFACT_BUCKET]}/models/digits/runs/")
     waits_for = _dependency_names(gke.one("kubernetes:batch/v1:Job"))
-    assert {"digits-training-workload-identity", "digits-training-objects", "digits-training-list"} <= waits_for
+    assert {"digits-training-objects", "digits-training-list"} <= waits_for
     assert {"cluster-system", "cluster-gpu-l4", "cluster-registry-reader"} <= waits_for
 
 

@@ -100,6 +100,24 @@ def test_project_roles_are_curated_and_grants_limited_to_the_stacks_own(gke):
     assert stack_grants <= set(ci_identity.GRANTABLE_PROJECT_ROLES)
 
 
+def test_deploy_account_acts_as_the_node_account_only(gke):
+    """Creating a node pool needs actAs on the account its nodes run as: granted on that one account,
+    never on the project, so the deploy account cannot act as (or mint tokens for) any other account."""
+    names = _accounts(gke)
+    deploy = f"serviceAccount:{gke.outputs[outputs.CI_DEPLOY_IDENTITY]}"
+    held = [
+        (names[b["inputs"]["serviceAccountId"]], b["inputs"]["role"])
+        for b in gke.of_type("gcp:serviceaccount/iAMMember:IAMMember")
+        if b["inputs"]["member"] == deploy
+    ]
+    assert held == [("cluster-node-service-account", ci_identity.ACT_AS_ROLE)]
+    act_as = {"roles/iam.serviceAccountUser", "roles/iam.serviceAccountAdmin", "roles/iam.serviceAccountTokenCreator"}
+    assert not {g["role"] for g in _project_roles(gke)} & act_as, "no account-wide role on the project"
+    node_pools = gke.of_type("gcp:container/nodePool:NodePool")
+    node_email = gke.one("gcp:serviceaccount/account:Account", "cluster-node-service-account")["inputs"]["accountId"]
+    assert {p["inputs"]["nodeConfig"]["serviceAccount"].split("@")[0] for p in node_pools} == {node_email}
+
+
 def test_outputs_are_what_the_repository_variables_need(gke):
     project = stack_document(STACK)["config"]["gcp:project"]
     assert gke.outputs[outputs.CI_WORKLOAD_IDENTITY_PROVIDER] == (

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from components import config
-from components.backends.gke import artifacts, naming
+from components.backends.gke import artifacts, iam, naming
 from components.backends.gke.settings import ACCELERATOR_MACHINE_FAMILIES, GcpProvider, GkeSettings
 from tests.rendering import raw_config, stack_document
 
@@ -208,10 +208,12 @@ def test_list_condition_allows_listing_under_the_model_only():
     assert not "models/".startswith(prefix) and not "".startswith(prefix)
 
 
-def test_workload_identity_member_names_exactly_one_kubernetes_account():
-    assert (
-        artifacts.workload_identity_member("p-123456", "ml-models", "digits-training")
-        == "serviceAccount:p-123456.svc.id.goog[ml-models/digits-training]"
+def test_kubernetes_principal_names_exactly_one_kubernetes_account():
+    """Workload Identity Federation for GKE's identifier of one Kubernetes service account: the
+    project's number names the pool's parent, its ID the pool (`<project>.svc.id.goog`)."""
+    assert iam.kubernetes_principal("123456789012", "p-123456", "ml-models", "digits-training") == (
+        "principal://iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/"
+        "p-123456.svc.id.goog/subject/ns/ml-models/sa/digits-training"
     )
 
 

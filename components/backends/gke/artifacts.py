@@ -1,5 +1,11 @@
-"""Model artifacts in Cloud Storage: a hardened bucket, and per workload a Google service account
-bound to the workload's Kubernetes service account by Workload Identity, granted one model's prefix.
+"""Model artifacts in Cloud Storage: a hardened bucket, and per workload bucket grants to the
+workload's own Kubernetes service account, limited to one model's prefix.
+
+Workload Identity Federation for GKE with direct resource access: the grants name the Kubernetes
+service account's principal (`principal://.../<project>.svc.id.goog/subject/ns/<namespace>/sa/<name>`),
+so no Google service account stands in for a workload. Adding a model therefore creates no Google
+service account and no IAM policy on one, which is what lets the CI deploy account go without
+`iam.serviceAccountAdmin` (that role would reach every account of the project).
 
 What each workload is granted, on the bucket only (no project-wide storage role):
 
@@ -22,18 +28,11 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_gcp as gcp
 
-from components.backends.gke.iam import (
-    WORKLOAD_IDENTITY_USER,
-    list_prefix_condition,
-    object_prefix_condition,
-    workload_pool,
-)
-from components.backends.gke.naming import gcp_labels, service_account_id
+from components.backends.gke.iam import kubernetes_principal, list_prefix_condition, object_prefix_condition
+from components.backends.gke.naming import gcp_labels
 from components.contracts.artifacts import ArtifactAccess, ArtifactAccessMode
 from components.contracts.service_account import workload_service_account
-from components.schema import NAMESPACE
 
-GCP_SERVICE_ACCOUNT_ANNOTATION = "iam.gke.io/gcp-service-account"
 OBJECT_ROLES = {
     ArtifactAccessMode.READ_WRITE: "roles/storage.objectUser",
     ArtifactAccessMode.READ_ONLY: "roles/storage.objectViewer",
@@ -58,11 +57,6 @@ def object_condition(bucket: str, model: str) -> str:
 def list_condition(model: str) -> str:
     """CEL: the request lists objects under the model's prefix (the attribute is empty otherwise)."""
     return list_prefix_condition(model_prefix(model))
-
-
-def workload_identity_member(project: str, namespace: str, service_account: str) -> str:
-    """The Kubernetes service account as an IAM principal of the project's Workload Identity pool."""
-    return f"serviceAccount:{workload_pool(project)}[{namespace}/{service_account}]"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -113,53 +107,42 @@ class GcsArtifacts(pulumi.ComponentResource):
 
 
 class GcsArtifactStore:
-    """The `ArtifactStore` of GKE: each grant is one Google service account, usable by exactly one
-    Kubernetes service account (Workload Identity), with bucket bindings limited to one model's prefix."""
+    """The `ArtifactStore` of GKE: each grant is one Kubernetes service account (fixed name, unique per
+    workload) with bucket bindings limited to one model's prefix, made to that account's principal."""
 
     def __init__(
         self,
         *,
         artifacts: GcsArtifacts,
         project: str,
+        project_number: pulumi.Input[str],
         namespace: pulumi.Input[str],
         cluster: pulumi.Resource,
     ):
-        """`cluster`: the Workload Identity pool (`<project>.svc.id.goog`) exists only once a cluster
-        with Workload Identity does; bindings to it wait for the cluster."""
+        """`project_number`: names the Workload Identity pool's parent in principals (the project ID
+        names the pool). `cluster`: the pool (`<project>.svc.id.goog`) exists only once a cluster with
+        Workload Identity does; grants to its principals wait for the cluster."""
         self._artifacts = artifacts
         self._project = project
+        self._project_number = project_number
         self._namespace = namespace
         self._cluster = cluster
 
     def grant(self, name: str, model: str, mode: ArtifactAccessMode, opts: pulumi.ResourceOptions) -> ArtifactAccess:
         # The caller's opts carry the Kubernetes provider; Google resources only share its parent.
-        on_gcp = pulumi.ResourceOptions(parent=opts.parent)
+        on_gcp = pulumi.ResourceOptions(parent=opts.parent, depends_on=[self._cluster])
         bucket = self._artifacts.bucket_name
-        # The binding names the Kubernetes account, so the account's name is fixed (unique per workload).
+        # The principal names the Kubernetes account, so the account's name is fixed (unique per workload).
         account_name = name
+        principal = pulumi.Output.all(self._project_number, self._namespace).apply(
+            lambda values: kubernetes_principal(values[0], self._project, values[1], account_name)
+        )
 
-        account = gcp.serviceaccount.Account(
-            f"{name}-gcp-service-account",
-            project=self._project,
-            account_id=service_account_id(pulumi.get_stack(), name),
-            display_name=f"{NAMESPACE} {pulumi.get_stack()} {name}",
-            description=f"{mode.value} access to model {model}'s artifacts; used by Kubernetes account {name}",
-            opts=on_gcp,
-        )
-        identity = gcp.serviceaccount.IAMMember(
-            f"{name}-workload-identity",
-            service_account_id=account.name,
-            role=WORKLOAD_IDENTITY_USER,
-            member=pulumi.Output.from_input(self._namespace).apply(
-                lambda namespace: workload_identity_member(self._project, namespace, account_name)
-            ),
-            opts=pulumi.ResourceOptions(parent=opts.parent, depends_on=[self._cluster]),
-        )
         objects = gcp.storage.BucketIAMMember(
             f"{name}-objects",
             bucket=bucket,
             role=OBJECT_ROLES[mode],
-            member=account.member,
+            member=principal,
             condition=gcp.storage.BucketIAMMemberConditionArgs(
                 title=f"{name}-{mode.value}",
                 description=f"objects under {model_prefix(model)} only",
@@ -171,7 +154,7 @@ class GcsArtifactStore:
             f"{name}-list",
             bucket=bucket,
             role=LIST_ROLE,
-            member=account.member,
+            member=principal,
             condition=gcp.storage.BucketIAMMemberConditionArgs(
                 title=f"{name}-list",
                 description=f"object listings under {model_prefix(model)} only",
@@ -179,16 +162,9 @@ class GcsArtifactStore:
             ),
             opts=on_gcp,
         )
-        service_account = workload_service_account(
-            name,
-            model,
-            self._namespace,
-            opts,
-            annotations={GCP_SERVICE_ACCOUNT_ANNOTATION: account.email},
-            account_name=account_name,
-        )
+        service_account = workload_service_account(name, model, self._namespace, opts, account_name=account_name)
         return ArtifactAccess(
             model_root_uri=pulumi.Output.concat("gs://", bucket, "/", model_prefix(model).rstrip("/")),
             service_account_name=service_account.metadata.name,
-            depends_on=[identity, objects, listing],
+            depends_on=[objects, listing],
         )

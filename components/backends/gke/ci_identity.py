@@ -13,6 +13,12 @@ Who may impersonate what is decided twice, so that neither alone is a single poi
    (not `pull_request_target`, which runs with a fork's input) and to its deploy branch (drift
    check); the deploy account to jobs in an allowed environment *on the deploy branch* (stricter
    than AWS, where only the `sub` claim can be checked and the environment's branch rule does this).
+
+The deploy account holds no service-account role on the project (the policy pack's
+`iam-no-write-on-all-resources`: there it would act as every account of the project). It needs none:
+`pulumi up` creates no Google service account after the first, administrator's run (workloads reach
+the bucket as their Kubernetes service accounts, `artifacts.py`), and the one account it must act
+as, the nodes', grants it `roles/iam.serviceAccountUser` on that account only.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_gcp as gcp
@@ -39,15 +45,17 @@ DEPLOY_ROLES = (
     "roles/artifactregistry.admin",
     "roles/compute.networkAdmin",
     "roles/container.admin",
-    "roles/iam.serviceAccountAdmin",
-    "roles/iam.serviceAccountUser",
     "roles/serviceusage.serviceUsageConsumer",
     "roles/storage.admin",
     "roles/viewer",
 )
-"""What `pulumi up` of the GKE stack creates: network, router and NAT, cluster and node pools (and
-everything inside the cluster), service accounts and their bindings, the repository, the bucket.
-Never roles/owner or roles/editor (the policy pack's `iam-no-write-on-all-resources`)."""
+"""What `pulumi up` of the GKE stack changes: network, router and NAT, cluster and node pools (and
+everything inside the cluster), the repository, the bucket and its grants. Not its service accounts
+(the nodes' and CI's), which an administrator's run creates and changes, nor their IAM policies.
+Never roles/owner or roles/editor, nor a service-account role on the whole project (the policy
+pack's `iam-no-write-on-all-resources`)."""
+ACT_AS_ROLE = "roles/iam.serviceAccountUser"
+"""Granted to the deploy account on the node account only: creating a node pool that runs as it needs actAs."""
 PROJECT_IAM_ADMIN = "roles/resourcemanager.projectIamAdmin"
 GRANTABLE_PROJECT_ROLES = (NODE_ROLE,)
 """The project roles the stack grants (its nodes' account's); the deploy account may grant these only."""
@@ -175,6 +183,9 @@ class GithubWorkloadIdentityArgs:
     """Project roles of the deploy account; default: what the GKE stack's resources need."""
     grantable_project_roles: Sequence[str] = GRANTABLE_PROJECT_ROLES
     """Project roles the deploy account may grant (a conditional projectIamAdmin); empty: none."""
+    act_as: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """Logical name suffix -> service account (`projects/<p>/serviceAccounts/<email>`) the deploy
+    account may act as, with `ACT_AS_ROLE` on that account only: the nodes' account. Default: none."""
 
 
 class GithubWorkloadIdentity(pulumi.ComponentResource):
@@ -218,6 +229,14 @@ class GithubWorkloadIdentity(pulumi.ComponentResource):
             self._project_role(f"{name}-preview", project, preview, role)
         for role in args.deploy_roles:
             self._project_role(f"{name}-deploy", project, deploy, role)
+        for suffix, service_account in args.act_as.items():
+            gcp.serviceaccount.IAMMember(
+                f"{name}-deploy-acts-as-{suffix}",
+                service_account_id=service_account,
+                role=ACT_AS_ROLE,
+                member=deploy.member,
+                opts=child,
+            )
         if args.grantable_project_roles:
             self._project_role(
                 f"{name}-deploy",
@@ -337,12 +356,21 @@ class GithubWorkloadIdentity(pulumi.ComponentResource):
 
 
 def provision(
-    ci: CiSettings, *, project: str, opts: pulumi.ResourceOptions | None = None
+    ci: CiSettings,
+    *,
+    project: str,
+    node_service_account: pulumi.Input[str] | None = None,
+    opts: pulumi.ResourceOptions | None = None,
 ) -> dict[str, pulumi.Output[str]]:
     """The GKE stack's CI identity from its `ci` section: call from the GKE backend's `provision`
-    and merge the result into its outputs (keys from `components.outputs`)."""
+    and merge the result into its outputs (keys from `components.outputs`). `node_service_account`:
+    the account node pools run as (`projects/<p>/serviceAccounts/<email>`), which the deploy account
+    may act as; None: it may act as none."""
+    act_as = {"nodes": node_service_account} if node_service_account is not None else {}
     identity = GithubWorkloadIdentity(
-        "ci", GithubWorkloadIdentityArgs(settings=ci, stack=pulumi.get_stack(), project=project), opts
+        "ci",
+        GithubWorkloadIdentityArgs(settings=ci, stack=pulumi.get_stack(), project=project, act_as=act_as),
+        opts,
     )
     return {
         outputs.CI_WORKLOAD_IDENTITY_PROVIDER: identity.provider_name,

@@ -1,6 +1,6 @@
 """The GKE Standard control plane and what it gives workloads: the cluster contract (GPU
-scheduling, GCS artifacts with per-workload Google service accounts, load balancer annotations),
-and its node pools (`node_pools`).
+scheduling, GCS artifacts granted to each workload's Kubernetes service account, load balancer
+annotations), and its node pools (`node_pools`).
 
 Private nodes (no public IPs; egress through the network's Cloud NAT), master authorized networks,
 Workload Identity, Dataplane V2 (which enforces the project's NetworkPolicies), shielded nodes,
@@ -106,6 +106,9 @@ class GkeCluster(pulumi.ComponentResource):
     kubeconfig: pulumi.Output[str]
     """Secret. Uses the gke-gcloud-auth-plugin, so gcloud and its credentials must be present."""
     node_service_account_email: pulumi.Output[str]
+    node_service_account_name: pulumi.Output[str]
+    """`projects/<p>/serviceAccounts/<email>`: what IAM bindings on the nodes' account name (the CI
+    deploy account's actAs on it, which creating a node pool needs)."""
     provider: k8s.Provider
     contract: ClusterContract
 
@@ -119,6 +122,7 @@ class GkeCluster(pulumi.ComponentResource):
         self.cluster_name = cluster.name
         self.location = cluster.location
         self.node_service_account_email = node_account.email
+        self.node_service_account_name = node_account.name
         self.kubeconfig = pulumi.Output.secret(
             pulumi.Output.all(cluster.name, cluster.endpoint, cluster.master_auth.cluster_ca_certificate).apply(
                 lambda values: kubeconfig(values[0], values[1], values[2] or "")
@@ -154,12 +158,20 @@ class GkeCluster(pulumi.ComponentResource):
 
         on_kubernetes = pulumi.ResourceOptions(parent=self, provider=self.provider)
         namespace = workload_namespace(name, args.namespace, on_kubernetes)
+        # The project's number names the Workload Identity pool's parent in workload principals.
+        project = gcp.organizations.get_project_output(
+            project_id=args.project, opts=pulumi.InvokeOutputOptions(parent=self)
+        )
         self.contract = ClusterContract(
             provider=self.provider,
             namespace=namespace.metadata.name,
             gpu=labelled_gpu_scheduling(bool(settings.gpu_node_pools)),
             artifacts=GcsArtifactStore(
-                artifacts=args.artifacts, project=args.project, namespace=namespace.metadata.name, cluster=cluster
+                artifacts=args.artifacts,
+                project=args.project,
+                project_number=project.number,
+                namespace=namespace.metadata.name,
+                cluster=cluster,
             ),
             service_annotations={"LoadBalancer": load_balancer_annotations(settings.load_balancer)},
             # GKE installs the GPU driver and device plugin itself: workloads wait for the pools and
@@ -172,6 +184,7 @@ class GkeCluster(pulumi.ComponentResource):
                 "location": self.location,
                 "kubeconfig": self.kubeconfig,
                 "node_service_account_email": self.node_service_account_email,
+                "node_service_account_name": self.node_service_account_name,
             }
         )
 

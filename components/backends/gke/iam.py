@@ -1,5 +1,6 @@
 """Google IAM facts both the workloads' artifact grants and the CI identity use: Workload Identity
-and the Cloud Storage prefix conditions. Pure: no Pulumi import."""
+Federation for GKE (its pool and how IAM names a Kubernetes service account) and the Cloud Storage
+prefix conditions. Pure: no Pulumi import."""
 
 from __future__ import annotations
 
@@ -13,6 +14,15 @@ LIST_PREFIX_ATTRIBUTE = "storage.googleapis.com/objectListPrefix"
 def workload_pool(project: str) -> str:
     """A GKE cluster's Workload Identity pool: `<project>.svc.id.goog`."""
     return f"{project}.svc.id.goog"
+
+
+def kubernetes_principal(project_number: str, project: str, namespace: str, service_account: str) -> str:
+    """One Kubernetes service account of the project's clusters as an IAM principal (Workload Identity
+    Federation for GKE, direct resource access): what a pod running as it is, to Google APIs. The
+    pool's parent is named by the project's number, the pool by its ID; any cluster of the project
+    with Workload Identity shares the pool, so the same namespace and name there is the same principal."""
+    pool = f"projects/{project_number}/locations/global/workloadIdentityPools/{workload_pool(project)}"
+    return f"principal://iam.googleapis.com/{pool}/subject/ns/{namespace}/sa/{service_account}"
 
 
 def object_prefix_condition(bucket: str, prefix: str) -> str:

@@ -1,6 +1,7 @@
 """Google Cloud answers for the render mocks: what the APIs return for the resources and invokes of
 the GKE backend (self links and resource IDs in their real shapes, service account emails, the
-cluster's endpoint and CA, the repository's registry URI, the deploying identity's access token),
+cluster's endpoint and CA, the repository's registry URI, the deploying identity's access token,
+the project's number),
 computed deterministically from logical names and inputs. No SDK import: every stack loads this.
 
 Every GKE resource is a custom resource, whose state is its inputs plus what the API adds; the
@@ -19,6 +20,7 @@ from tools.mocks import BackendMocks, auto_name, cloud_resource, short_hash
 PROJECT = "my-ml-project"
 """The project of a resource whose inputs name none (the backend always names it)."""
 PROJECT_NUMBER = "123456789012"
+"""The number of every mocked project: what names workload identity pools' parents."""
 REGION = "us-central1"
 COMPUTE = "https://www.googleapis.com/compute/v1"
 ACCESS_TOKEN = "mock-gcp-access-token"  # noqa: S105 - what the mocked client-config invoke answers
@@ -192,6 +194,22 @@ def _client_config(args: pulumi_mocks.MockCallArgs) -> dict[str, Any]:
     }
 
 
+def _get_project(args: pulumi_mocks.MockCallArgs) -> dict[str, Any]:
+    """The project as Resource Manager describes it; the program reads its number."""
+    project = str(args.args.get("projectId") or PROJECT)
+    return {
+        "id": f"projects/{project}",
+        "projectId": project,
+        "number": PROJECT_NUMBER,
+        "name": project,
+        "labels": {},
+        "effectiveLabels": {},
+        "pulumiLabels": {},
+        "autoCreateNetwork": True,
+        "deletionPolicy": "PREVENT",
+    }
+
+
 def _workload_identity_pool(args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
     """Named by the project's number, as IAM names pools (what workflows and principal sets quote)."""
     name = f"projects/{PROJECT_NUMBER}/locations/global/workloadIdentityPools/{args.inputs['workloadIdentityPoolId']}"
@@ -229,6 +247,9 @@ MOCKS = BackendMocks(
         "gcp:storage/bucketIAMMember:BucketIAMMember": _iam_member,
         "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember": _iam_member,
     },
-    calls={"gcp:organizations/getClientConfig:getClientConfig": _client_config},
+    calls={
+        "gcp:organizations/getClientConfig:getClientConfig": _client_config,
+        "gcp:organizations/getProject:getProject": _get_project,
+    },
     packages={"gcp": _gcp_resource},
 )

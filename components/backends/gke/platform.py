@@ -52,8 +52,13 @@ def provision(
         ),
         opts,
     )
-    # The identities GitHub Actions impersonates to preview and deploy this stack (docs/ci.md), if it asks for them.
-    ci_outputs = ci_identity.provision(config.ci, project=provider.project, opts=opts) if config.ci is not None else {}
+    # The identities GitHub Actions impersonates to preview and deploy this stack (docs/ci.md), if it
+    # asks for them; the deploy identity may act as the nodes' account (node pools run as it), no other.
+    ci_outputs: dict[str, pulumi.Output[str]] = {}
+    if config.ci is not None:
+        ci_outputs = ci_identity.provision(
+            config.ci, project=provider.project, node_service_account=cluster.node_service_account_name, opts=opts
+        )
     return ProvisionedCluster(
         contract=cluster.contract,
         outputs={
