@@ -9,8 +9,8 @@ would cost more than it frees. onnxruntime releases the GIL while it computes, s
 the thread overlaps with the event loop on a second core. With `max_wait_seconds` > 0 an idle
 server also waits that long for company (as Triton's dynamic batcher's `max_queue_delay`). Each
 request gets back its own rows only. The requests of a call are converted and range-checked
-together (`InputSpec.assemble`, on the loop): one refused request gets its own 4xx, the others
-still share the call.
+together (`InputSpec.assemble`, on the loop): one refused request gets its own 4xx (or, should its
+check fail unexpectedly, its own 500), the others still share the call.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import numpy.typing as npt
 
-from mlserve.inputs import Batch, InvalidInputError, Request
+from mlserve.inputs import Batch, Request
 from mlserve.metrics import Metrics
 
 log = logging.getLogger("server")
@@ -42,7 +42,8 @@ req/s with such calls on the loop and 16.3k with every shared call on the thread
 request per client, 3.0k on the loop and 2.4k on the thread; shared batch-32 calls at 64 clients,
 4.2k on the thread and 3.5k on the loop."""
 
-Assemble = Callable[[Sequence[Request]], tuple[Batch, list[InvalidInputError | None]]]
+Assemble = Callable[[Sequence[Request]], tuple[Batch, list[Exception | None]]]
+"""`InputSpec.assemble`: the call's batch, and per request None or why it is refused."""
 _Waiting = tuple[int, asyncio.Future[list[int]]]
 """An accepted request of a call: its row count, and where its class indices go."""
 
