@@ -1,4 +1,4 @@
-"""Train a classifier (--dataset) and write run.json, checkpoints, model.onnx and metadata.json to a URI.
+r"""Train a classifier (--dataset) and write run.json, checkpoints, model.onnx and metadata.json to a URI.
 
 Single process:  python train.py --output-uri file:///data/run1
 Distributed:     torchrun --nnodes=N --nproc-per-node=P --node-rank=R --master-addr=HOST \
@@ -7,8 +7,9 @@ Rank and world size come from the environment torchrun sets; only rank 0 writes.
 with the same --output-uri and settings, it resumes from the newest checkpoint there; other
 settings are refused (a run is never extended or changed).
 
-Exit codes: 0 the model is complete; 2 bad flags; 3 the output location cannot be read or
-written; 4 the output holds a run with other settings; 1 anything unexpected.
+Exit codes: 0 the model is complete; 2 bad flags or torchrun variables (RANK, WORLD_SIZE,
+MASTER_ADDR, ...); 3 the output location cannot be read or written; 4 the output holds a run with
+other settings, or artifacts without run.json; 1 anything unexpected.
 """
 
 from __future__ import annotations
@@ -18,17 +19,18 @@ import os
 import sys
 
 from mltrain import distributed
-from mltrain.artifacts import SUPPORTED_OUTPUTS
 from mltrain.data import DATASETS
+from mltrain.storage_uri import SUPPORTED_LOCATIONS
 from mltrain.training import TrainConfig, TrainerError, configure_logging, log, run
 
 
 def parse_args(argv: list[str] | None = None) -> TrainConfig:
     """Parse the command line into a validated TrainConfig; exits 2 listing every bad flag, bad
-    topology variable (RANK, LOCAL_RANK, WORLD_SIZE) and a device this machine lacks."""
+    topology variable (RANK, LOCAL_RANK, WORLD_SIZE, and MASTER_ADDR and MASTER_PORT for more than
+    one process) and a device this machine lacks."""
     defaults = TrainConfig(output_uri="")
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--output-uri", required=True, help=SUPPORTED_OUTPUTS)
+    parser.add_argument("--output-uri", required=True, help=SUPPORTED_LOCATIONS)
     parser.add_argument(
         "--dataset",
         default=defaults.dataset,

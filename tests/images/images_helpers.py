@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
+import math
 import os
 import signal
 import socket
@@ -172,3 +174,46 @@ class ServerProcess:
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait(timeout=10)
+
+
+def write_linear_model(directory: Path, input_shape: list[int], classes: int, **metadata: object) -> dict:
+    """A model of any input rank at `directory`: ONNX Flatten then MatMul to `classes` scores, with
+    a dynamic batch dimension, and a metadata.json the server takes (range [0, 16]), with
+    `metadata`'s fields replacing the written ones. Returns the metadata as written."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    size = math.prod(input_shape)
+    weights = np.random.default_rng(0).standard_normal((size, classes)).astype(np.float32)
+    graph = helper.make_graph(
+        [
+            helper.make_node("Flatten", ["input"], ["flat"], axis=1),
+            helper.make_node("MatMul", ["flat", "weights"], ["logits"]),
+        ],
+        "linear",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", *input_shape])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", classes])],
+        [numpy_helper.from_array(weights, "weights")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    data = model.SerializeToString()
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "model.onnx").write_bytes(data)
+    digest = hashlib.sha256(data).hexdigest()
+    written = {
+        "model_name": "linear",
+        "version": digest[:12],
+        "model_file": "model.onnx",
+        "model_sha256": digest,
+        "input_name": "input",
+        "input_shape": input_shape,
+        "input_dtype": "float32",
+        "input_range": [0.0, 16.0],
+        "output_name": "logits",
+        "class_labels": list(range(classes)),
+        "test_accuracy": 0.5,
+        **metadata,
+    }
+    (directory / "metadata.json").write_text(json.dumps(written))
+    return written

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 import hashlib
 import json
 import math
@@ -30,6 +31,7 @@ from images_helpers import (
     child_env,
     free_port,
     free_ports,
+    write_linear_model,
 )
 from mlserve.settings import EXIT_CANNOT_LISTEN, EXIT_INVALID_CONFIGURATION
 from mltrain.data import load_split
@@ -181,6 +183,24 @@ BAD_INPUTS = [
     ),
     ("too deep", json.dumps({"instances": [[[[[0.0]]]]]}).encode(), 422, "got an array nested 4 deep"),
     (
+        "UTF-8 byte order mark",
+        b"\xef\xbb\xbf" + json.dumps({"instances": [IMAGE]}).encode(),
+        422,
+        "body: must be JSON in UTF-8 without a byte order mark; this one is UTF-8 with a byte order mark",
+    ),
+    (
+        "UTF-16",
+        json.dumps({"instances": [IMAGE]}).encode("utf-16"),
+        422,
+        "body: must be JSON in UTF-8 without a byte order mark; this one is UTF-16",
+    ),
+    (
+        "UTF-16 without a mark",
+        json.dumps({"instances": [IMAGE]}).encode("utf-16-be"),
+        422,
+        "body: must be JSON in UTF-8 without a byte order mark; this one is UTF-16 or UTF-32",
+    ),
+    (
         "too many instances",
         json.dumps({"instances": [[0] * 64] * (MAX_INSTANCES + 1)}).encode(),
         413,
@@ -220,6 +240,35 @@ def test_streamed_body_over_the_limit_is_cut_off(client: httpx.Client) -> None:
     response = client.post("/v1/models/digits:predict", content=body(), headers={"content-type": "application/json"})
     assert response.status_code == 413
     assert "MAX_BODY_BYTES" in response.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("coding", "body"),
+    [
+        ("gzip", gzip.compress(json.dumps({"instances": [IMAGE]}).encode())),
+        ("gzip", json.dumps({"instances": [IMAGE]}).encode()),
+        ("identity, br", json.dumps({"instances": [IMAGE]}).encode()),
+    ],
+    ids=["gzip body", "plain body said to be gzip", "a list with br"],
+)
+def test_a_content_encoding_is_refused_with_415(client: httpx.Client, coding: str, body: bytes) -> None:
+    """A body with a Content-Encoding other than identity is refused 415 naming what is taken
+    (RFC 9110 15.5.16), with Accept-Encoding: identity, and not decoded (a decompression bomb
+    would pass MAX_BODY_BYTES). A gzip body got a misleading "Invalid JSON", and a plain body
+    with the header was answered 200 as if it were not there."""
+    response = client.post(
+        "/v1/models/digits:predict",
+        content=body,
+        headers={"content-type": "application/json", "content-encoding": coding},
+    )
+    assert response.status_code == 415, response.text
+    assert response.headers["accept-encoding"] == "identity"
+    error = response.json()["error"]
+    assert error.startswith(f"Content-Encoding {coding.split(', ')[-1]!r} is not supported") and "identity" in error
+    plain = json.dumps({"instances": [IMAGE]}).encode()
+    for explicit in ("identity", "Identity"):
+        response = client.post("/v1/models/digits:predict", content=plain, headers={"content-encoding": explicit})
+        assert response.status_code == 200, response.text
 
 
 def test_unknown_model_is_404(client: httpx.Client) -> None:
@@ -344,6 +393,7 @@ def test_corrupt_model_keeps_server_unready_without_crashing(
     data = (trained_model.path / "model.onnx").read_bytes()[:5000]
     if corruption != "truncated":
         metadata["model_sha256"] = hashlib.sha256(data).hexdigest()
+        metadata["version"] = metadata["model_sha256"][:12]
     (model_dir / "model.onnx").write_bytes(data)
     (model_dir / "metadata.json").write_text(json.dumps(metadata))
     server = start_server(MODEL_URI=model_dir.as_uri(), MODEL_LOAD_RETRY_SECONDS="0.2")
@@ -431,6 +481,25 @@ def test_sigterm_lets_the_in_flight_request_finish(
         # Empty values that would read as something else: every interface, the current directory.
         ({"HOST": "", "MODEL_URI": "file:///models/x"}, ["HOST: is empty"]),
         ({"AUTH_TOKEN_FILE": "", "MODEL_URI": "file:///models/x"}, ["AUTH_TOKEN_FILE: is empty"]),
+        # Instance limits beyond what a body within MAX_BODY_BYTES's bound can hold.
+        (
+            {"MAX_INSTANCES": str(10**24), "MODEL_URI": "file:///models/x"},
+            ["MAX_INSTANCES:", "less than or equal to 268435456"],
+        ),
+        (
+            {"MICRO_BATCH_MAX_INSTANCES": str(2**28 + 1), "MODEL_URI": "file:///models/x"},
+            ["MICRO_BATCH_MAX_INSTANCES:", "less than or equal to 268435456"],
+        ),
+        # Locations the server would retry forever: every one but the supported forms.
+        ({"MODEL_URI": "s4://bucket/run"}, ["MODEL_URI: 's4://bucket/run': scheme 's4' is not supported"]),
+        ({"MODEL_URI": "file://relative/run"}, ["MODEL_URI: 'file://relative/run' is not a local file URI"]),
+        ({"MODEL_URI": " "}, ["MODEL_URI: is empty"]),
+        (
+            {"MODEL_URI": "http://169.254.169.254/latest/meta-data"},
+            ["MODEL_URI: 'http://169.254.169.254/latest/meta-data': scheme 'http' is not supported"],
+        ),
+        ({"MODEL_URI": "S3://bucket/run"}, ["MODEL_URI: 'S3://bucket/run': write the scheme in lower case"]),
+        ({"MODEL_URI": "/models/x\nINFO forged"}, ["MODEL_URI: '/models/x\\nINFO forged' has spaces around it"]),
     ],
     ids=[
         "port not a number",
@@ -446,6 +515,14 @@ def test_sigterm_lets_the_in_flight_request_finish(
         "body limit unbounded",
         "host empty",
         "token file empty",
+        "max instances 10**24",
+        "micro-batch instances unbounded",
+        "model uri s4",
+        "model uri relative file",
+        "model uri blank",
+        "model uri http",
+        "model uri upper-case scheme",
+        "model uri with a newline",
     ],
 )
 def test_invalid_settings_stop_the_server_with_a_clear_message(env: dict[str, str], expected: list[str]) -> None:
@@ -824,6 +901,58 @@ def test_concurrent_requests_each_get_their_own_rows(
             assert calls.get("inference_thread", 0) > 0, calls  # the long calls ran on the thread
 
 
+def test_a_five_dimensional_model_answers_each_request_of_a_shared_call_on_its_own(
+    tmp_path: Path, start_server: Callable[..., ServerProcess]
+) -> None:
+    """A model whose input has five dimensions: concurrent requests share calls, and the bad ones
+    among them (ragged, or nested five deep in the wrong shape, which only the careful path can
+    name) each get their own 422 while the good ones sharing their calls get their predictions.
+    The careful path knew nesting depths 1 to 4 only: a bad 5-deep request raised KeyError while
+    its call was assembled, and every request of that call got a 500."""
+    shape = [1, 2, 2, 2, 2]
+    write_linear_model(tmp_path / "model", shape, 3)
+    server = start_server(
+        MODEL_URI=(tmp_path / "model").as_uri(), MODEL_NAME="linear", MICRO_BATCH_MAX_WAIT_SECONDS="0.005"
+    )
+    server.wait_for("/readyz", 200)
+    session = ort.InferenceSession(str(tmp_path / "model" / "model.onnx"), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(5)
+    requests: list[tuple[object, object]] = []
+    for index in range(60):
+        instance = rng.integers(0, 17, size=shape).astype(np.float32)
+        if index % 3 == 1:  # ragged: the last innermost row one short
+            bad = instance.tolist()
+            bad[0][1][1][1].pop()
+            requests.append((bad, "instances[0] is ragged; expected [1, 2, 2, 2, 2]"))
+        elif index % 3 == 2:  # five deep, wrong shape
+            requests.append(
+                (
+                    np.zeros((1, 2, 2, 2, 3)).tolist(),
+                    "instances[0] has shape [1, 2, 2, 2, 3]; expected [1, 2, 2, 2, 2], [2, 2, 2, 2] or [16]",
+                )
+            )
+        else:
+            wanted = session.run(["logits"], {"input": instance[None]})[0].argmax(axis=1).tolist()
+            requests.append((instance.tolist(), wanted))
+
+    async def run_all() -> list[object]:
+        async with httpx.AsyncClient(base_url=server.url, limits=httpx.Limits(max_connections=30), timeout=30) as http:
+
+            async def one(instance: object) -> object:
+                response = await http.post("/v1/models/linear:predict", json={"instances": [instance]})
+                assert response.status_code in (200, 422), response.text
+                payload = response.json()
+                return payload["predictions"] if response.status_code == 200 else payload["error"]
+
+            return await asyncio.gather(*(one(instance) for instance, _ in requests))
+
+    assert asyncio.run(run_all()) == [wanted for _, wanted in requests]
+    metrics = httpx.get(server.admin_url + "/metrics").text
+    calls = sum(float(n) for n in re.findall(r"model_server_inference_calls_total\{runner=\"\w+\"\} (\S+)", metrics))
+    assert calls < 40, metrics  # good requests did share calls with others
+    assert "Traceback" not in server.log() and " ERROR " not in server.log()
+
+
 # ---- what probing the server found: load failures of every kind, slow and malformed clients ----
 
 
@@ -839,6 +968,7 @@ def _fixed_batch_model(trained_model: TrainedModel, model_dir: Path) -> None:
     (model_dir / "model.onnx").write_bytes(data)
     metadata = trained_model.metadata
     metadata["model_sha256"] = hashlib.sha256(data).hexdigest()
+    metadata["version"] = metadata["model_sha256"][:12]
     (model_dir / "metadata.json").write_text(json.dumps(metadata))
 
 
@@ -852,6 +982,11 @@ LOAD_FAILURES = [
     ("metadata nested too deep", "metadata.json is not JSON"),
     ("NaN test accuracy", "metadata.json is invalid: test_accuracy: Input should be a finite number"),
     ("infinite input range", "metadata.json is invalid: input_range.1: Input should be a finite number"),
+    ("input range beyond float32", "metadata.json is invalid: input_range: must be [low, high], each a finite float32"),
+    (
+        "version forging a log line",
+        "metadata.json is invalid: version: must be the first 12 hex digits of model_sha256",
+    ),
 ]
 
 
@@ -861,7 +996,9 @@ def test_every_kind_of_load_failure_is_a_reason_a_metric_and_a_retry(
 ) -> None:
     """Whatever fails a load attempt - a model with a fixed batch size (the server batches
     requests), metadata.json nested beyond what json can parse, a NaN or infinite number in it
-    (GET /v1/models/{name} would answer invalid JSON) - /readyz gives a one-line reason, each
+    (GET /v1/models/{name} would answer invalid JSON), an input range wider than float32 (1e39
+    passed it and the model answered from inf), a version that is not the digest's first 12
+    digits (a newline in it forged a log line) - /readyz gives a one-line reason, each
     attempt logs one line and counts as a failure, and the loader keeps retrying; no attempt
     leaves /readyz at "model not loaded yet"."""
     model_dir = tmp_path / "model"
@@ -875,10 +1012,17 @@ def test_every_kind_of_load_failure_is_a_reason_a_metric_and_a_retry(
         _spoiled_metadata(
             trained_model, model_dir, re.sub(r'"test_accuracy": [0-9.]+', '"test_accuracy": NaN', metadata)
         )
-    else:
+    elif failure == "infinite input range":
         _spoiled_metadata(
             trained_model, model_dir, metadata.replace('"input_range": [0.0, 16.0]', '"input_range": [0, Infinity]')
         )
+    elif failure == "input range beyond float32":
+        _spoiled_metadata(
+            trained_model, model_dir, metadata.replace('"input_range": [0.0, 16.0]', '"input_range": [-1e300, 1e300]')
+        )
+    else:
+        forged = {**trained_model.metadata, "version": "x\n2000-01-01T00:00:00.000Z INFO server model ready"}
+        _spoiled_metadata(trained_model, model_dir, json.dumps(forged))
     server = start_server(MODEL_URI=model_dir.as_uri(), MODEL_LOAD_RETRY_SECONDS="0.2")
     server.wait_for("/healthz", 200)
     _wait_for_load_attempts(server, 2)

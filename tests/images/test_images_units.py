@@ -24,6 +24,7 @@ from mlserve.settings import Settings
 from mltrain.artifacts import ArtifactStore, checkpoint_name
 from mltrain.data import load_split, shard_indices
 from mltrain.distributed import read_topology, topology_problems
+from pydantic import ValidationError
 
 
 @pytest.mark.parametrize("world_size", [1, 2, 3, 4])
@@ -70,11 +71,12 @@ def test_learning_rate_decays_by_cosine_to_five_percent() -> None:
 def test_topology_comes_from_torchrun_environment() -> None:
     """RANK, LOCAL_RANK and WORLD_SIZE default to a single process and are validated."""
     assert read_topology({}) == (0, 0, 1)
-    assert read_topology({"RANK": "3", "LOCAL_RANK": "1", "WORLD_SIZE": "4"}) == (3, 1, 4)
+    torchrun = {"MASTER_ADDR": "10.0.0.1", "MASTER_PORT": "29500"}
+    assert read_topology({"RANK": "3", "LOCAL_RANK": "1", "WORLD_SIZE": "4", **torchrun}) == (3, 1, 4)
     with pytest.raises(ValueError, match="WORLD_SIZE='two' is not an integer"):
         read_topology({"WORLD_SIZE": "two"})
     with pytest.raises(ValueError, match=r"RANK=4 must be from 0 to WORLD_SIZE-1 \(3\)"):
-        read_topology({"RANK": "4", "WORLD_SIZE": "4"})
+        read_topology({"RANK": "4", "WORLD_SIZE": "4", **torchrun})
     # Every problem at once, each naming its variable.
     assert topology_problems({"RANK": "x", "WORLD_SIZE": "0", "LOCAL_RANK": "-2"}) == [
         "environment variable RANK='x' is not an integer",
@@ -359,17 +361,24 @@ def test_model_load_errors_are_one_line(tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(120)
-def test_train_and_serve_through_a_non_local_filesystem() -> None:
+@pytest.mark.parametrize("dataset", ["digits", "breast-cancer"])
+def test_train_and_serve_through_a_non_local_filesystem(dataset: str) -> None:
     """The trainer's writes and the server's load go through fsspec end to end: a model trained
-    to memory:// (standing in for s3:// or gs://) is loaded from there and predicts."""
+    to memory:// (standing in for s3:// or gs://) is loaded from there and predicts. So each
+    example model's metadata.json, as the trainer writes it, passes the server's strict reading
+    (no field converted, version the digest's first 12 digits, accuracy a fraction)."""
+    from mlserve.model import METADATA_FILE, ModelMetadata
     from mltrain.training import TrainConfig, run
 
-    uri = f"memory://models-{uuid.uuid4().hex}/digits"
-    run(TrainConfig(output_uri=uri, epochs=1, device="cpu"))
+    uri = f"memory://models-{uuid.uuid4().hex}/{dataset}"
+    run(TrainConfig(output_uri=uri, dataset=dataset, model_name=f"{dataset}-m", epochs=1, device="cpu"))
+    written = json.loads(fsspec.open(f"{uri}/{METADATA_FILE}").open().read())
+    ModelMetadata.model_validate(written)  # strict: raises if any field needed converting
     model = load_model(uri, 1)
-    split = load_split()
-    assert len(model.predict(split.test_images[:5])) == 5
-    assert model.metadata.model_name == "digits"
+    split = load_split(dataset)
+    assert len(model.predict(split.test_inputs[:5])) == 5
+    assert model.metadata.model_name == f"{dataset}-m"
+    assert model.metadata.version == written["model_sha256"][:12]
 
 
 def test_device_choice_follows_what_torch_sees() -> None:
@@ -435,3 +444,288 @@ def test_a_failed_call_fails_only_its_own_requests_and_the_batcher_goes_on() -> 
         ["MemoryError: assembling failed"] * 2,
         [[11], [15]],
     ]
+
+
+# ---- what the second probe found: models of any rank, float32's range, strict metadata, URIs ----
+
+
+def _nested(values: list[float], shape: tuple[int, ...]) -> list[Any]:
+    nested: list[Any] = np.array(values, dtype=np.float64).reshape(shape).tolist()
+    return nested
+
+
+@pytest.mark.parametrize("shape", [(1, 2, 2, 2, 2), (2, 1, 2, 1, 2, 2)], ids=["5-D", "6-D"])
+def test_a_model_of_any_rank_gets_its_requests_checked(shape: tuple[int, ...]) -> None:
+    """The careful path's typed request exists for every nesting depth a model accepts, not only
+    1 to 4: a 5-D or 6-D model's bad request is a 422 naming the problem (it was a KeyError, and in
+    a shared call a 500 for every request of the call), and good ones sharing its call still pass."""
+    spec = InputSpec(shape, (0.0, 16.0))
+    size = math.prod(shape)
+    good = json.dumps({"instances": [_nested([1.0] * size, shape)]}).encode()
+    ragged_instance = _nested([1.0] * size, shape)
+    innermost = ragged_instance
+    while isinstance(innermost[-1], list):
+        innermost = innermost[-1]
+    innermost.pop()  # the last innermost row is one short
+    ragged = json.dumps({"instances": [ragged_instance]}).encode()
+    string = json.dumps({"instances": [_nested([1.0] * size, shape)]}).replace("1.0", '"1"', 1).encode()
+    requests = [spec.decode(body, 8) for body in (good, ragged, good)]
+    assert all(request is not None for request in requests)
+    batch, outcomes = spec.assemble([r for r in requests if r is not None])
+    assert batch.shape == (2, *shape)
+    expected = f"instances[0] is ragged; expected [{', '.join(map(str, shape))}]"
+    assert [_refusal(o) for o in outcomes] == [None, (422, expected), None]
+    assert _outcome(spec, ragged) == (422, expected)
+    refusal = _outcome(spec, string)
+    assert isinstance(refusal, tuple) and refusal[0] == 422 and "Input should be a valid number" in refusal[1]
+
+
+def test_an_unexpected_failure_checking_one_request_fails_that_request_only() -> None:
+    """Should checking one request of a shared call fail in a way nobody foresaw (a bug; here a
+    subclass stands in for one), that request alone gets the error (a 500) and the others of the
+    call are still served."""
+
+    class Flawed(InputSpec):
+        def _parse_checked(self, body: bytes, max_instances: int) -> Any:
+            if b"13" in body:
+                raise KeyError("a bug")
+            return super()._parse_checked(body, max_instances)
+
+    spec = Flawed((2,), (0.0, 100.0))
+    bodies = [b'{"instances": [[1, 2]]}', b'{"instances": [[13, 13, 13]]}', b'{"instances": [[1, 2, 3]]}']
+    requests = [spec.decode(body, 8) for body in bodies] + [spec.decode(bodies[0], 8)]
+    batch, outcomes = spec.assemble([r for r in requests if r is not None])
+    assert batch.tolist() == [[1, 2], [1, 2]]
+    assert [type(o).__name__ if o is not None else None for o in outcomes] == [
+        None,
+        "KeyError",
+        "InvalidInputError",
+        None,
+    ]
+
+
+@pytest.mark.parametrize(
+    ("value", "accepted"),
+    [(-3.4028235e38, True), (3.4028235e38, True), (3.40282356e38, True), (3.4028236e38, False), (1e39, False)],
+)
+def test_without_a_range_every_value_that_rounds_to_a_finite_float32_is_taken(value: float, accepted: bool) -> None:
+    """Without input_range, a value is taken when the model gets a finite float32 from it:
+    -3.4028235e+38 (float32's minimum as printed, a little beyond it as a double) was refused as
+    "not a finite float32"; a value that rounds to inf is refused saying so."""
+    body = json.dumps({"instances": [[value, 0.0]]}).encode()
+    outcome = _outcome(InputSpec((2,)), body)
+    if accepted:
+        assert outcome == [[float(np.float32(value)), 0.0]]
+    else:
+        assert outcome == (
+            422,
+            f"instances[0][0] is {value!r}; each value must be a finite float32 "
+            "(at most 3.4028235e+38 in magnitude once rounded to float32)",
+        )
+
+
+def _metadata(**fields: object) -> dict[str, object]:
+    digest = "ab" * 32
+    document: dict[str, object] = {
+        "model_name": "digits",
+        "version": digest[:12],
+        "model_sha256": digest,
+        "input_name": "input",
+        "input_shape": [1, 8, 8],
+        "input_dtype": "float32",
+        "input_range": [0.0, 16.0],
+        "output_name": "logits",
+        "class_labels": list(range(10)),
+        "test_accuracy": 0.97,
+    }
+    document.update(fields)
+    return document
+
+
+@pytest.mark.parametrize(
+    ("fields", "problem"),
+    [
+        ({"class_labels": [True, False]}, "class_labels: each label must be an integer or a string; [0] is true"),
+        ({"class_labels": [1.0, 2.0]}, "class_labels: each label must be an integer or a string; [0] is 1.0"),
+        ({"input_range": "[0, 16]"}, "input_range: Input should be a valid list"),
+        ({"input_range": ["0", 16]}, "input_range.0: Input should be a valid number"),
+        ({"input_range": [0, 16, 32]}, "input_range: List should have at most 2 items"),
+        ({"input_shape": ["8", 8]}, "input_shape.0: Input should be a valid integer"),
+        ({"input_shape": [8.0, 8]}, "input_shape.0: Input should be a valid integer"),
+        ({"test_accuracy": "0.97"}, "test_accuracy: Input should be a valid number"),
+        ({"test_accuracy": 7.5}, "test_accuracy: Input should be less than or equal to 1"),
+        ({"test_accuracy": -0.1}, "test_accuracy: Input should be greater than or equal to 0"),
+        ({"version": ""}, "version: must be the first 12 hex digits of model_sha256"),
+        ({"version": "abababababab\nINFO forged"}, "version: must be the first 12 hex digits of model_sha256"),
+        ({"version": "cdcdcdcdcdcd"}, "version: must be the first 12 hex digits of model_sha256"),
+        ({"model_file": "a\nb.onnx"}, "model_file: must name a file beside metadata.json"),
+        ({"model_file": "../model.onnx"}, "model_file: must name a file beside metadata.json"),
+        ({"input_range": [-1e300, 1e300]}, "input_range: must be [low, high], each a finite float32"),
+        ({"input_range": [0, 3.4028236e38]}, "input_range: must be [low, high], each a finite float32"),
+        ({"input_range": [16, 0]}, "input_range: must be [low, high] with low <= high"),
+    ],
+)
+def test_metadata_is_read_strictly_as_the_contract_gives_it(fields: dict[str, object], problem: str) -> None:
+    """metadata.json's values are taken only as the JSON types the serving contract names, never
+    converted (true was served as class 1, 1.0 as 1, "0.97" as an accuracy); version is exactly
+    model_sha256[:12] (an empty one, or one with a newline that forged a log line, was served); the
+    accuracy is a fraction; the range is one float32 can hold (1e300 let 1e39 through to become
+    inf in the model). Each is a one-line reason naming the field."""
+    from mlserve.model import ModelMetadata, _fields_message
+
+    with pytest.raises(ValidationError) as invalid:
+        ModelMetadata.model_validate(_metadata(**fields))
+    assert _fields_message(invalid.value).startswith(problem), _fields_message(invalid.value)
+
+
+def test_metadata_the_contract_allows_is_read_as_written() -> None:
+    """What the contract allows loads unchanged: int or string labels, an int bound, float32's
+    extremes as usually printed, no range or accuracy at all."""
+    from mlserve.model import ModelMetadata
+
+    wide = ModelMetadata.model_validate(
+        _metadata(class_labels=[0, "cat"], input_range=[-3.4028235e38, 3.4028235e38], test_accuracy=1)
+    )
+    assert wide.class_labels == [0, "cat"] and wide.input_range == [-3.4028235e38, 3.4028235e38]
+    bare = _metadata()
+    del bare["input_range"], bare["test_accuracy"]
+    assert ModelMetadata.model_validate(bare).input_range is None
+
+
+LOCATIONS = [
+    ("/abs/run", None),
+    ("rel/run", None),
+    ("./a:b", None),
+    ("file:///abs/run", None),
+    ("s3://bucket/models/digits/runs/1", None),
+    ("gs://bucket", None),
+    ("", "is empty"),
+    (" ", "is empty"),
+    (" /abs/run", "has spaces around it or control characters in it"),
+    ("/abs/run\n", "has spaces around it or control characters in it"),
+    ("/abs/\x1b[2Jrun", "has spaces around it or control characters in it"),
+    ("s4://bucket/run", "scheme 's4' is not supported"),
+    ("http://169.254.169.254/latest/meta-data", "scheme 'http' is not supported"),
+    ("memory://run", "scheme 'memory' is not supported"),
+    ("runs:1/x", "scheme 'runs' is not supported"),
+    ("S3://bucket/run", "write the scheme in lower case (s3://...)"),
+    ("File:///abs/run", "write the scheme in lower case (file://...)"),
+    ("s3:/bucket/run", "is not a URI (s3: must be followed by //)"),
+    ("s3:///run", "names no bucket"),
+    ("file://relative/run", "is not a local file URI"),
+    ("file://localhost/abs/run", "is not a local file URI"),
+    ("file://", "is not a local file URI"),
+]
+
+
+@pytest.mark.parametrize(("uri", "problem"), LOCATIONS, ids=[repr(location[0]) for location in LOCATIONS])
+def test_trainer_and_server_take_the_same_model_locations(
+    uri: str, problem: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--output-uri and MODEL_URI name the same place and follow one rule: local paths, file:///,
+    s3:// and gs:// only, each refusal naming the flag or variable and the supported forms. The
+    server took any MODEL_URI (s4://, a relative file:// URI, ' ', a metadata address over http)
+    and retried it forever; `file://localhost/abs` was written by fsspec to ./localhost/abs; S3://
+    passed the trainer's check and failed later with exit 3."""
+    from mltrain.artifacts import output_uri_problem
+
+    trainer = output_uri_problem(uri)
+    monkeypatch.setenv("MODEL_URI", uri)
+    try:
+        Settings()
+        server = None
+    except ValidationError as error:
+        (failure,) = error.errors()
+        assert failure["loc"] == ("model_uri",)
+        server = failure["msg"].removeprefix("Value error, ")
+    if problem is None:
+        assert trainer is None and server is None
+    else:
+        assert trainer == f"--output-uri {server}"
+        assert server is not None and problem in server and "s3://bucket/prefix or gs://bucket/prefix" in server
+        assert "\n" not in server
+
+
+def test_the_two_copies_of_the_location_rule_are_one() -> None:
+    """Each image is built from its own directory, so the rule is kept in both, word for word."""
+    from images_helpers import SERVER_DIR, TRAINER_DIR
+
+    trainer = (TRAINER_DIR / "mltrain" / "storage_uri.py").read_text()
+    assert (SERVER_DIR / "mlserve" / "storage_uri.py").read_text() == trainer
+
+
+def test_every_instance_limit_has_a_bound_the_body_limit_explains(monkeypatch: pytest.MonkeyPatch) -> None:
+    """MAX_INSTANCES and MICRO_BATCH_MAX_INSTANCES are bounded (10**24 was taken) by the most
+    instances a body within MAX_BODY_BYTES's own bound can hold: 4 bytes each, `[0],`."""
+    from mlserve.settings import MAX_INSTANCES_LIMIT
+
+    largest_body = Settings.model_fields["max_body_bytes"].metadata
+    assert any(getattr(bound, "le", None) == 4 * MAX_INSTANCES_LIMIT for bound in largest_body)
+    monkeypatch.setenv("MODEL_URI", "s3://bucket/run")
+    for variable in ("MAX_INSTANCES", "MICRO_BATCH_MAX_INSTANCES"):
+        monkeypatch.setenv(variable, str(MAX_INSTANCES_LIMIT))
+        Settings()
+        for too_many in (str(MAX_INSTANCES_LIMIT + 1), str(10**24)):
+            monkeypatch.setenv(variable, too_many)
+            with pytest.raises(ValidationError, match=f"less than or equal to {MAX_INSTANCES_LIMIT}"):
+                Settings()
+        monkeypatch.delenv(variable)
+
+
+def test_more_than_one_process_needs_torchrun_s_whole_environment() -> None:
+    """With WORLD_SIZE above 1 the process group reads RANK, MASTER_ADDR and MASTER_PORT: each
+    missing one (or a port that is none) is a problem named with the others before anything
+    starts; it was a traceback from init_process_group, exit 1."""
+    assert topology_problems({"WORLD_SIZE": "2"}) == [
+        "environment variable RANK is not set; WORLD_SIZE=2 needs it (torchrun sets it)",
+        "environment variable MASTER_ADDR is not set; WORLD_SIZE=2 needs it (torchrun sets it)",
+        "environment variable MASTER_PORT is not set; WORLD_SIZE=2 needs it (torchrun sets it)",
+    ]
+    assert topology_problems({"WORLD_SIZE": "2", "RANK": "1", "MASTER_ADDR": "h", "MASTER_PORT": "70000"}) == [
+        "environment variable MASTER_PORT='70000' must be a port, 1 to 65535"
+    ]
+    assert topology_problems({"WORLD_SIZE": "2", "RANK": "1", "MASTER_ADDR": "h", "MASTER_PORT": "29500"}) == []
+    assert topology_problems({"WORLD_SIZE": "1"}) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "valid"),
+    [
+        ("digits", True),
+        ("breast-cancer", True),
+        ("a", True),
+        ("m" * 28, True),
+        ("m" * 29, False),
+        ("a\nb", False),
+        ("Digits", False),
+        ("digits_v2", False),
+        ("2digits", False),
+        ("digits-", False),
+        ("a/b", False),
+        ("", False),
+    ],
+)
+def test_model_names_follow_the_platform_s_rule(name: str, valid: bool) -> None:
+    """--model-name takes the names the platform gives models (components/schema.py ModelName,
+    stricter than the server's MODEL_NAME), so none carries a newline into metadata.json and the
+    log; it refused only '/' before."""
+    from mltrain.training import MAX_MODEL_NAME_LENGTH as TRAINER_NAME_LENGTH
+    from mltrain.training import TrainConfig
+    from pydantic import TypeAdapter
+
+    from components.schema import MAX_MODEL_NAME_LENGTH, ModelName
+
+    assert TRAINER_NAME_LENGTH == MAX_MODEL_NAME_LENGTH
+
+    problems = TrainConfig(output_uri="x", model_name=name).problems()
+    assert (problems == []) is valid, problems
+    try:
+        TypeAdapter(ModelName).validate_python(name)
+        platform = True
+    except ValidationError:
+        platform = False
+    assert platform is valid
+    if not valid:
+        (problem,) = problems
+        assert problem.startswith("--model-name must be a DNS-1035 label of at most 28 characters (lower-case")
+        assert problem.endswith(f"got {name!r}")

@@ -168,6 +168,18 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
+def _content_coding(scope: Scope) -> str | None:
+    """The first content coding of the request other than identity, from every Content-Encoding
+    header and each comma-separated item, or None for a plain body."""
+    headers: Headers = scope["headers"]
+    for key, value in headers:
+        if key == b"content-encoding":
+            for coding in value.decode("latin-1").split(","):
+                if coding.strip() and coding.strip().lower() != "identity":
+                    return coding.strip()
+    return None
+
+
 class ModelServer:
     """The ASGI application. `routes` lists what each port serves (for the probes' contract test);
     `add_verb` adds a POST /v1/models/{name}:{verb} route (the benchmark's no-op uses it)."""
@@ -284,6 +296,15 @@ class ModelServer:
             if route == "/v1/models":
                 return route, json_response(200, {"models": [self.settings.model_name]})
             return route, self._model_status(name)
+        if (coding := _content_coding(scope)) is not None:
+            # RFC 9110 15.5.16: name what would be accepted. A compressed body is not decoded: it
+            # could inflate far past MAX_BODY_BYTES (a decompression bomb), and bodies are small.
+            return route, error(
+                415,
+                f"Content-Encoding {coding!r} is not supported; send the JSON body uncompressed "
+                "(no Content-Encoding, or identity)",
+                [(b"accept-encoding", b"identity")],
+            )
         try:
             body = await read_body(scope, receive, self.settings.max_body_bytes)
         except BodyTooLargeError as too_large:

@@ -12,8 +12,8 @@ wait set, a request the server knows to be its only one (`alone`) is computed at
 loop iterations a shared call costs (a lone client got 6.9k req/s through the batcher, 8.8k
 without, bench/README.md). Each
 request gets back its own rows only. The requests of a call are converted and range-checked
-together (`InputSpec.assemble`, on the loop): one refused request gets its own 4xx, the others
-still share the call.
+together (`InputSpec.assemble`, on the loop): one refused request gets its own 4xx (or, should its
+check fail unexpectedly, its own 500), the others still share the call.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import numpy.typing as npt
 
-from mlserve.inputs import Batch, InvalidInputError, Request
+from mlserve.inputs import Batch, Request
 from mlserve.metrics import Metrics
 
 log = logging.getLogger("server")
@@ -45,7 +45,8 @@ req/s with such calls on the loop and 16.3k with every shared call on the thread
 request per client, 3.0k on the loop and 2.4k on the thread; shared batch-32 calls at 64 clients,
 4.2k on the thread and 3.5k on the loop."""
 
-Assemble = Callable[[Sequence[Request]], tuple[Batch, list[InvalidInputError | None]]]
+Assemble = Callable[[Sequence[Request]], tuple[Batch, list[Exception | None]]]
+"""`InputSpec.assemble`: the call's batch, and per request None or why it is refused."""
 _Waiting = tuple[int, asyncio.Future[list[int]]]
 """An accepted request of a call: its row count, and where its class indices go."""
 

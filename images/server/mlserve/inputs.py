@@ -9,6 +9,7 @@ then `assemble` (one conversion, two reductions) for all the requests of an onnx
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -77,11 +78,12 @@ class _TypedRequest(BaseModel):
     instances: list[Any]
 
 
-# One request model per instance nesting depth (1-4), for the careful path below.
-_TYPED_REQUESTS: dict[int, type[_TypedRequest]] = {
-    depth: create_model(f"PredictRequestDepth{depth}", __base__=_TypedRequest, instances=(_instances_type(depth), ...))
-    for depth in range(1, 5)
-}
+@functools.cache
+def _typed_request(depth: int) -> type[_TypedRequest]:
+    """The request model for instances nested `depth` deep, for the careful path below. Built on
+    first use and kept: the depths asked for are those of a model's accepted shapes (at most three
+    per model, `InputSpec.by_depth`), whatever rank its input has."""
+    return create_model(f"PredictRequestDepth{depth}", __base__=_TypedRequest, instances=(_instances_type(depth), ...))
 
 
 def exact(value: float) -> str:
@@ -100,12 +102,47 @@ Batch = npt.NDArray[np.float32]
 Values = npt.NDArray[np.float64]
 """Parsed instances before the checks, in the client's layout."""
 FLOAT32_MAX = float(np.finfo(np.float32).max)
+FLOAT32_RANGE_TEXT = f"at most {np.finfo(np.float32).max!s} in magnitude once rounded to float32"
+"""Which numbers a float32 input takes, in words: float32's largest value as float32 prints it."""
+FLOAT32_ROUNDING_MAX = float(np.nextafter(2.0**128 - 2.0**103, 0))
+"""The largest double that rounds to a finite float32 (FLOAT32_MAX, 3.4028235e+38 as printed);
+2**128 - 2**103, halfway to the next power of two, already rounds to inf."""
+
+
+def rounds_to_float32(value: float) -> bool:
+    """Whether `value` becomes a finite float32 when the model takes it: -3.4028235e+38 (float32's
+    minimum as printed, a little beyond it as a double) does, 1e39 and 1e300 do not."""
+    return abs(value) <= FLOAT32_ROUNDING_MAX
+
 
 # What a valid body is made of besides its key: digits, number signs, points and exponents, array
 # brackets, commas and JSON whitespace. Removing them from a valid body leaves exactly _ONLY_THE_KEY
 # ("instances" loses its e's).
 _NUMBERS_AND_ARRAYS = b"0123456789+-.eE[], \t\n\r"
 _ONLY_THE_KEY = b'{"instancs":}'
+
+# Byte order marks, longest first (UTF-32's little-endian mark begins with UTF-16's).
+_BYTE_ORDER_MARKS = (
+    (b"\xff\xfe\x00\x00", "UTF-32"),
+    (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xef\xbb\xbf", "UTF-8 with a byte order mark"),
+    (b"\xff\xfe", "UTF-16"),
+    (b"\xfe\xff", "UTF-16"),
+)
+
+
+def _other_encoding(body: bytes) -> str | None:
+    """What a body that is not plain UTF-8 JSON is, for the careful path's answer (RFC 8259 asks
+    for UTF-8; a parser would only say "Invalid JSON" at column 1), or None. A byte order mark is
+    refused rather than skipped: one encoding, no exceptions. Without one, a NUL byte among the
+    first four (which no JSON text has) means UTF-16 or UTF-32."""
+    for mark, encoding in _BYTE_ORDER_MARKS:
+        if body.startswith(mark):
+            return encoding
+    if b"\x00" in body[:4]:
+        return "UTF-16 or UTF-32 (it has NUL bytes)"
+    return None
+
 
 DEFERRED_MAX_VALUES = 256
 """Requests of at most this many numbers wait to be converted with the others of their call
@@ -160,7 +197,7 @@ class InputSpec:
         description = texts[0] if len(texts) == 1 else ", ".join(texts[:-1]) + f" or {texts[-1]}"
         object.__setattr__(self, "by_depth", by_depth)
         object.__setattr__(self, "description", description)
-        low, high = self.value_range if self.value_range is not None else (-FLOAT32_MAX, FLOAT32_MAX)
+        low, high = (-FLOAT32_ROUNDING_MAX, FLOAT32_ROUNDING_MAX) if self.value_range is None else self.value_range
         object.__setattr__(self, "_low", low)
         object.__setattr__(self, "_high", high)
         object.__setattr__(self, "_values_per_instance", math.prod(self.shape))
@@ -211,23 +248,28 @@ class InputSpec:
             )
         return Decoded(body, instances)
 
-    def assemble(self, requests: Sequence[Request]) -> tuple[Batch, list[InvalidInputError | None]]:
+    def assemble(self, requests: Sequence[Request]) -> tuple[Batch, list[Exception | None]]:
         """One model batch of the accepted requests' instances, in order, and for each request None
-        or why it is refused: the outcome `parse` gives for its body alone. Requests that all
-        decoded in one layout and are all in range (the usual case) are converted and checked in
-        one numpy call each; otherwise each request is parsed on its own."""
+        or why it is refused: the outcome `parse` gives for its body alone (an InvalidInputError),
+        or, should checking it fail unexpectedly (a bug), that error, for this request only: no
+        request's problem fails the others of its call. Requests that all decoded in one layout
+        and are all in range (the usual case) are converted and checked in one numpy call each;
+        otherwise each request is checked on its own."""
         decoded = [request for request in requests if isinstance(request, Decoded)]
         if len(decoded) == len(requests):
-            values = self._values([row for request in decoded for row in request.instances])
+            try:
+                values = self._values([row for request in decoded for row in request.instances])
+            except Exception:  # noqa: BLE001 - each request is then checked on its own, below
+                values = None
             if values is not None and self._in_range(values):
                 return self._for_model(values), [None] * len(requests)
         parts: list[Batch] = []
-        outcomes: list[InvalidInputError | None] = []
+        outcomes: list[Exception | None] = []
         for request in requests:
             if isinstance(request, Decoded):
                 try:
                     request = self.check(request)
-                except InvalidInputError as refused:
+                except Exception as refused:  # noqa: BLE001 - a 4xx, or a bug answered 500: this request's alone
                     outcomes.append(refused)
                     continue
             parts.append(request)
@@ -251,7 +293,7 @@ class InputSpec:
         """Name the first value outside `value_range` (or, without one, beyond float32's range) by
         its place in the client's layout."""
         if self.value_range is None:
-            allowed = "a finite float32"
+            allowed = f"a finite float32 ({FLOAT32_RANGE_TEXT})"
         else:
             allowed = (
                 f"in the model's input range [{exact(self._low)}, {exact(self._high)}] (metadata.json input_range)"
@@ -274,6 +316,8 @@ class InputSpec:
 
     def _parse_checked(self, body: bytes, max_instances: int) -> Values:
         """The slow path: find the first thing wrong with the body and say what it is."""
+        if (encoding := _other_encoding(body)) is not None:
+            raise InvalidInputError(f"body: must be JSON in UTF-8 without a byte order mark; this one is {encoding}")
         try:
             instances = PredictRequest.model_validate_json(body).instances
         except ValidationError as error:
@@ -301,7 +345,7 @@ class InputSpec:
             raise InvalidInputError(f"instances[0] must be an array of numbers shaped {self.description}; got {got}")
         expected = self.by_depth[depth]
         try:
-            validated = _TYPED_REQUESTS[depth](instances=instances).instances
+            validated = _typed_request(depth)(instances=instances).instances
         except ValidationError as error:
             problem = error.errors()[0]
             where = "".join(f"[{p}]" for p in problem["loc"][1:])  # loc[0] is "instances"

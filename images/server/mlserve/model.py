@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import posixpath
+import re
 import time
 from dataclasses import dataclass, field
+from typing import Annotated
 
 import fsspec  # type: ignore[import-untyped]  # fsspec ships no type information
 import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort  # type: ignore[import-untyped]  # onnxruntime ships no type information
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, ValidationInfo, field_validator
 
-from mlserve.inputs import InputSpec
+from mlserve.inputs import FLOAT32_RANGE_TEXT, InputSpec, exact, rounds_to_float32
 
 METADATA_FILE = "metadata.json"
 
@@ -32,31 +33,77 @@ class ModelLoadError(Exception):
         self.reason = reason
 
 
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+
+
 class ModelMetadata(BaseModel):
-    """The fields of the trainer's metadata.json that serving depends on."""
+    """The fields of the trainer's metadata.json that serving depends on, as the serving contract
+    (images/README.md) gives them.
+
+    Strict: a value is taken only as the JSON type the contract names, never converted (`true` is
+    not the class label 1, `1.0` not the label 1, `"8"` not a dimension, `"0.9"` not an accuracy).
+    """
 
     # allow_inf_nan=False: a NaN test_accuracy would be echoed by GET /v1/models/{name}, and an
     # infinite bound would make the range check meaningless.
-    model_config = ConfigDict(extra="ignore", protected_namespaces=(), allow_inf_nan=False)
+    model_config = ConfigDict(extra="ignore", protected_namespaces=(), allow_inf_nan=False, strict=True)
 
     model_name: str
-    version: str
-    model_file: str = "model.onnx"
     model_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    version: str
+    """The first 12 hex digits of model_sha256 (after it, so that its validator sees the digest):
+    logged and answered as it is."""
+    model_file: str = "model.onnx"
+    """A file beside metadata.json (shown in /readyz reasons and log lines)."""
     input_name: str
     input_shape: list[PositiveInt] = Field(min_length=1)
     input_dtype: str = Field(pattern=r"^float32$")
-    input_range: tuple[float, float] | None = None
-    """Lowest and highest value the model was trained on; inputs outside it are refused (422)."""
+    input_range: Annotated[list[float], Field(min_length=2, max_length=2)] | None = None
+    """[low, high]: lowest and highest value the model was trained on; inputs outside it are
+    refused (422). Both must be float32 numbers once rounded, since the model takes float32."""
     output_name: str
     class_labels: list[int | str] = Field(min_length=1)
-    test_accuracy: float | None = None
+    test_accuracy: Annotated[float, Field(ge=0, le=1)] | None = None
+
+    @field_validator("class_labels", mode="before")
+    @classmethod
+    def _labels_are_ints_or_strings(cls, value: object) -> object:
+        # One clear reason instead of the union's two per label ("valid integer", "valid string").
+        if isinstance(value, list):
+            for index, label in enumerate(value):
+                if isinstance(label, bool) or not isinstance(label, int | str):
+                    raise ValueError(
+                        f"each label must be an integer or a string; [{index}] is {json.dumps(label)[:40]}"
+                    )
+        return value
+
+    @field_validator("model_file")
+    @classmethod
+    def _file_beside_metadata(cls, value: str) -> str:
+        if "/" in value or value in ("", ".", "..") or _CONTROL_RE.search(value):
+            raise ValueError("must name a file beside metadata.json: no '/', not '.' or '..', no control character")
+        return value
 
     @field_validator("input_range")
     @classmethod
-    def _ordered_finite_range(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
-        if value is not None and not (math.isfinite(value[0]) and math.isfinite(value[1]) and value[0] <= value[1]):
-            raise ValueError(f"must be [low, high] with finite low <= high, got {list(value)}")
+    def _ordered_float32_range(cls, value: list[float] | None) -> list[float] | None:
+        if value is None:
+            return None
+        low, high = value
+        if not (rounds_to_float32(low) and rounds_to_float32(high)):
+            raise ValueError(
+                f"must be [low, high], each a finite float32 ({FLOAT32_RANGE_TEXT}), got {[exact(v) for v in value]}"
+            )
+        if low > high:
+            raise ValueError(f"must be [low, high] with low <= high, got {[exact(v) for v in value]}")
+        return value
+
+    @field_validator("version")
+    @classmethod
+    def _version_is_the_digest(cls, value: str, info: ValidationInfo) -> str:
+        digest = info.data.get("model_sha256")  # absent when invalid: that field's error says why
+        if digest is not None and value != digest[:12]:
+            raise ValueError("must be the first 12 hex digits of model_sha256")
         return value
 
 
@@ -139,8 +186,6 @@ def load_model(uri: str, inference_threads: int) -> LoadedModel:
         metadata = ModelMetadata.model_validate(document)
     except ValidationError as error:
         raise ModelLoadError(f"{METADATA_FILE} is invalid: {_fields_message(error)}") from None
-    if "/" in metadata.model_file or metadata.model_file in ("", ".", ".."):
-        raise ModelLoadError(f"{METADATA_FILE} names a model file outside its folder: {metadata.model_file!r}")
     try:
         model_bytes = fs.cat_file(posixpath.join(root, metadata.model_file))
     except Exception as error:  # noqa: BLE001 - any backend's error is one load failure
@@ -194,16 +239,24 @@ def load_model(uri: str, inference_threads: int) -> LoadedModel:
         seconds_per_instance = _seconds_per_instance(session, metadata)
     except Exception as error:  # noqa: BLE001 - any onnxruntime error is one load failure
         raise ModelLoadError(f"{metadata.model_file} fails on a batch of 33 test inputs", one_line(error)) from None
-    return LoadedModel(metadata, session, InputSpec(input_shape, metadata.input_range), seconds_per_instance)
+    return LoadedModel(
+        metadata, session, InputSpec(input_shape, _value_range(metadata.input_range)), seconds_per_instance
+    )
+
+
+def _value_range(input_range: list[float] | None) -> tuple[float, float] | None:
+    return None if input_range is None else (input_range[0], input_range[1])
 
 
 def _fields_message(error: ValidationError) -> str:
-    """`field: problem` for each invalid field: names and pydantic's words, no values (an answer
-    carries it)."""
-    return "; ".join(
-        f"{'.'.join(str(part) for part in problem['loc']) or 'document'}: {problem['msg']}"
-        for problem in error.errors()[:5]
-    )
+    """`field: problem` for each invalid field, one line (/readyz carries it): names and pydantic's
+    words, without the values pydantic's messages would quote; the validators above show only a
+    range's numbers or a label cut to 40 characters."""
+    parts = []
+    for problem in error.errors()[:5]:
+        location = ".".join(str(part) for part in problem["loc"]) or "document"
+        parts.append(f"{location}: {problem['msg'].removeprefix('Value error, ')}")
+    return "; ".join(parts)
 
 
 def _seconds_per_instance(session: ort.InferenceSession, metadata: ModelMetadata) -> float:

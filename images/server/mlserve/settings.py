@@ -9,6 +9,8 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from mlserve.storage_uri import location_problem
+
 # Exit codes of serve.py, one source for the code, the docs and the tests.
 EXIT_STOPPED = 0
 """Stopped by SIGTERM or SIGINT after draining in-flight requests."""
@@ -24,6 +26,13 @@ threads than the pod's CPUs only compete with each other and the event loop."""
 MAX_WAIT_SECONDS = 3600
 """Upper bound of the settings that are a duration (an hour): a value like 1e300 or inf would
 make a retry or a timeout that never comes."""
+MAX_BODY_BYTES_LIMIT = 1 << 30
+"""Upper bound of MAX_BODY_BYTES (1 GiB)."""
+MAX_INSTANCES_LIMIT = MAX_BODY_BYTES_LIMIT // len("[0],")
+"""Upper bound of MAX_INSTANCES and MICRO_BATCH_MAX_INSTANCES (2**28): the most instances a body
+within MAX_BODY_BYTES's own bound can hold (the shortest instance, `[0]` and a comma, is 4 bytes),
+so a larger limit could never take effect, and a typo (1e24) is caught instead of read as "no
+limit"."""
 
 
 class Settings(BaseSettings):
@@ -34,9 +43,11 @@ class Settings(BaseSettings):
         case_sensitive=False, extra="ignore", protected_namespaces=(), allow_inf_nan=False
     )
 
-    model_uri: str = Field(min_length=1)
-    """Required. The trainer's --output-uri: file://, s3://, gs:// or a local path. Logged, never
-    put in an HTTP answer (an s3:// URI names the bucket)."""
+    model_uri: str
+    """Required. The trainer's --output-uri, by the same rule (mlserve.storage_uri): file:///abs,
+    s3://bucket/prefix, gs://bucket/prefix or a local path; any other form stops the server at
+    start instead of being retried forever. Logged, never put in an HTTP answer (an s3:// URI
+    names the bucket)."""
     model_name: str = Field(default="digits", min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     """Name in the /v1/models/{name} routes; other names get 404. Default digits."""
     host: str = "0.0.0.0"  # noqa: S104 - a pod must listen on its own address; the Service and NetworkPolicy bound who reaches it
@@ -51,9 +62,9 @@ class Settings(BaseSettings):
     <token>`), e.g. a Kubernetes Secret mounted as a volume; re-read when the file changes, so a
     rotated Secret takes effect without a restart. Default unset: no token is asked for; set, it
     must not be empty."""
-    max_instances: int = Field(default=256, ge=1)
-    """Most instances in one predict request; more get 413. Default 256."""
-    max_body_bytes: int = Field(default=1_048_576, ge=1024, le=1 << 30)
+    max_instances: int = Field(default=256, ge=1, le=MAX_INSTANCES_LIMIT)
+    """Most instances in one predict request; more get 413. Default 256, at most 2**28."""
+    max_body_bytes: int = Field(default=1_048_576, ge=1024, le=MAX_BODY_BYTES_LIMIT)
     """Largest request body; larger ones get 413 before they are parsed. Default 1 MiB, at most 1 GiB."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     access_log: bool = False
@@ -82,9 +93,17 @@ class Settings(BaseSettings):
     """With MICRO_BATCHING: how long an idle server waits for more requests before a call. Default
     0: never wait; a call takes the requests that arrived together or while the previous call ran,
     so a lone request is not delayed. At most 1."""
-    micro_batch_max_instances: int = Field(default=256, ge=1)
+    micro_batch_max_instances: int = Field(default=256, ge=1, le=MAX_INSTANCES_LIMIT)
     """With MICRO_BATCHING: most instances in one onnxruntime call; a single request with more
-    runs alone. Default 256."""
+    runs alone. Default 256, at most 2**28."""
+
+    @field_validator("model_uri")
+    @classmethod
+    def _supported_location(cls, value: str) -> str:
+        problem = location_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
 
     @field_validator("host")
     @classmethod

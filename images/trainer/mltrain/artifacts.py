@@ -12,10 +12,11 @@ import posixpath
 import re
 import uuid
 from typing import cast
-from urllib.parse import urlsplit
 
 import fsspec  # type: ignore[import-untyped]  # fsspec ships no type hints
 from fsspec.implementations.local import LocalFileSystem  # type: ignore[import-untyped]  # fsspec ships no type hints
+
+from mltrain.storage_uri import location_problem
 
 MODEL_FILE = "model.onnx"
 METADATA_FILE = "metadata.json"
@@ -23,37 +24,12 @@ RUN_FILE = "run.json"
 CHECKPOINT_DIR = "checkpoints"
 _CHECKPOINT_RE = re.compile(r"epoch-(\d+)\.pt$")
 
-SUPPORTED_OUTPUTS = "file:///absolute/path, a local path, s3://bucket/prefix or gs://bucket/prefix"
-"""What --output-uri accepts, in words, for error messages."""
-_SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
-_OBJECT_STORES = ("s3", "gs")
-
 
 def output_uri_problem(uri: str) -> str | None:
-    """Why `uri` is not an output the trainer supports, or None when it is.
-
-    Checked before any work, so that a typo never trains into a surprising place: an empty
-    value (the working directory), `s3:/bucket` (a local folder named `s3:`), or a scheme that
-    fsspec would try to reach (`http://`, `ftp://`). A relative local path whose first part
-    contains a colon reads as a scheme: write it as `./a:b`.
-    """
-    if not uri.strip():
-        return f"--output-uri is empty; use {SUPPORTED_OUTPUTS}"
-    match = _SCHEME_RE.match(uri)
-    if match is None:
-        return None  # a local path
-    scheme = match.group(1).lower()
-    if scheme not in ("file", *_OBJECT_STORES):
-        return f"--output-uri {uri!r}: scheme {scheme!r} is not supported; use {SUPPORTED_OUTPUTS}"
-    if not uri[match.end() :].startswith("//"):
-        return f"--output-uri {uri!r} is not a URI ({scheme}: must be followed by //); use {SUPPORTED_OUTPUTS}"
-    parts = urlsplit(uri)
-    if scheme == "file":
-        if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
-            return f"--output-uri {uri!r} is not a local file URI (file:///absolute/path); use {SUPPORTED_OUTPUTS}"
-    elif not parts.netloc:
-        return f"--output-uri {uri!r} names no bucket; use {SUPPORTED_OUTPUTS}"
-    return None
+    """Why `uri` is not an --output-uri the trainer supports (one line naming the flag), or None
+    when it is: the rule the server's MODEL_URI follows too (mltrain.storage_uri)."""
+    problem = location_problem(uri)
+    return None if problem is None else f"--output-uri {problem}"
 
 
 class ArtifactError(Exception):
@@ -121,6 +97,14 @@ class ArtifactStore:
             return bool(self.fs.exists(self._path(name)))
         except Exception as error:  # noqa: BLE001 - permissions, credentials: any backend's type
             raise ArtifactError(f"cannot look for {name} under {self.uri}: {_one_line(error)}") from None
+
+    def artifacts(self) -> list[str]:
+        """Which of the files a run writes after run.json are here: model.onnx, metadata.json and
+        the number of checkpoints (as `N checkpoints`); empty for a new output."""
+        found = [name for name in (MODEL_FILE, METADATA_FILE) if self.exists(name)]
+        if checkpoints := self.checkpoints():
+            found.append(f"{len(checkpoints)} checkpoint{'s' if len(checkpoints) > 1 else ''}")
+        return found
 
     def checkpoints(self) -> list[tuple[int, str]]:
         """Return `(epoch, name)` for every checkpoint, newest first."""

@@ -70,12 +70,30 @@ def _topology(env: dict[str, str]) -> tuple[tuple[int, int, int], list[str]]:
         problems.append(f"environment variable RANK={rank} must be from 0 to WORLD_SIZE-1 ({world_size - 1})")
     if local_rank < 0:
         problems.append(f"environment variable LOCAL_RANK={local_rank} must be at least 0")
+    if world_size > 1:
+        problems.extend(_rendezvous_problems(env, world_size))
     return (rank, local_rank, world_size), problems
 
 
+def _rendezvous_problems(env: dict[str, str], world_size: int) -> list[str]:
+    """What a process of a job of `world_size` lacks to join it: torchrun sets RANK, MASTER_ADDR
+    and MASTER_PORT for every worker, and the process group's env:// method reads them (without
+    them it fails with a traceback, after the device is chosen)."""
+    problems = []
+    needs = f"WORLD_SIZE={world_size} needs it (torchrun sets it)"
+    for name in ("RANK", "MASTER_ADDR", "MASTER_PORT"):
+        if not env.get(name, "").strip():
+            problems.append(f"environment variable {name} is not set; {needs}")
+    port = env.get("MASTER_PORT", "").strip()
+    if port and not (port.isascii() and port.isdigit() and 1 <= int(port) <= 65535):
+        problems.append(f"environment variable MASTER_PORT={port!r} must be a port, 1 to 65535")
+    return problems
+
+
 def topology_problems(env: dict[str, str]) -> list[str]:
-    """What is wrong with RANK, LOCAL_RANK and WORLD_SIZE (as torchrun sets them), each naming
-    the variable and what it allows; empty when they describe a process of a job."""
+    """What is wrong with RANK, LOCAL_RANK and WORLD_SIZE (as torchrun sets them), and, for more
+    than one process, with RANK, MASTER_ADDR and MASTER_PORT being set, each naming the variable
+    and what it allows; empty when they describe a process of a job."""
     return _topology(env)[1]
 
 

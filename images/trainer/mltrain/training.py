@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import math
+import re
 import time
 import warnings
 from dataclasses import asdict, dataclass
@@ -46,6 +47,18 @@ any non-negative integer): a larger or negative seed would fail after run.json i
 MAX_LEARNING_RATE = 10.0
 """The platform's TrainingConfig bound (components/config.py). Far above it (1e300) Adam's step
 overflows float32 in the first epoch, after run.json has recorded the rate."""
+
+MAX_MODEL_NAME_LENGTH = 28
+"""The platform's bound on a model's name (components/schema.py MAX_MODEL_NAME_LENGTH): the
+Kubernetes names derived from it must fit in 63 characters."""
+MODEL_NAME_RE = re.compile(rf"(?=.{{1,{MAX_MODEL_NAME_LENGTH}}}\Z)[a-z]([-a-z0-9]*[a-z0-9])?\Z")
+"""--model-name: the platform's rule for a model's name (components/schema.py ModelName, a DNS-1035
+label), stricter than the server's MODEL_NAME pattern, so that every name the trainer writes is
+one the platform and the server take; no newline or space reaches metadata.json or a log line."""
+MODEL_NAME_RULE = (
+    f"a DNS-1035 label of at most {MAX_MODEL_NAME_LENGTH} characters (lower-case letters, digits and '-', "
+    "starting with a letter, ending with a letter or digit), as the platform names models"
+)
 
 # Exit codes (the training contract in ../README.md): 0 the model is complete, 1 an unexpected
 # failure (a traceback), 2 bad flags (argparse's own code), and these:
@@ -118,8 +131,8 @@ class TrainConfig:
             found.append(f"--seed must be from 0 to {MAX_SEED} (2**64 - 1, what torch takes), got {self.seed}")
         if self.device not in ("auto", "cpu", "cuda"):
             found.append(f"--device must be auto, cpu or cuda, got {self.device!r}")
-        if self.model_name is not None and (not self.model_name or "/" in self.model_name):
-            found.append(f"--model-name must be non-empty without '/', got {self.model_name!r}")
+        if self.model_name is not None and not MODEL_NAME_RE.match(self.model_name):
+            found.append(f"--model-name must be {MODEL_NAME_RULE}, got {self.model_name!r}")
         return found
 
 
@@ -203,10 +216,11 @@ def _prepare_output(store: ArtifactStore, config: TrainConfig, world_size: int) 
     requested = run_settings(config, world_size)
     raw = store.read_if_exists(RUN_FILE)
     if raw is None:
-        if store.checkpoints() or store.exists(METADATA_FILE):
+        found = store.artifacts()
+        if found:
             raise RunMismatchError(
-                f"{store.uri} has checkpoints or a model but no {RUN_FILE}: not a run of this trainer version; "
-                "train into a new --output-uri"
+                f"{store.uri} holds {', '.join(found)} but no {RUN_FILE}: not a run of this trainer version "
+                "(it writes run.json first); train into a new --output-uri"
             )
         record = {"schema_version": RUN_SCHEMA, "settings": requested, "started_at": _now()}
         store.write_bytes(RUN_FILE, json.dumps(record, indent=2).encode())
