@@ -9,9 +9,8 @@ would cost more than it frees. onnxruntime releases the GIL while it computes, s
 the thread overlaps with the event loop on a second core. With `max_wait_seconds` > 0 an idle
 server also waits that long for company (as Triton's dynamic batcher's `max_queue_delay`); with no
 wait set, a request the server knows to be its only one (`alone`) is computed at once, without the
-loop iterations a shared call costs (a lone client got 6.9k req/s through the batcher, 8.8k
-without, bench/README.md). Each
-request gets back its own rows only. The requests of a call are converted and range-checked
+loop iterations a shared call costs (a lone client: 0.60-0.62 of the no-op's req/s through the
+batcher, 0.66-0.69 at once, bench/README.md). Each request gets back its own rows only. The requests of a call are converted and range-checked
 together (`InputSpec.assemble`, on the loop): one refused request gets its own 4xx (or, should its
 check fail unexpectedly, its own 500), the others still share the call.
 """
