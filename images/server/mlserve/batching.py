@@ -10,9 +10,10 @@ the thread overlaps with the event loop on a second core. With `max_wait_seconds
 server also waits that long for company (as Triton's dynamic batcher's `max_queue_delay`); with no
 wait set, a request the server knows to be its only one (`alone`) is computed at once, without the
 loop iterations a shared call costs (a lone client: 0.60-0.62 of the no-op's req/s through the
-batcher, 0.66-0.69 at once, bench/README.md). Each request gets back its own rows only. The requests of a call are converted and range-checked
-together (`InputSpec.assemble`, on the loop): one refused request gets its own 4xx (or, should its
-check fail unexpectedly, its own 500), the others still share the call.
+batcher, 0.66-0.69 at once, bench/README.md). Each request gets back its own rows only. The
+requests of a call are converted and range-checked together (`InputSpec.assemble`, on the loop):
+one refused request gets its own 4xx (or, should its check fail unexpectedly, its own 500), the
+others still share the call.
 """
 
 from __future__ import annotations
