@@ -28,6 +28,7 @@ import pydantic
 from pydantic import AfterValidator, BaseModel, Field, StrictBool, StrictInt
 
 from components import backends, config_keys
+from components.backends.gpu_capacity import SERVING_GPUS_KEY_SUFFIX
 from components.build_context import containment_problem, dockerfile_stages
 from components.ci import CiSettings
 from components.schema import (
@@ -66,6 +67,13 @@ __all__ = ["NAMESPACE", "PROJECT_ROOT", "ConfigError", "Problem", "StackConfig",
 MAX_NODES = 100_000
 """The most pods of a training run: an Indexed Job allows at most 100000 completions (and parallelism)."""
 Nodes = Annotated[StrictInt, Field(ge=1), at_most(MAX_NODES, "the most completions an Indexed Job may have")]
+MAX_BATCH_SIZE = 2**28
+"""The most instances `serving.maxBatchSize` allows: the server refuses a larger MAX_INSTANCES
+(images/server/mlserve/settings.py MAX_INSTANCES_LIMIT, the most a 1 GiB body can hold) and would
+restart forever. The platform cannot import the server package; a test holds the two equal."""
+BatchSize = Annotated[
+    StrictInt, Field(ge=1), at_most(MAX_BATCH_SIZE, "the server's bound on MAX_INSTANCES: the most a 1 GiB body holds")
+]
 Seed = Annotated[StrictInt, Field(ge=0), at_most(2**64 - 1, "the largest seed torch.manual_seed accepts")]
 # Kubernetes takes an int64 deadline, but Pulumi waits for an awaited Job up to the deadline plus a
 # margin, and that wait must stay a valid Go duration (below 2**63 nanoseconds, 292 years).
@@ -198,7 +206,9 @@ class ServingConfig(Schema):
         default="ClusterIP", description="How the Service is exposed; the cluster backend says which it supports."
     )
     port: Annotated[StrictInt, Field(ge=1, le=65535)] = Field(default=80, description="Service port.")
-    max_batch_size: PositiveInt = Field(default=64, description="Most instances one predict request may carry.")
+    max_batch_size: BatchSize = Field(
+        default=64, description=f"Most instances one predict request may carry (at most {MAX_BATCH_SIZE})."
+    )
     require_token: StrictBool = Field(
         default=False,
         description=(
@@ -808,8 +818,9 @@ def _stack_facts(
             pods_at_once[f"{key}.training.resources.gpus"] = _training_pods_at_once(f"{key}.training", model.training)
         if model.serving is not None:
             if model.serving.resources.gpus:
-                gpus_per_pod.append((f"{key}.serving.resources.gpus", model.serving.resources.gpus))
-                pods_at_once[f"{key}.serving.resources.gpus"] = _serving_pods_at_once(f"{key}.serving", model.serving)
+                gpus_key = f"{key}{SERVING_GPUS_KEY_SUFFIX}"
+                gpus_per_pod.append((gpus_key, model.serving.resources.gpus))
+                pods_at_once[gpus_key] = _serving_pods_at_once(f"{key}.serving", model.serving)
             service_types.append((f"{key}.serving.serviceType", model.serving.service_type))
     return StackFacts(
         kubernetes_version=settings.kubernetes_version,

@@ -423,3 +423,30 @@ def test_preview_script_previews_every_stack_against_a_commit(tmp_path):
     assert result.stdout.count("#### Policy: ") == result.stdout.count("#### Cost (") == len(known_stacks())
     worktrees = _run("git", "worktree", "list", cwd=clone).stdout
     assert worktrees.count("\n") == 1, f"the base worktree was not removed:\n{worktrees}"
+
+
+def test_preview_script_fails_when_the_stack_list_is_refused(tmp_path):
+    """A stack list tools.stacks refuses (two cloud stacks sharing CI variables) fails the preview
+    with its `stacks:` line. A failed `$(...)` in a `for` list is ignored even under `set -e`: the
+    preview showed every stack as deleted and exited 0. The stacks are committed, so that the
+    base's list is refused too."""
+    clone = tmp_path / "clone"
+    assert _run("git", "clone", "--quiet", str(PROJECT_ROOT), str(clone)).returncode == 0
+    shutil.copy(clone / "stacks" / "Pulumi.prod-eks.yaml", clone / "stacks" / "Pulumi.prod.eks.yaml")
+    identity = ("-c", "user.name=test", "-c", "user.email=test@example.com")
+    assert _run("git", "-C", str(clone), "add", "stacks").returncode == 0
+    assert _run("git", "-C", str(clone), *identity, "commit", "--quiet", "-m", "collide").returncode == 0
+    result = subprocess.run(
+        ["bash", "scripts/preview-diff", "HEAD"],
+        cwd=clone,
+        env={**os.environ, "PYTHON": sys.executable},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "stacks: " in result.stderr and "both stacks' CI variables would end in _PROD_EKS" in result.stderr
+    assert "### `" not in result.stdout
+    worktrees = _run("git", "worktree", "list", cwd=clone).stdout
+    assert worktrees.count("\n") == 1, f"the base worktree was not removed:\n{worktrees}"

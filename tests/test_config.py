@@ -418,7 +418,8 @@ INT32 = 2**31 - 1
     ("role", "field", "value", "words"),
     [
         ("serving", "replicas", 2**40, f"at most {INT32}"),
-        ("serving", "maxBatchSize", INT32 + 1, f"at most {INT32}"),
+        ("serving", "maxBatchSize", INT32 + 1, "at most 268435456 (the server's bound on MAX_INSTANCES"),
+        ("serving", "maxBatchSize", 2**28 + 1, "at most 268435456 (the server's bound on MAX_INSTANCES"),
         ("serving", "resources.gpus", INT32 + 1, f"at most {INT32}"),
         ("training", "backoffLimit", 2**63, f"at most {INT32}"),
         ("training", "epochs", INT32 + 1, f"at most {INT32}"),

@@ -399,6 +399,12 @@ def test_node_labels_with_a_trailing_newline_or_a_non_ascii_character_are_refuse
         ("[2001:db8::1]:0", "port '0' must be a number from 1 to 65535"),
         ("[10.0.0.5]:5000", "host '[10.0.0.5]' is not an IPv6 address"),
         ("[fe80::1%eth0]:5000", "host '[fe80::1%eth0]' is not an IPv6 address (a zone such as %eth0 is not allowed)"),
+        # Docker's reference grammar takes hex digits and ':' in brackets: "invalid reference format" at the push.
+        (
+            "[::ffff:10.0.0.1]:5000",
+            "host '[::ffff:10.0.0.1]': an image reference takes only hex digits and ':' in brackets; "
+            "write it as [0:0:0:0:0:ffff:a00:1]",
+        ),
         # Docker reads a one-word first component as a Docker Hub namespace (docker.io/harbor/ml/...).
         ("harbor", "host 'harbor' would be read as a Docker Hub namespace (docker.io/harbor/...)"),
         ("registry-1", "a registry host has a '.' or a port, or is localhost"),
@@ -457,10 +463,10 @@ def test_an_object_store_endpoint_may_be_a_one_word_host(minikube, existing, end
     assert store is not None and store.endpoint == endpoint
 
 
-def test_an_object_store_endpoint_may_be_an_ipv6_address(minikube, existing):
-    existing["artifacts"] = {
-        "objectStore": {"uri": "s3://models", "endpoint": "http://[fd00::5]:9000", "accessKeyId": "ml-platform"}
-    }
+@pytest.mark.parametrize("endpoint", ["http://[fd00::5]:9000", "http://[::ffff:10.0.0.1]:9000"])
+def test_an_object_store_endpoint_may_be_an_ipv6_address(minikube, existing, endpoint):
+    """A URL, not an image reference: an IPv4-mapped address may keep its dotted form."""
+    existing["artifacts"] = {"objectStore": {"uri": "s3://models", "endpoint": endpoint, "accessKeyId": "ml-platform"}}
     minikube["config"][f"{NS}:objectStoreSecretAccessKey"] = {"secure": "v1:x"}
     assert config.parse(*as_cli_passes(minikube)).backend_settings_as(ExistingSettings).artifacts.object_store
 

@@ -162,10 +162,31 @@ def test_stacks_whose_ci_variable_suffixes_collide_are_refused_naming_both_files
 
 
 def test_suffixes_differing_only_in_case_collide_too(tmp_path):
-    _write(tmp_path, "Prod-EKS", {"ml-platform:clusterBackend": "kind"})
-    _write(tmp_path, "prod-eks", {"ml-platform:clusterBackend": "kind"})
+    eks = {"ml-platform:clusterBackend": "eks", "aws:region": "eu-west-1"}
+    _write(tmp_path, "Prod-EKS", eks)
+    _write(tmp_path, "prod-eks", eks)
     with pytest.raises(stacks.StacksError, match="both stacks' CI variables would end in _PROD_EKS"):
         stacks.ci_matrix(tmp_path)
+
+
+@pytest.mark.parametrize("mode", [[], ["--cloud"], ["--matrix"]])
+def test_local_stacks_may_share_a_suffix_they_never_read_ci_variables_by(tmp_path, capsys, mode):
+    """Only cloud stacks read CI variables (the matrix is theirs): two kind stacks, or a kind stack
+    and a cloud stack, sharing a suffix share no identity. Both kind stacks were refused, even by
+    `--cloud`."""
+    kind = {"ml-platform:clusterBackend": "kind"}
+    _write(tmp_path, "dev-kind", kind)
+    _write(tmp_path, "dev.kind", kind)
+    _write(tmp_path, "prod-eks", {"ml-platform:clusterBackend": "eks", "aws:region": "eu-west-1"})
+    _write(tmp_path, "prod.eks", kind)
+    assert stacks.main([*mode, "--stacks-dir", str(tmp_path)]) == 0
+    captured = capsys.readouterr()
+    assert not captured.err
+    if mode == ["--matrix"]:
+        assert [entry["stack"] for entry in json.loads(captured.out)] == ["prod-eks"]
+    else:
+        expected = ["prod-eks"] if mode else ["dev-kind", "dev.kind", "prod-eks", "prod.eks"]
+        assert sorted(captured.out.split()) == expected
 
 
 def test_a_file_name_that_is_not_a_stack_name_is_refused(tmp_path):

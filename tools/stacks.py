@@ -11,9 +11,9 @@ backend table declares, e.g. `aws`), and its region (`<cloud>:region`). No Pulum
 so scripts and the workflows' tests can call it cheaply.
 
 A stacks directory that is missing or holds no stack file, a stack file the render would refuse
-(tools/stack_file.py), an unknown cluster backend, or two stacks whose names give the same CI
+(tools/stack_file.py), an unknown cluster backend, or two cloud stacks whose names give the same CI
 variable suffix (`prod-eks`, `prod.eks` and `prod_eks` are all `PROD_EKS`: they would share one set
-of CI identities) is a StacksError: on the command line, one line
+of CI identities; local stacks read no CI variables and may share one) is a StacksError: on the command line, one line
 `stacks: ...` per problem and exit status 2, never an empty list that a workflow would take for
 "no stacks". (A directory whose stacks are all local gives an empty `--cloud` list and matrix:
 that is an answer, not an error.)
@@ -69,29 +69,35 @@ STACK_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 def var_suffix(stack: str) -> str:
     """The suffix of a stack's repository variables (`CI_DEPLOY_IDENTITY_<SUFFIX>`): the name in
     capitals with `-` and `.` as `_`. Distinct names can share one (`prod-eks`, `prod.eks`);
-    `stack_names` refuses that."""
+    `stack_names` refuses that for cloud stacks."""
     return stack.upper().replace("-", "_").replace(".", "_")
 
 
 def _suffix_problems(names: list[str], stacks_dir: Path) -> list[str]:
-    """One line per stack name Pulumi would refuse, and per pair of stacks whose variable suffixes
-    collide (the second would read the first one's CI identities), naming both files."""
+    """One line per stack name Pulumi would refuse, and per pair of cloud stacks whose variable
+    suffixes collide (the second would read the first one's CI identities), naming both files.
+    Only cloud stacks read CI variables (the workflows' matrix is theirs): local stacks (`dev-kind`
+    and `dev.kind`, or `prod-eks` and a kind `prod.eks`) may share a suffix. Only the stack files
+    of names that share one are read."""
     problems = [
         f"{stacks_dir / f'Pulumi.{name}.yaml'}: {name!r} is not a stack name: "
         "Pulumi allows letters, digits, '-', '_' and '.'"
         for name in names
         if not STACK_NAME.fullmatch(name)
     ]
-    first: dict[str, str] = {}
+    by_suffix: dict[str, list[str]] = {}
     for name in names:
-        suffix = var_suffix(name)
-        if suffix in first:
-            problems.append(
-                f"{stacks_dir / f'Pulumi.{first[suffix]}.yaml'} and {stacks_dir / f'Pulumi.{name}.yaml'}: both "
-                f"stacks' CI variables would end in _{suffix} (CI_DEPLOY_IDENTITY_{suffix}, ...); rename one"
-            )
-        else:
-            first[suffix] = name
+        if STACK_NAME.fullmatch(name):
+            by_suffix.setdefault(var_suffix(name), []).append(name)
+    for suffix, sharing in by_suffix.items():
+        if len(sharing) < 2:
+            continue
+        cloud = [name for name in sharing if stack_info(name, stacks_dir).cloud is not None]
+        problems.extend(
+            f"{stacks_dir / f'Pulumi.{cloud[0]}.yaml'} and {stacks_dir / f'Pulumi.{name}.yaml'}: both "
+            f"stacks' CI variables would end in _{suffix} (CI_DEPLOY_IDENTITY_{suffix}, ...); rename one"
+            for name in cloud[1:]
+        )
     return problems
 
 
@@ -125,7 +131,7 @@ def stack_info(stack: str, stacks_dir: Path = STACKS_DIR) -> Stack:
 def stack_names(stacks_dir: Path = STACKS_DIR) -> list[str]:
     """`known_stacks`, refusing a directory that is missing or holds no stack file (a mistyped
     `--stacks-dir` would otherwise be an empty list: no stack previewed, deployed or checked), and
-    names that are not stack names or whose CI variable suffixes collide."""
+    names that are not stack names or cloud stacks whose CI variable suffixes collide."""
     if not stacks_dir.is_dir():
         raise StacksError(f"{stacks_dir}: no such directory of stack files (Pulumi.<stack>.yaml)")
     names = known_stacks(stacks_dir)

@@ -101,8 +101,12 @@ def check_registry_host(value: str) -> str:
     """`check_host`, and a host Docker reads as a registry: an image reference's first component is
     a registry only with a '.' or a ':' in it, or as `localhost`; a lone word (`myregistry/ml/x`)
     is a Docker Hub namespace (docker.io/myregistry/ml/x). An object store endpoint, a URL, may be
-    one word (`minio`); an image's registry may not."""
+    one word (`minio`); an image's registry may not. In brackets, Docker's reference grammar takes
+    hex digits and ':' only (`\\[[a-fA-F0-9:]+\\]`): `[::ffff:10.0.0.1]`, a URL's IPv6 address,
+    is an "invalid reference format" at the push."""
     check_host(value)
+    if value.startswith("["):
+        _check_hex_brackets(value[: value.index("]") + 1])
     if not value.startswith("[") and "." not in value and ":" not in value and value != "localhost":
         raise ValueError(
             f"host {value!r} would be read as a Docker Hub namespace (docker.io/{value}/...): a registry host "
@@ -130,6 +134,19 @@ def _bracketed(value: str) -> tuple[str, str | None]:
     except ValueError:
         raise ValueError(f"host {host!r} is not an IPv6 address") from None
     return host, rest[1:] if rest else None
+
+
+_HEX_IN_BRACKETS = re.compile(r"\[[a-fA-F0-9:]+\]")
+
+
+def _check_hex_brackets(host: str) -> None:
+    """`host`, a valid bracketed IPv6 address, written as an image reference can hold it."""
+    if not _HEX_IN_BRACKETS.fullmatch(host):
+        groups = ipaddress.IPv6Address(host[1:-1]).exploded.split(":")
+        hex_form = ":".join(group.lstrip("0") or "0" for group in groups)
+        raise ValueError(
+            f"host {host!r}: an image reference takes only hex digits and ':' in brackets; write it as [{hex_form}]"
+        )
 
 
 def _check_name_or_ipv4(host: str) -> None:

@@ -8,6 +8,10 @@ from dataclasses import dataclass
 
 from components.schema import Problem, StackFacts
 
+SERVING_GPUS_KEY_SUFFIX = ".serving.resources.gpus"
+"""How a model server's key in `StackFacts.gpus_per_pod` ends (components/config.py builds the key
+with it): only servers count shared GPU slots."""
+
 
 @dataclass(frozen=True)
 class PoolCapacity:
@@ -16,11 +20,15 @@ class PoolCapacity:
     max_nodes: int
     shared_clients: int = 1
     """Containers that share each GPU (GKE's GPU sharing; each asks for one): a node holds
-    `gpus_per_node x shared_clients` one-GPU pods."""
+    `gpus_per_node x shared_clients` one-GPU server pods. Training pods are counted one per GPU:
+    a multi-node run on time-shared GPUs would take turns on one GPU (docs/prod-gke.md: sharing
+    is for serving)."""
 
-    def holds(self, gpus: int) -> int:
-        """Pods of `gpus` GPUs each that the pool holds at its largest."""
-        per_node = self.gpus_per_node * self.shared_clients if gpus == 1 else self.gpus_per_node // gpus
+    def holds(self, gpus: int, *, shares_gpus: bool) -> int:
+        """Pods of `gpus` GPUs each that the pool holds at its largest; `shares_gpus`: the pods may
+        take a shared GPU slot (servers), else each takes a whole GPU (training)."""
+        shared = shares_gpus and gpus == 1
+        per_node = self.gpus_per_node * self.shared_clients if shared else self.gpus_per_node // gpus
         return self.max_nodes * per_node
 
 
@@ -29,7 +37,7 @@ def gpu_scheduling_problems(
 ) -> list[Problem]:
     """A workload whose pods can never be scheduled: more GPUs per pod than any pool's nodes have,
     or more such pods that must run together (a multi-node run; a Deployment's replicas and the pod
-    its rolling update adds) than the pools can ever hold.
+    its rolling update adds) than the pools can ever hold. Shared GPU slots count for servers only.
     No pool at all is not a problem here: GPU workloads then run on CPU, with a warning.
     `key`: the backend's config key; `gpus_field` and `nodes_field`: what its pools call GPUs per
     node and their most nodes."""
@@ -52,9 +60,10 @@ def gpu_scheduling_problems(
             )
             continue
         together = facts.pods_at_once.get(gpus_key)
-        capacity = sum(pool.holds(gpus) for pool in fitting)
+        shares_gpus = gpus_key.endswith(SERVING_GPUS_KEY_SUFFIX)
+        capacity = sum(pool.holds(gpus, shares_gpus=shares_gpus) for pool in fitting)
         formula = f"{nodes_field} x {gpus_field} // {gpus}"
-        if gpus == 1 and any(pool.shared_clients > 1 for pool in fitting):
+        if shares_gpus and gpus == 1 and any(pool.shared_clients > 1 for pool in fitting):
             formula += ", x maxSharedClientsPerGpu where the GPUs are shared"
         if together is not None and capacity < together.pods:
             fewer = capacity - together.extra

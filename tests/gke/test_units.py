@@ -297,6 +297,23 @@ def test_a_multi_node_run_larger_than_the_gpu_pools_can_hold_is_an_error():
     assert "the run's 3 pods must all run at once" in problem.allowed and "raise maxNodes" in problem.allowed
 
 
+def test_a_multi_node_run_counts_one_pod_per_gpu_on_a_shared_pool():
+    """GPU sharing is for serving (docs/prod-gke.md): 2 one-GPU nodes shared by 2 clients hold 4
+    server pods but 2 training pods, so a 4-node run is refused (it was accepted, its pods taking
+    turns on time-shared GPUs); a server on the same pool still counts every client."""
+    sharing = {"strategy": "TIME_SHARING", "maxSharedClientsPerGpu": 2}
+    document = _document(gpuNodePools=[_pool(gpuSharing=sharing)])
+    model = document["config"]["ml-platform:models"][0]
+    model["training"]["resources"]["gpus"], model["training"]["nodes"] = 1, 4
+    (problem,) = _problems_of(document)
+    assert problem.key == "ml-platform:models[0].training.resources.gpus"
+    assert "the run's 4 pods must all run at once" in problem.allowed
+    assert "hold at most 2 such pods (maxNodes x acceleratorCount // 1)" in problem.allowed
+    model["training"]["nodes"] = 2
+    model["serving"]["resources"]["gpus"], model["serving"]["replicas"] = 1, 3
+    config.parse(raw_config(document))
+
+
 def test_a_load_balancer_without_source_ranges_is_an_error_and_open_to_all_a_warning():
     (problem,) = _problems_of(_document(loadBalancer={"internal": False}))
     assert problem.key == f"{KEY}.loadBalancer.sourceCidrs" and "required because" in problem.allowed

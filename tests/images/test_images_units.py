@@ -601,9 +601,16 @@ LOCATIONS = [
     ("gs://bucket", None),
     ("", "is empty"),
     (" ", "is empty"),
-    (" /abs/run", "has spaces around it or control characters in it"),
-    ("/abs/run\n", "has spaces around it or control characters in it"),
-    ("/abs/\x1b[2Jrun", "has spaces around it or control characters in it"),
+    (" /abs/run", "has spaces around it"),
+    ("/abs/run\n", "has a character that is not printable in it ('\\n')"),
+    ("/abs/\x1b[2Jrun", "has a character that is not printable in it ('\\x1b')"),
+    ("\ufeffs3://bucket/run", "has a character that is not printable in it ('\\ufeff')"),
+    ("s3://bucket/\u200brun", "has a character that is not printable in it ('\\u200b')"),
+    ("/abs/run\x85", "has a character that is not printable in it ('\\x85')"),
+    ("/abs/\u2028run", "has a character that is not printable in it ('\\u2028')"),
+    ("/abs/\ue000run", "has a character that is not printable in it ('\\ue000')"),
+    ("/abs/my run", None),
+    ("/abs/\u00e9t\u00e9", None),
     ("s4://bucket/run", "scheme 's4' is not supported"),
     ("http://169.254.169.254/latest/meta-data", "scheme 'http' is not supported"),
     ("memory://run", "scheme 'memory' is not supported"),
@@ -670,6 +677,16 @@ def test_every_instance_limit_has_a_bound_the_body_limit_explains(monkeypatch: p
             with pytest.raises(ValidationError, match=f"less than or equal to {MAX_INSTANCES_LIMIT}"):
                 Settings()
         monkeypatch.delenv(variable)
+
+
+def test_the_platform_bounds_max_batch_size_by_the_server_s_max_instances_limit() -> None:
+    """serving.maxBatchSize becomes MAX_INSTANCES: a value the server refuses rendered and the pod
+    restarted forever. The platform cannot import the server, so the two bounds are held equal here."""
+    from mlserve.settings import MAX_INSTANCES_LIMIT
+
+    from components.config import MAX_BATCH_SIZE
+
+    assert MAX_BATCH_SIZE == MAX_INSTANCES_LIMIT
 
 
 def test_more_than_one_process_needs_torchrun_s_whole_environment() -> None:

@@ -16,7 +16,6 @@ SUPPORTED_LOCATIONS = "file:///absolute/path, a local path, s3://bucket/prefix o
 """What a model location may be, in words, for error messages."""
 _SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
 _SCHEMES = ("file", "s3", "gs")
-_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def location_problem(uri: str) -> str | None:
@@ -25,7 +24,9 @@ def location_problem(uri: str) -> str | None:
     flag or variable in front.
 
     Checked before any work, so that a typo never reads or writes a surprising place: an empty
-    value (the working directory), `s3:/bucket` (a local folder named `s3:`), a scheme fsspec
+    value (the working directory), a character that is not printable (str.isprintable: controls,
+    format characters such as a byte-order mark or a zero-width space, separators other than the
+    space), `s3:/bucket` (a local folder named `s3:`), a scheme fsspec
     would reach over the network (`http://`, `ftp://`), or one it does not know in upper case
     (`S3://`). `file://localhost/abs` is refused too: fsspec reads it as the relative path
     `localhost/abs`. A relative local path whose first part contains a colon reads as a scheme:
@@ -34,8 +35,13 @@ def location_problem(uri: str) -> str | None:
     use = f"use {SUPPORTED_LOCATIONS}"
     if not uri.strip():
         return f"is empty; {use}"
-    if uri != uri.strip() or _CONTROL_RE.search(uri):
-        return f"{uri!r} has spaces around it or control characters in it; {use}"
+    # Not only controls: a byte-order mark, a zero-width space or U+0085 is as invisible in a
+    # manifest or a log, and names another place than the one the reader sees.
+    unprintable = next((char for char in uri if not char.isprintable()), None)
+    if unprintable is not None:
+        return f"{uri!r} has a character that is not printable in it ({unprintable!a}); {use}"
+    if uri != uri.strip():
+        return f"{uri!r} has spaces around it; {use}"
     match = _SCHEME_RE.match(uri)
     if match is None:
         return None  # a local path
