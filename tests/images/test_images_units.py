@@ -559,6 +559,7 @@ def _metadata(**fields: object) -> dict[str, object]:
         ({"version": "abababababab\nINFO forged"}, "version: must be the first 12 hex digits of model_sha256"),
         ({"version": "cdcdcdcdcdcd"}, "version: must be the first 12 hex digits of model_sha256"),
         ({"model_file": "a\nb.onnx"}, "model_file: must name a file beside metadata.json"),
+        ({"model_file": "\ufeffmodel.onnx"}, "model_file: must name a file beside metadata.json"),
         ({"model_file": "../model.onnx"}, "model_file: must name a file beside metadata.json"),
         ({"input_range": [-1e300, 1e300]}, "input_range: must be [low, high], each a finite float32"),
         ({"input_range": [0, 3.4028236e38]}, "input_range: must be [low, high], each a finite float32"),

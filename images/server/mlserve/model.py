@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import posixpath
-import re
 import time
 from dataclasses import dataclass, field
 from typing import Annotated
@@ -33,7 +32,6 @@ class ModelLoadError(Exception):
         self.reason = reason
 
 
-_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class ModelMetadata(BaseModel):
@@ -80,8 +78,10 @@ class ModelMetadata(BaseModel):
     @field_validator("model_file")
     @classmethod
     def _file_beside_metadata(cls, value: str) -> str:
-        if "/" in value or value in ("", ".", "..") or _CONTROL_RE.search(value):
-            raise ValueError("must name a file beside metadata.json: no '/', not '.' or '..', no control character")
+        if "/" in value or value in ("", ".", "..") or not value.isprintable():
+            raise ValueError(
+                "must name a file beside metadata.json: no '/', not '.' or '..', no control or invisible character"
+            )
         return value
 
     @field_validator("input_range")
