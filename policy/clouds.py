@@ -23,58 +23,76 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 # --- Address ranges ----------------------------------------------------------------------------
-# A list of allowed ranges is judged as a whole: it is open when the ranges together cover every
-# IPv4 address or every IPv6 address (0.0.0.0/0, or 0.0.0.0/1 with 128.0.0.0/1, ...). Ranges that
-# leave a gap, however wide (0.0.0.0/1 alone), are listed clients and pass: the config layer's
+# A list of allowed ranges is judged as a whole: it is open when the ranges together cover at least
+# half of all IPv4 addresses or half of all IPv6 addresses (0.0.0.0/0; 0.0.0.0/1 alone; 0.0.0.0/0
+# less one address written as many ranges). No list of real clients comes near half the internet,
+# and a line drawn at "every address" lets a list that leaves out one address pass. IPv4-mapped IPv6
+# ranges (::ffff:0:0/96 and inside it) count as the IPv4 range they map: Kubernetes and the clouds
+# read them with Go's net.ParseCIDR, which makes ::ffff:0.0.0.0/96 0.0.0.0/0. The config layer's
 # `components.schema.covers_whole_internet` draws the same line for the warning that names these
 # rules, and tests/test_policy_rules.py holds the two to the same answers.
+
+_IPV4_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
 
 
 def parse_range(text: Any) -> Network | None:
     """A range as Kubernetes and the clouds read it (surrounding spaces trimmed, host bits allowed,
-    any spelling of the prefix: `0.0.0.0/00`); None when it is not an address or a CIDR."""
+    any spelling of the prefix: `0.0.0.0/00`, an IPv4-mapped IPv6 range as its IPv4 range); None
+    when it is not an address or a CIDR."""
     try:
-        return ipaddress.ip_network(str(text).strip(), strict=False)
+        network = ipaddress.ip_network(str(text).strip(), strict=False)
     except ValueError:
         return None
+    if isinstance(network, ipaddress.IPv6Network) and network.subnet_of(_IPV4_MAPPED):
+        # The low 32 bits are the IPv4 address; the prefix counts from bit 96.
+        mapped = ipaddress.IPv4Address(int(network.network_address) & 0xFFFFFFFF)
+        return ipaddress.IPv4Network((mapped, network.prefixlen - _IPV4_MAPPED.prefixlen))
+    return network
 
 
 def unparsable_ranges(cidrs: Sequence[Any]) -> list[str]:
     return [str(cidr) for cidr in cidrs if parse_range(cidr) is None]
 
 
-def _whole_space(networks: Sequence[Network]) -> bool:
-    ipv4 = [network for network in networks if isinstance(network, ipaddress.IPv4Network)]
-    ipv6 = [network for network in networks if isinstance(network, ipaddress.IPv6Network)]
-    collapsed: list[Network] = [*ipaddress.collapse_addresses(ipv4), *ipaddress.collapse_addresses(ipv6)]
-    return any(network.prefixlen == 0 for network in collapsed)
+def _open_versions(networks: Sequence[Network]) -> list[int]:
+    """The IP versions (4, 6) of which the networks together cover at least half of all addresses."""
+    ipv4 = ipaddress.collapse_addresses(n for n in networks if isinstance(n, ipaddress.IPv4Network))
+    ipv6 = ipaddress.collapse_addresses(n for n in networks if isinstance(n, ipaddress.IPv6Network))
+    covered = {4: sum(n.num_addresses for n in ipv4), 6: sum(n.num_addresses for n in ipv6)}
+    return [version for version, half in ((4, 2**31), (6, 2**127)) if covered[version] >= half]
 
 
 def covers_every_address(cidrs: Sequence[Any]) -> bool:
-    """Whether the ranges together admit every IPv4 or every IPv6 address. The config layer's
-    `components.schema.covers_whole_internet` answers the same for IPv4 (the pack cannot import it)."""
-    return _whole_space([network for network in map(parse_range, cidrs) if network is not None])
+    """Whether the ranges together admit at least half of all IPv4 or of all IPv6 addresses (the
+    internet, as far as a list of clients goes). The config layer's
+    `components.schema.covers_whole_internet` answers the same (the pack cannot import it)."""
+    return bool(_open_versions([network for network in map(parse_range, cidrs) if network is not None]))
 
 
 def describe_open(cidrs: Sequence[Any]) -> str:
-    """How ranges that cover every address do it: `0.0.0.0/0`, or `0.0.0.0/1, 128.0.0.0/1 (together
-    every IPv4 address)`."""
+    """How ranges that cover at least half of all addresses do it: `0.0.0.0/0`, or `0.0.0.0/1,
+    128.0.0.0/2 (together at least half of all IPv4 addresses)`."""
     parsed = [(str(cidr).strip(), parse_range(cidr)) for cidr in cidrs]
-    for version in (4, 6):
+    for version in _open_versions([network for _, network in parsed if network is not None]):
         ranges = [(text, network) for text, network in parsed if network is not None and network.version == version]
-        if not _whole_space([network for _, network in ranges]):
-            continue
-        whole = [text for text, network in ranges if network.prefixlen == 0]
+        # An IPv4-mapped range among the IPv4 ones (::ffff:0.0.0.0/96) says what it is.
+        whole = [
+            f"{text} (every IPv4 address)" if ":" in text else text
+            for text, network in ranges
+            if network.prefixlen == 0
+        ]
         if whole:
             return ", ".join(whole)
-        return f"{', '.join(text for text, _ in ranges)} (together every IPv{version} address)"
+        together = "together " if len(ranges) > 1 else ""
+        return f"{', '.join(text for text, _ in ranges)} ({together}at least half of all IPv{version} addresses)"
     return ", ".join(str(cidr) for cidr in cidrs)
 
 
 def range_exposure(cidrs: Sequence[Any], field: str, admitted_by: str) -> str | None:
     """What is wrong with a list of allowed ranges, or None: entries that are not ranges (the cloud
-    refuses or misreads them), and ranges that together admit every address. `field`: where the
-    list is (`publicAccessCidrs`); `admitted_by`: what it opens (`the public API endpoint`)."""
+    refuses or misreads them), and ranges that together admit at least half of all addresses.
+    `field`: where the list is (`publicAccessCidrs`); `admitted_by`: what it opens (`the public API
+    endpoint`)."""
     problems = [f"{field} entry {text!r} is not an address range (address/prefix)" for text in unparsable_ranges(cidrs)]
     if covers_every_address(cidrs):
         problems.append(f"{admitted_by} admits {describe_open(cidrs)}")
@@ -677,26 +695,105 @@ def grants_on_projects(resource_type: str) -> bool:
     return match is not None and match.group("module") in GCP_HIERARCHY_MODULES
 
 
-# `api.getAttribute('iam.googleapis.com/modifiedGrantsByRole', []).hasOnly([...])`: the condition
-# GCP documents for delegating the granting of listed roles only.
-_GRANTABLE_ROLES = re.compile(
-    r"""api\.getAttribute\(\s*['"]iam\.googleapis\.com/modifiedGrantsByRole['"]\s*,\s*\[\s*\]\s*\)"""
-    r"""\s*\.hasOnly\(\s*\[(?P<roles>[^\]]*)\]\s*\)"""
+# CEL, as far as the delegation condition needs: string literals (a quote, then anything but that
+# quote, a backslash or a newline, then the quote), names, numbers and operators. Escapes, raw or
+# triple-quoted strings and comments are not tokens, so an expression with one is not read at all.
+_CEL_TOKEN = re.compile(
+    r"""\s*(?:(?P<string>'[^'\\\n]*'(?!')|"[^"\\\n]*"(?!"))|(?P<name>[A-Za-z_][A-Za-z0-9_]*)|(?P<number>[0-9][0-9.]*[uU]?)"""
+    r"""|(?P<op>&&|\|\||==|!=|<=|>=|[-+*%<>!?:.,()\[\]{}]|/(?!/)))"""
+)
+_CEL_STRING_PREFIXES = ("r", "R", "b", "B")
+_CEL_WIDENING = frozenset({"||", "!", "?", ":"})
+"""Tokens that can turn a conjunct's bound into none: or, not, the conditional `?:`."""
+# The condition GCP documents for delegating the granting of listed roles only, as tokens; "ROLES"
+# stands for `[` string literals separated by commas `]`.
+_GRANTABLE_ROLES_TOKENS = (
+    *("api", ".", "getAttribute", "(", "'iam.googleapis.com/modifiedGrantsByRole'", ",", "[", "]", ")"),
+    *(".", "hasOnly", "(", "ROLES", ")"),
 )
 
 
-def grantable_roles(condition: Mapping[str, Any]) -> list[str] | None:
-    """The roles an IAM-admin grant may grant under its condition: one conjunct of the expression is
-    `...modifiedGrantsByRole...hasOnly([roles])` and nothing can widen it (no `||`, `!` or `?:`).
-    None when the condition does not bound them."""
-    expression = str(condition.get("expression") or "")
-    if not expression or any(widening in expression for widening in ("||", "!", "?")):
+def _cel_tokens(expression: str) -> list[str] | None:
+    """The expression's tokens, string literals with their quotes (`'roles/viewer'`); None when
+    something in it is not a plain token (an escape, a raw or triple-quoted string, a comment)."""
+    tokens, position, end = [], 0, len(expression.rstrip())
+    while position < end:
+        match = _CEL_TOKEN.match(expression, position)
+        if match is None or (match.group("name") in _CEL_STRING_PREFIXES and expression[match.end() :][:1] in "'\""):
+            return None
+        tokens.append(match.group().strip())
+        position = match.end()
+    return tokens
+
+
+def _unwrap(tokens: list[str]) -> list[str]:
+    """The tokens without parentheses around all of them (`(a && b)` -> `a && b`)."""
+    while tokens[:1] == ["("] and tokens[-1:] == [")"] and _closing(tokens, 0) == len(tokens) - 1:
+        tokens = tokens[1:-1]
+    return tokens
+
+
+def _nesting(token: str) -> int:
+    return 1 if token in ("(", "[", "{") else -1 if token in (")", "]", "}") else 0
+
+
+def _closing(tokens: list[str], opening: int) -> int:
+    """The index of the bracket that closes the one at `opening` (-1 when it is never closed)."""
+    depth = 0
+    for index in range(opening, len(tokens)):
+        depth += _nesting(tokens[index])
+        if depth == 0:
+            return index
+    return -1
+
+
+def _conjuncts(tokens: list[str]) -> list[list[str]]:
+    """The `&&` operands of an expression with no `||`, `!` or `?:`, flattened through parentheses."""
+    tokens = _unwrap(tokens)
+    parts: list[list[str]] = []
+    current: list[str] = []
+    depth = 0
+    for piece in tokens:
+        depth += _nesting(piece)
+        if piece == "&&" and depth == 0:
+            parts.append(current)
+            current = []
+        else:
+            current.append(piece)
+    parts.append(current)
+    if len(parts) == 1:
+        return parts
+    return [conjunct for part in parts for conjunct in _conjuncts(part)]
+
+
+def _listed_roles(conjunct: list[str]) -> list[str] | None:
+    """The roles of a `...modifiedGrantsByRole...hasOnly([roles])` conjunct; None for any other."""
+    head, tail = _GRANTABLE_ROLES_TOKENS[: _GRANTABLE_ROLES_TOKENS.index("ROLES")], _GRANTABLE_ROLES_TOKENS[-1:]
+    normalized = [token.replace('"', "'") if token[:1] == '"' else token for token in conjunct]
+    if normalized[: len(head)] != list(head) or normalized[-1:] != list(tail):
         return None
-    for conjunct in expression.split("&&"):
-        match = _GRANTABLE_ROLES.fullmatch(conjunct.strip())
-        if match:
-            return re.findall(r"""['"]([^'"]+)['"]""", match.group("roles"))
-    return None
+    listed = conjunct[len(head) : -1]
+    if listed[:1] != ["["] or listed[-1:] != ["]"]:
+        return None
+    items = [item for item in listed[1:-1] if item != ","]
+    if any(item[:1] not in ("'", '"') for item in items) or listed[2:-1:2] != [","] * len(listed[2:-1:2]):
+        return None
+    return [item[1:-1] for item in items]
+
+
+def grantable_roles(condition: Mapping[str, Any]) -> list[str] | None:
+    """The roles an IAM-admin grant may grant under its condition: a conjunct of the expression is
+    `api.getAttribute('iam.googleapis.com/modifiedGrantsByRole', []).hasOnly([...])` with plain
+    string literals only (no escapes, no concatenation), and nothing can widen it (no `||`, unary
+    `!` or `?:`; parentheses and `!=` elsewhere are fine). None when the condition does not bound them."""
+    tokens = _cel_tokens(str(condition.get("expression") or ""))
+    if not tokens or _CEL_WIDENING & set(tokens):
+        return None
+    bounds = [roles for roles in map(_listed_roles, _conjuncts(tokens)) if roles is not None]
+    if not bounds:
+        return None
+    # Every bound holds at once: only roles all of them list can be granted.
+    return [role for role in bounds[0] if all(role in bound for bound in bounds[1:])]
 
 
 def escalation(grant: GcpGrant) -> str | None:
@@ -717,20 +814,84 @@ def is_public_member(member: str) -> bool:
     return member.strip().lower() in GCP_PUBLIC_MEMBERS
 
 
-def _role_entities(props: Props) -> list[str]:
+def _public_entities(entities: Sequence[Any]) -> list[str]:
+    return [str(entity) for entity in entities if is_public_member(str(entity))]
+
+
+def _public_entity(props: Props) -> list[str]:
+    return _public_entities(_documents(props.get("entity")))
+
+
+def _public_role_entities(props: Props) -> list[str]:
     """`READER:allUsers` -> `allUsers`."""
-    return [str(entry).split(":", 1)[-1] for entry in sequence(props.get("roleEntities"))]
+    return _public_entities([str(entry).split(":", 1)[-1] for entry in sequence(props.get("roleEntities"))])
 
 
-# Cloud Storage ACL resources and the entities they grant to (`allUsers`, `user-...`).
-GCS_ACL_ENTITIES: Mapping[str, Callable[[Props], list[str]]] = {
-    "gcp:storage/bucketAccessControl:BucketAccessControl": lambda props: _documents(props.get("entity")),
-    "gcp:storage/objectAccessControl:ObjectAccessControl": lambda props: _documents(props.get("entity")),
-    "gcp:storage/defaultObjectAccessControl:DefaultObjectAccessControl": lambda props: _documents(props.get("entity")),
-    "gcp:storage/bucketACL:BucketACL": _role_entities,
-    "gcp:storage/defaultObjectACL:DefaultObjectACL": _role_entities,
-    "gcp:storage/objectACL:ObjectACL": _role_entities,
+# Cloud Storage predefined ACLs that grant to allUsers or allAuthenticatedUsers (compared in any case).
+GCS_PUBLIC_PREDEFINED_ACLS = frozenset({"publicread", "publicreadwrite", "authenticatedread"})
+
+
+def _gcs_acl_grants(props: Props) -> list[str]:
+    """Public entities in `roleEntities`, and a public `predefinedAcl` (BucketACL, ObjectACL)."""
+    predefined = str(props.get("predefinedAcl") or "")
+    public = [f"predefinedAcl {predefined}"] if predefined.lower() in GCS_PUBLIC_PREDEFINED_ACLS else []
+    return public + _public_role_entities(props)
+
+
+# S3 canned ACLs that grant to everyone (AllUsers) or to anyone with an AWS account (AuthenticatedUsers).
+S3_PUBLIC_CANNED_ACLS = frozenset({"public-read", "public-read-write", "authenticated-read"})
+S3_PUBLIC_GRANTEE_GROUPS = frozenset(
+    {"http://acs.amazonaws.com/groups/global/allusers", "http://acs.amazonaws.com/groups/global/authenticatedusers"}
+)
+
+
+def _s3_acl_grants(props: Props) -> list[str]:
+    """A public canned `acl`, and grants to the AllUsers or AuthenticatedUsers group: in `grants`
+    (Bucket, BucketV2, ObjectCopy: `{type: Group, uri}`) or `accessControlPolicy.grants[].grantee`
+    (BucketAcl, BucketAclV2)."""
+    acl = str(props.get("acl") or "")
+    public = [f"acl {acl}"] if acl.strip().lower() in S3_PUBLIC_CANNED_ACLS else []
+    grantees = [*map(mapping, sequence(props.get("grants")))]
+    grantees += [
+        mapping(mapping(grant).get("grantee")) for grant in sequence(dig(props, "accessControlPolicy", "grants"))
+    ]
+    uris = [str(grantee.get("uri") or "") for grantee in grantees]
+    return public + [f"grantee {uri}" for uri in uris if uri.strip().lower() in S3_PUBLIC_GRANTEE_GROUPS]
+
+
+# ACL resources (and resources with ACL inputs) and the public grants in them, as they write them:
+# `allUsers`, `predefinedAcl publicRead`, `acl public-read`, `grantee http://acs.amazonaws.com/groups/global/AllUsers`.
+PUBLIC_ACL_GRANTS: Mapping[str, Callable[[Props], list[str]]] = {
+    "gcp:storage/bucketAccessControl:BucketAccessControl": _public_entity,
+    "gcp:storage/objectAccessControl:ObjectAccessControl": _public_entity,
+    "gcp:storage/defaultObjectAccessControl:DefaultObjectAccessControl": _public_entity,
+    "gcp:storage/bucketACL:BucketACL": _gcs_acl_grants,
+    "gcp:storage/defaultObjectACL:DefaultObjectACL": _public_role_entities,
+    "gcp:storage/objectACL:ObjectACL": _gcs_acl_grants,
+    "aws:s3/bucketAcl:BucketAcl": _s3_acl_grants,
+    "aws:s3/bucketAclV2:BucketAclV2": _s3_acl_grants,
+    "aws:s3/bucket:Bucket": _s3_acl_grants,
+    "aws:s3/bucketV2:BucketV2": _s3_acl_grants,
+    "aws:s3/bucketObject:BucketObject": _s3_acl_grants,
+    "aws:s3/bucketObjectv2:BucketObjectv2": _s3_acl_grants,
+    "aws:s3/objectCopy:ObjectCopy": _s3_acl_grants,
 }
+"""pulumi-gcp 10.2's BucketObject and DefaultObjectACL have no predefined ACL input."""
+
+LAMBDA_PERMISSION = "aws:lambda/permission:Permission"
+
+
+def lambda_permission_public(props: Props) -> str | None:
+    """How a Lambda permission lets anyone invoke the function, or None: a `*` principal with no
+    sourceArn, sourceAccount or principalOrgId to narrow it (with functionUrlAuthType NONE, anyone on
+    the internet through the function URL)."""
+    if str(props.get("principal") or "").strip() != "*":
+        return None
+    if any(str(props.get(field) or "").strip("*? ") for field in ("sourceArn", "sourceAccount", "principalOrgId")):
+        return None
+    if str(props.get("functionUrlAuthType") or "").upper() == "NONE":
+        return "its function URL admits anyone on the internet (principal *, functionUrlAuthType NONE)"
+    return "anyone may invoke the function (principal *, and no sourceArn, sourceAccount or principalOrgId)"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -778,6 +939,9 @@ AWS_RESOURCE_POLICIES: Mapping[str, ResourcePolicyType] = {
     "aws:secretsmanager/secretPolicy:SecretPolicy": ResourcePolicyType(
         field="policy", noun="the secret policy", consequence="anyone may use the secret as it allows"
     ),
+    "aws:secretsmanager/secret:Secret": ResourcePolicyType(
+        field="policy", noun="the secret's policy", consequence="anyone may use the secret as it allows"
+    ),
     "aws:sns/topic:Topic": ResourcePolicyType(
         field="policy", noun="the topic policy", consequence="anyone may use the topic as it allows"
     ),
@@ -813,24 +977,35 @@ def _wildcard(part: str) -> bool:
     return "*" in part and not part.strip("*?")
 
 
+def _reaches_every_type(resource: str) -> bool:
+    """Whether an ARN pattern's resource part (or a whole pattern) matches resources of every type:
+    it neither begins with literal text (`role/*`, `my-bucket*`) nor has a literal segment between
+    `/` or `:` separators (`*/my-cluster/*`). So `*`, `*/*`, `*:*` and `*role/*` (anything whose path
+    ends in role/...) reach every type."""
+    if not resource:
+        return False
+    literal_start = resource[:1] not in ("*", "?")
+    literal_segment = any(segment and not set(segment) & {"*", "?"} for segment in re.split(r"[/:]", resource))
+    return not (literal_start or literal_segment)
+
+
 def matches_every_resource(pattern: str) -> bool:
-    """`*`, or an ARN pattern that names no resource: every part after the service is a wildcard or
-    empty (`arn:*:*:*:*:*`, `arn:aws:iam::*:*`, `arn:aws:s3:::*`, `arn:aws:s3:::*/*`): every resource of
-    the service, or of every service. Empty region and account parts count as wildcards (IAM's and
-    S3's resources have none). A named region or account narrows to the stack's own account
-    (`arn:aws:ec2:us-west-2:123456789012:*`), and a resource type names resources (`role/*`)."""
+    """`*`, or an ARN pattern whose resource part names no resource (`arn:*:*:*:*:*`,
+    `arn:aws:iam::*:*`, `arn:aws:s3:::*/*`, `arn:aws:iam::123456789012:*`, `arn:aws:iam::*:*role/*`):
+    every resource of the service, or of every service. The region and account parts never narrow:
+    an identity policy reaches its own account only, so `iam:*` on every IAM resource of the account
+    is full admin whether the account is named or not. What narrows is a resource part with literal
+    text before its first wildcard (`role/*`, `my-bucket/*`)."""
     if _wildcard(pattern):
         return True
     parts = pattern.split(":", 5)
-    if parts[0].lower() != "arn" or len(parts) < 2:
-        return False
+    if parts[0].lower() != "arn":
+        # Not an ARN: IAM matches it against whole ARNs, so a leading wildcard reaches every one.
+        return _reaches_every_type(pattern)
     if len(parts) < 6:
-        # A short pattern reaches the missing parts only through a final wildcard.
-        return _wildcard(parts[-1]) and all(_wildcard(part) or not part for part in parts[3:])
-    region, account, resource = parts[3:]
-    return all(_wildcard(part) or not part for part in (region, account)) and all(
-        _wildcard(part) for part in re.split(r"[/:]", resource)
-    )
+        # A short pattern reaches the resource only through a wildcard, which then matches any resource.
+        return "*" in parts[-1]
+    return _reaches_every_type(parts[5])
 
 
 def _everything(statement: Mapping[str, Any]) -> list[str]:
@@ -870,13 +1045,65 @@ def write_actions_on_everything(document: Any) -> list[str]:
     return document_writes_on_everything(document).actions
 
 
+# Condition keys that narrow WHO a `*` principal is: the caller's organization, account or ARN, the
+# resource a service acts for, the network endpoint inside the owner's VPC, the external ID a third
+# party is given, a web identity's subject. Not aws:SourceIp: an address is no identity (NAT, shared
+# cloud egress), and not aws:SecureTransport, aws:UserAgent or the time: anyone can meet those.
+NARROWING_CONDITION_KEYS = frozenset(
+    {
+        "aws:principalorgid",
+        "aws:principalorgpaths",
+        "aws:principalaccount",
+        "aws:principalarn",
+        "aws:sourceaccount",
+        "aws:sourcearn",
+        "aws:sourceowner",
+        "aws:sourcevpc",
+        "aws:sourcevpce",
+        "aws:userid",
+        "sts:externalid",
+    }
+)
+# Operators that require a match (StringNotEquals & co admit everyone else; ...IfExists and
+# ForAllValues pass when the key is absent, so they narrow nothing).
+_MATCHING_OPERATORS = frozenset({"stringequals", "stringequalsignorecase", "stringlike", "arnequals", "arnlike"})
+# The audience every GitHub Actions and EKS token names for STS: it does not tell one caller from another.
+_SHARED_AUDIENCE = "sts.amazonaws.com"
+
+
+def _narrowing_key(key: str, values: Sequence[Any]) -> bool:
+    """A condition key that names who the caller is (compared without case, as AWS does), with values
+    that are not bare wildcards. A web identity's `<provider>:sub` narrows; its `:aud` narrows unless
+    it is the audience every token of the provider names (`sts.amazonaws.com`)."""
+    key = key.strip().lower()
+    texts = [str(value).strip() for value in values]
+    if not texts or any(not text.strip("*?") for text in texts):
+        return False
+    if key in NARROWING_CONDITION_KEYS or key.endswith(":sub"):
+        return True
+    return key.endswith(":aud") and _SHARED_AUDIENCE not in (text.lower() for text in texts)
+
+
+def narrows_principal(condition: Any) -> bool:
+    """Whether a statement's Condition admits only named callers: one matching operator
+    (StringEquals, StringLike, ArnLike ..., optionally ForAnyValue:) on a key that names who the
+    caller is, with a value that is not a bare wildcard. Conditions are ANDed, so one such is enough."""
+    for operator, block in mapping(condition).items():
+        name = str(operator).strip().lower().removeprefix("foranyvalue:")
+        if name not in _MATCHING_OPERATORS:
+            continue
+        if any(_narrowing_key(str(key), _as_list(values)) for key, values in mapping(block).items()):
+            return True
+    return False
+
+
 def public_statements(document: Any) -> list[str]:
     """Allow statements of a resource policy that admit anyone: a `*` principal (`"Principal": "*"`,
-    `{"AWS": "*"}`, `*` in a list) or a NotPrincipal (everyone but those listed), with no Condition.
-    Each by its Sid, or its position."""
+    `{"AWS": "*"}`, `*` in a list) or a NotPrincipal (everyone but those listed), with no Condition
+    that narrows who the caller is (`narrows_principal`). Each by its Sid, or its position."""
     found = []
     for index, statement in enumerate(map(mapping, _statements(parse_document(document))), start=1):
-        if statement.get("Effect") != "Allow" or mapping(statement.get("Condition")):
+        if statement.get("Effect") != "Allow" or narrows_principal(statement.get("Condition")):
             continue
         if statement.get("NotPrincipal") is not None or _admits_anyone(statement.get("Principal")):
             found.append(str(statement.get("Sid") or f"statement {index}"))

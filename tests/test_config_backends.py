@@ -5,6 +5,7 @@ registry's presets, and what an existing cluster must declare about itself."""
 from __future__ import annotations
 
 import copy
+import ipaddress
 import json
 
 import pytest
@@ -507,6 +508,20 @@ def test_a_load_balancer_open_to_the_internet_on_an_existing_cluster_is_a_warnin
     (warning,) = config.parse(*as_cli_passes(document)).warnings
     assert warning.key == f"{NS}:existing.loadBalancer.sourceCidrs" and "whole internet" in warning.allowed
     assert "load-balancer-restricted" in warning.allowed
+
+
+@pytest.mark.parametrize(
+    "cidrs",
+    [
+        ["0.0.0.0/1"],
+        [str(n) for n in ipaddress.IPv4Network("0.0.0.0/0").address_exclude(ipaddress.IPv4Network("203.0.113.7/32"))],
+    ],
+    ids=["half", "all-but-one-address"],
+)
+def test_ranges_covering_half_of_all_addresses_on_an_existing_cluster_are_a_warning(minikube, existing, cidrs):
+    """Half the internet or more is no list of clients: the warning and the policy rule draw the line there."""
+    (warning,) = config.parse(*as_cli_passes(_load_balanced(minikube, existing, sourceCidrs=cidrs))).warnings
+    assert warning.key == f"{NS}:existing.loadBalancer.sourceCidrs" and "load-balancer-restricted" in warning.allowed
 
 
 def test_declared_client_ranges_on_an_existing_cluster_reach_the_contract_without_a_warning(minikube, existing):

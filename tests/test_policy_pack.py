@@ -190,17 +190,23 @@ def test_the_running_pack_reports_every_way_to_grant_write_on_everything(rendere
 
 
 def _open_and_public_on_eks(render: Render) -> dict[str, list[str]]:
-    """Ranges that cover every address only together, a role anyone may assume, a public repository,
-    an ARN pattern that names no resource, a pod-level Unconfined seccomp profile; the URNs each rule
-    must report."""
+    """An IPv4-mapped range that is every IPv4 address, half the addresses, a role anyone may assume
+    (its condition says how, not who), a public repository, a Lambda anyone may invoke, a public-read
+    bucket ACL, an ARN pattern that names the account but no resource, a pod-level Unconfined seccomp
+    profile; the URNs each rule must report."""
     service = render.one("kubernetes:core/v1:Service")
     service["inputs"]["metadata"]["annotations"]["service.beta.kubernetes.io/load-balancer-source-ranges"] = (
-        "0.0.0.0/1, 128.0.0.0/1"
+        "::ffff:0.0.0.0/96"
     )
     cluster = render.one("eks:index:Cluster")
-    cluster["inputs"]["publicAccessCidrs"] = [" 0.0.0.0/1", "128.0.0.0/1"]
+    cluster["inputs"]["publicAccessCidrs"] = [" 0.0.0.0/1"]
     role = render.one("aws:iam/role:Role", "ci-preview-role")
-    trust = {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"AWS": "*"}}
+    trust = {
+        "Effect": "Allow",
+        "Action": "sts:AssumeRole",
+        "Principal": {"AWS": "*"},
+        "Condition": {"Bool": {"aws:SecureTransport": "true"}},
+    }
     role["inputs"]["assumeRolePolicy"] = json.dumps({"Version": "2012-10-17", "Statement": [trust]})
     repository = render.one("aws:ecr/repository:Repository", "registry-server")
     pull = {"Effect": "Allow", "Principal": "*", "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]}
@@ -210,21 +216,34 @@ def _open_and_public_on_eks(render: Render) -> dict[str, list[str]]:
         "public",
         {"repository": "registry-server", "policy": json.dumps({"Statement": [pull]})},
     )
-    add_policy_statement({"Effect": "Allow", "Action": "iam:PassRole", "Resource": "arn:aws:iam::*:*"})(render)
+    invoke = {"function": "f", "action": "lambda:InvokeFunction", "principal": "*"}
+    render.add_beside(repository, "aws:lambda/permission:Permission", "invoke", invoke)
+    render.add_beside(repository, "aws:s3/bucketAclV2:BucketAclV2", "acl", {"bucket": "b", "acl": "public-read"})
+    statement = {"Effect": "Allow", "Action": "iam:PassRole", "Resource": "arn:aws:iam::123456789012:*"}
+    add_policy_statement(statement)(render)
     job = render.one("kubernetes:batch/v1:Job")
     job["inputs"]["spec"]["template"]["spec"]["securityContext"]["seccompProfile"]["type"] = "Unconfined"
     return {
         "load-balancer-restricted": [service["urn"]],
         "api-endpoint-restricted": [cluster["urn"]],
-        "iam-no-public-principals": [role["urn"], render.one("aws:ecr/repositoryPolicy:RepositoryPolicy")["urn"]],
-        "iam-no-write-on-all-resources": [render.one("aws:iam/policy:Policy", "digits-training-policy")["urn"]],
+        "iam-no-public-principals": [
+            role["urn"],
+            render.one("aws:ecr/repositoryPolicy:RepositoryPolicy")["urn"],
+            render.one("aws:lambda/permission:Permission")["urn"],
+            render.one("aws:s3/bucketAclV2:BucketAclV2")["urn"],
+        ],
+        "iam-no-write-on-all-resources": [
+            render.one("aws:iam/policy:Policy", "digits-training-policy")["urn"],
+            *known_urns(render, "prod-eks"),
+        ],
         "pod-security-restricted": [job["urn"]],
     }
 
 
 def _open_and_public_on_gke(render: Render) -> dict[str, list[str]]:
-    """A public registry, a project grant that can grant itself owner, authorized networks that cover
-    every address together; the URNs each rule must report."""
+    """A public registry, a public-read bucket ACL, a project IAM admin whose condition spells owner
+    with an escape, authorized networks that cover every address together; the URNs each rule must
+    report."""
     reader = render.one("gcp:artifactregistry/repositoryIamMember:RepositoryIamMember", "cluster-registry-reader")
     reader["inputs"]["member"] = "allUsers"
     sibling = render.one("gcp:projects/iAMMember:IAMMember", "ci-deploy-viewer")
@@ -232,8 +251,18 @@ def _open_and_public_on_gke(render: Render) -> dict[str, list[str]]:
         sibling,
         "gcp:projects/iAMMember:IAMMember",
         "security-admin",
-        {"role": "roles/iam.securityAdmin", "member": "user:ops@example.com", "project": "my-ml-project"},
+        {
+            "role": "roles/resourcemanager.projectIamAdmin",
+            "member": "user:ops@example.com",
+            "project": "my-ml-project",
+            "condition": {
+                "title": "owner, escaped",
+                "expression": "api.getAttribute('iam.googleapis.com/modifiedGrantsByRole', [])"
+                '.hasOnly(["roles/\\u006fwner"])',
+            },
+        },
     )
+    render.add_beside(sibling, "gcp:storage/bucketACL:BucketACL", "acl", {"bucket": "b", "predefinedAcl": "publicRead"})
     cluster = render.one("gcp:container/cluster:Cluster")
     cluster["inputs"]["masterAuthorizedNetworksConfig"]["cidrBlocks"] = [
         {"cidrBlock": "0.0.0.0/1"},
@@ -241,7 +270,7 @@ def _open_and_public_on_gke(render: Render) -> dict[str, list[str]]:
     ]
     admin = render.one("gcp:projects/iAMMember:IAMMember", "security-admin")
     return {
-        "iam-no-public-principals": [reader["urn"]],
+        "iam-no-public-principals": [reader["urn"], render.one("gcp:storage/bucketACL:BucketACL")["urn"]],
         "iam-no-write-on-all-resources": [admin["urn"], *known_urns(render, "prod-gke")],
         "api-endpoint-restricted": [cluster["urn"]],
     }

@@ -55,7 +55,7 @@ RULES = (
         name="load-balancer-restricted",
         description=(
             "A Service of type LoadBalancer is internal or admits only listed source ranges, which together "
-            "do not cover every address."
+            "cover less than half of all addresses."
         ),
         level=MANDATORY,
         production_level=MANDATORY,
@@ -64,8 +64,8 @@ RULES = (
     Rule(
         name="api-endpoint-restricted",
         description=(
-            "The cluster's Kubernetes API endpoint is private or open only to listed CIDRs, which together do not "
-            "cover every address."
+            "The cluster's Kubernetes API endpoint is private or open only to listed CIDRs, which together "
+            "cover less than half of all addresses."
         ),
         level=ADVISORY,
         production_level=MANDATORY,

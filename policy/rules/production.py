@@ -11,8 +11,9 @@ from policy.clouds import (
     AWS_RESOURCE_POLICIES,
     FORCE_DELETE_FIELDS,
     GCP_WRITE_ALL_ROLES,
-    GCS_ACL_ENTITIES,
+    LAMBDA_PERMISSION,
     PROTECTED_KINDS,
+    PUBLIC_ACL_GRANTS,
     aws_managed_policy_name,
     deletion_protection_field,
     document_writes_on_everything,
@@ -21,6 +22,7 @@ from policy.clouds import (
     gcp_grants,
     grants_on_projects,
     is_public_member,
+    lambda_permission_public,
     public_statements,
     writes_on_everything,
 )
@@ -162,9 +164,17 @@ def _gcp_escalation_roles(args: ResourceValidationArgs, report: ReportViolation)
 
 PUBLIC_FIX_AWS = (
     "name the principals (accounts, roles, services) in Principal, or add a Condition that narrows them "
-    "(aws:PrincipalOrgID, aws:SourceAccount, aws:SourceArn)"
+    "(StringEquals/ArnLike on aws:PrincipalOrgID, aws:PrincipalAccount, aws:SourceAccount, aws:SourceArn ...)"
 )
 PUBLIC_FIX_GCP = "grant to named members (user:, group:, serviceAccount:, principalSet:// of a pool)"
+PUBLIC_FIX_ACL = (
+    "remove the public entity or canned ACL (private, or none); grant through IAM or a bucket policy to named "
+    "principals (GCS: with uniformBucketLevelAccess; S3: with objectOwnership BucketOwnerEnforced)"
+)
+PUBLIC_FIX_LAMBDA = (
+    "name the caller in principal (an account, or a service with sourceArn/sourceAccount), or set "
+    "principalOrgId; a public function URL wants functionUrlAuthType AWS_IAM"
+)
 
 
 def iam_no_public_principals(args: ResourceValidationArgs, report: ReportViolation) -> None:
@@ -176,7 +186,7 @@ def iam_no_public_principals(args: ResourceValidationArgs, report: ReportViolati
             report(
                 violation(
                     f'{row.noun} admits anyone ({", ".join(statements)}: a "*" principal or NotPrincipal, '
-                    f"with no Condition): {row.consequence}",
+                    f"with no Condition that narrows who the caller is): {row.consequence}",
                     PUBLIC_FIX_AWS,
                 ),
                 None,
@@ -192,16 +202,14 @@ def iam_no_public_principals(args: ResourceValidationArgs, report: ReportViolati
                 ),
                 None,
             )
-    entities = GCS_ACL_ENTITIES.get(args.resource_type)
-    public_entities = [entity for entity in entities(args.props) if is_public_member(entity)] if entities else []
-    if public_entities:
-        report(
-            violation(
-                f"the ACL grants access to {', '.join(public_entities)}",
-                "remove the public entity; with uniformBucketLevelAccess, grant through IAM to named members",
-            ),
-            None,
-        )
+    acl_grants = PUBLIC_ACL_GRANTS.get(args.resource_type)
+    public_grants = acl_grants(args.props) if acl_grants else []
+    if public_grants:
+        report(violation(f"the ACL grants access to {', '.join(public_grants)}", PUBLIC_FIX_ACL), None)
+    if args.resource_type == LAMBDA_PERMISSION:
+        exposure = lambda_permission_public(args.props)
+        if exposure:
+            report(violation(exposure, PUBLIC_FIX_LAMBDA), None)
 
 
 RULES = (
@@ -228,7 +236,8 @@ RULES = (
         name="iam-no-public-principals",
         description=(
             'Nothing is open to everyone: no role trust policy or resource policy allows a "*" principal without '
-            "a Condition, no GCP grant or Cloud Storage ACL names allUsers or allAuthenticatedUsers."
+            "a Condition that narrows who the caller is, no Lambda permission admits any caller, no GCP grant or "
+            "Cloud Storage or S3 ACL grants to everyone (allUsers, allAuthenticatedUsers, public canned ACLs)."
         ),
         level=MANDATORY,
         production_level=MANDATORY,
