@@ -101,12 +101,7 @@ def add_policy_statement(statement: dict[str, Any]) -> Callable[[Render], None]:
 # Mandatory findings on a shipped stack that wait on a change outside the pack, as (rule, resource);
 # test_shipped_stacks_pass_every_mandatory_rule requires exactly these. None now: add one only with
 # the change that will close it named here.
-KNOWN_FINDINGS: dict[str, list[tuple[str, str]]] = {
-    # The EKS deploy role's "Network" statement allows ec2:* on arn:aws:ec2:<region>:<account>:*, every EC2
-    # resource of the region. Closed by naming the EC2 resource types the stack creates (vpc/*, subnet/*,
-    # route-table/*, ...) in components/backends/eks/ci_policies.py `deploy_policy`.
-    "prod-eks": [("iam-no-write-on-all-resources", "ci-deploy-policy (aws:iam/rolePolicy:RolePolicy)")],
-}
+KNOWN_FINDINGS: dict[str, list[tuple[str, str]]] = {}
 
 
 def known(stack: str, violation: Violation) -> bool:

@@ -1,6 +1,6 @@
 """What a backend checks about its internet exposure at validation, the same way on every cluster:
 on a cloud a LoadBalancer model needs its client CIDRs declared, and an API endpoint or a load
-balancer open to the whole internet is allowed but never silent (a warning naming the policy rule
+balancer open to the internet is allowed but never silent (a warning naming the policy rule
 that flags it; the rules live in policy/rules/network.py). A cluster that exists already may leave
 its load balancers' clients undeclared (its addresses may face a LAN only), with the same warning."""
 
@@ -49,7 +49,8 @@ def exposure_warnings(
             Problem(
                 endpoint_key,
                 list(endpoint_cidrs),
-                "the Kubernetes API endpoint is open to the whole internet: a leaked credential or an API "
+                "the Kubernetes API endpoint is open to the internet (these ranges admit at least half of all "
+                "addresses): a leaked credential or an API "
                 "server flaw is exploitable from anywhere. List your operators' and CI's CIDRs, or set "
                 f"public: false. Policy rule {ENDPOINT_RULE} flags this stack.",
             )
@@ -72,7 +73,7 @@ def load_balancer_warnings(
         exposure = "admits any client: no source ranges are set, so anyone who reaches its address (on a cloud, "
         exposure += "the whole internet) can call it"
     elif covers_whole_internet(source_cidrs):
-        exposure = "is open to the whole internet"
+        exposure = "is open to the internet (these ranges admit at least half of all addresses)"
     else:
         return []
     close = "List the clients' CIDRs" + ("" if internal is None else ", or set internal: true")

@@ -205,6 +205,37 @@ def test_deploy_writes_are_scoped_to_the_account_region_and_cluster():
     assert "kms:CreateKey" not in json.dumps(statements), "AWS scopes CreateKey to '*' only"
 
 
+# The EC2 resource type (in its ARN) that each EC2 resource the stack declares creates or changes.
+EC2_ARN_TYPES = {
+    "aws:ec2/vpc:Vpc": "vpc",
+    "aws:ec2/subnet:Subnet": "subnet",
+    "aws:ec2/routeTable:RouteTable": "route-table",
+    "aws:ec2/route:Route": "route-table",
+    "aws:ec2/routeTableAssociation:RouteTableAssociation": "route-table",
+    "aws:ec2/internetGateway:InternetGateway": "internet-gateway",
+    "aws:ec2/eip:Eip": "elastic-ip",
+    "aws:ec2/natGateway:NatGateway": "natgateway",
+    "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": "security-group",
+    "aws:ec2/launchTemplate:LaunchTemplate": "launch-template",
+}
+
+
+def test_the_deploy_role_may_write_the_ec2_resource_types_the_stack_declares_and_no_other(rendered_stack):
+    """ec2:* on `arn:aws:ec2:<region>:<account>:*` was every instance, volume and snapshot of the
+    region; the deploy role now names the types the stack writes. A new kind of EC2 resource in the
+    stack fails here until its type is mapped and allowed."""
+    declared = {
+        resource["type"] for resource in rendered_stack("prod-eks").resources if resource["type"].startswith("aws:ec2/")
+    }
+    assert declared <= EC2_ARN_TYPES.keys(), f"map (and allow) the ARN type of {declared - EC2_ARN_TYPES.keys()}"
+    needed = {EC2_ARN_TYPES[type_token] for type_token in declared} | {"security-group-rule"}
+    assert set(ci_policies.EC2_RESOURCE_TYPES) == needed
+    network = _by_sid(_deploy())["Network"]
+    assert network["Resource"] == [
+        f"arn:aws:ec2:{REGION}:{ACCOUNT}:{kind}/*" for kind in ci_policies.EC2_RESOURCE_TYPES
+    ]
+
+
 def test_deploy_cannot_change_the_ci_identity():
     deny = _by_sid(_deploy())["CiIdentityIsAdministered"]
     assert deny["Effect"] == "Deny"

@@ -349,7 +349,8 @@ def test_a_risky_choice_is_logged_by_the_program_and_printed_by_the_render(varia
     _, result = variant
     assert (
         "render variant: warning: stack configuration: ml-platform:eks.endpoint.publicCidrs = "
-        '["0.0.0.0/0"]: the Kubernetes API endpoint is open to the whole internet'
+        '["0.0.0.0/0"]: the Kubernetes API endpoint is open to the internet (these ranges admit at least half '
+        "of all addresses)"
     ) in result.stderr
     assert "api-endpoint-restricted" in result.stderr
 

@@ -203,7 +203,7 @@ def test_zonal_cluster_and_its_open_endpoint_warning(wide):
     assert inputs["location"] == "us-central1-a"
     assert rendered.outputs[outputs.UPDATE_KUBECONFIG].endswith(f"--location us-central1-a --project {PROJECT}")
     assert "warning: stack configuration: ml-platform:gke.endpoint.authorizedNetworks = " in stderr
-    assert "whole internet" in stderr and "api-endpoint-restricted" in stderr
+    assert "at least half of all addresses" in stderr and "api-endpoint-restricted" in stderr
 
 
 def test_private_endpoint_only(private):

@@ -147,7 +147,7 @@ def test_public_endpoint_needs_authorized_networks_and_open_to_all_is_accepted_w
     assert problem.key == f"{KEY}.endpoint.authorizedNetworks" and problem.allowed == "required"
     (warning,) = _parse_with(endpoint={"public": True, "authorizedNetworks": ["0.0.0.0/0"]}).warnings
     assert warning.key == f"{KEY}.endpoint.authorizedNetworks" and warning.value == ["0.0.0.0/0"]
-    assert "whole internet" in warning.allowed and "api-endpoint-restricted" in warning.allowed
+    assert "at least half of all addresses" in warning.allowed and "api-endpoint-restricted" in warning.allowed
     assert _parse_with().warnings == ()
 
 

@@ -221,6 +221,21 @@ def preview_policy(state: StateBackend | None, key: SecretsKey | None, *, region
     return document(statements)
 
 
+EC2_RESOURCE_TYPES = (
+    "elastic-ip",
+    "internet-gateway",
+    "launch-template",
+    "natgateway",
+    "route-table",
+    "security-group",
+    "security-group-rule",
+    "subnet",
+    "vpc",
+)
+"""The EC2 resource types (ARN `...:<type>/<id>`) the stack creates or changes; the deploy role may
+write these only. Reads (Describe*) come from ReadOnlyAccess."""
+
+
 def deploy_policy(
     *,
     region: str,
@@ -235,11 +250,13 @@ def deploy_policy(
     iam = f"arn:{p}:iam::{account_id}"
     statements: list[dict[str, Any]] = [
         {
-            # VPC, subnets, routes, NAT gateways, addresses, security groups, launch templates.
+            # What the network and node-group code declares (aws.ec2.Vpc, Subnet, RouteTable and its
+            # routes and associations, InternetGateway, Eip, NatGateway, DefaultSecurityGroup,
+            # LaunchTemplate), by resource type: not the region's instances, volumes or snapshots.
             "Sid": "Network",
             "Effect": "Allow",
             "Action": "ec2:*",
-            "Resource": f"arn:{p}:ec2:{here}:*",
+            "Resource": [f"arn:{p}:ec2:{here}:{kind}/*" for kind in EC2_RESOURCE_TYPES],
         },
         {
             # The cluster, its node groups, add-ons and access entries, by the cluster's name.

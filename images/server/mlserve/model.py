@@ -32,8 +32,6 @@ class ModelLoadError(Exception):
         self.reason = reason
 
 
-
-
 class ModelMetadata(BaseModel):
     """The fields of the trainer's metadata.json that serving depends on, as the serving contract
     (images/README.md) gives them.
