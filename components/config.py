@@ -28,7 +28,6 @@ import pydantic
 from pydantic import AfterValidator, BaseModel, Field, StrictBool, StrictInt
 
 from components import backends, config_keys
-from components.backends.gpu_capacity import SERVING_GPUS_KEY_SUFFIX
 from components.build_context import containment_problem, dockerfile_stages
 from components.ci import CiSettings
 from components.schema import (
@@ -755,6 +754,7 @@ def _serving_pods_at_once(key: str, serving: ServingConfig) -> PodsAtOnce:
     return PodsAtOnce(
         count=count,
         extra=ROLLING_UPDATE_SURGE,
+        may_share_gpus=True,
         claim=(
             f"the model's {pods} server pods must all run at once ({count}, and {ROLLING_UPDATE_SURGE} more while "
             "a rolling update replaces them: it starts each new pod before it removes an old one)"
@@ -818,7 +818,7 @@ def _stack_facts(
             pods_at_once[f"{key}.training.resources.gpus"] = _training_pods_at_once(f"{key}.training", model.training)
         if model.serving is not None:
             if model.serving.resources.gpus:
-                gpus_key = f"{key}{SERVING_GPUS_KEY_SUFFIX}"
+                gpus_key = f"{key}.serving.resources.gpus"
                 gpus_per_pod.append((gpus_key, model.serving.resources.gpus))
                 pods_at_once[gpus_key] = _serving_pods_at_once(f"{key}.serving", model.serving)
             service_types.append((f"{key}.serving.serviceType", model.serving.service_type))

@@ -241,6 +241,8 @@ class PodsAtOnce:
     """The setting that decides it."""
     extra: int = 0
     """Pods beyond `count` (a rolling update's surge)."""
+    may_share_gpus: bool = False
+    """The pods may share a GPU where a pool shares them (servers; never a training run's ranks)."""
     claim: str
     """The sentence that says so, for a message: "the run's 3 pods must all run at once (...)"."""
 

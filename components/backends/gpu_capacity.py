@@ -8,10 +8,6 @@ from dataclasses import dataclass
 
 from components.schema import Problem, StackFacts
 
-SERVING_GPUS_KEY_SUFFIX = ".serving.resources.gpus"
-"""How a model server's key in `StackFacts.gpus_per_pod` ends (components/config.py builds the key
-with it): only servers count shared GPU slots."""
-
 
 @dataclass(frozen=True)
 class PoolCapacity:
@@ -60,7 +56,7 @@ def gpu_scheduling_problems(
             )
             continue
         together = facts.pods_at_once.get(gpus_key)
-        shares_gpus = gpus_key.endswith(SERVING_GPUS_KEY_SUFFIX)
+        shares_gpus = together is not None and together.may_share_gpus
         capacity = sum(pool.holds(gpus, shares_gpus=shares_gpus) for pool in fitting)
         formula = f"{nodes_field} x {gpus_field} // {gpus}"
         if shares_gpus and gpus == 1 and any(pool.shared_clients > 1 for pool in fitting):

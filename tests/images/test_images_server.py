@@ -499,7 +499,10 @@ def test_sigterm_lets_the_in_flight_request_finish(
             ["MODEL_URI: 'http://169.254.169.254/latest/meta-data': scheme 'http' is not supported"],
         ),
         ({"MODEL_URI": "S3://bucket/run"}, ["MODEL_URI: 'S3://bucket/run': write the scheme in lower case"]),
-        ({"MODEL_URI": "/models/x\nINFO forged"}, ["MODEL_URI: '/models/x\\nINFO forged' has spaces around it"]),
+        (
+            {"MODEL_URI": "/models/x\nINFO forged"},
+            ["MODEL_URI: '/models/x\\nINFO forged' has a character that is not printable in it ('\\n')"],
+        ),
     ],
     ids=[
         "port not a number",
