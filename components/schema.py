@@ -3,10 +3,9 @@ problem. Pure pydantic: backends' settings schemas build on it without importing
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -308,34 +307,3 @@ class BackendSettings(Schema):
         """Service types that get an address, where the stack declares them (a cluster that exists
         already); None: the backend row's `service_types`."""
         return None
-
-
-_IPV4_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
-_HALF_OF_ALL_ADDRESSES = {4: 2**31, 6: 2**127}
-
-
-def _network(cidr: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
-    """A range as Go's net.ParseCIDR reads it in Kubernetes and the clouds: an IPv4-mapped IPv6
-    range (::ffff:0.0.0.0/96) is the IPv4 range it maps. None when it is not a range."""
-    try:
-        network = ipaddress.ip_network(str(cidr).strip(), strict=False)
-    except ValueError:
-        return None
-    if isinstance(network, ipaddress.IPv6Network) and network.subnet_of(_IPV4_MAPPED):
-        # The low 32 bits are the IPv4 address; the prefix counts from bit 96.
-        mapped = ipaddress.IPv4Address(int(network.network_address) & 0xFFFFFFFF)
-        return ipaddress.IPv4Network((mapped, network.prefixlen - _IPV4_MAPPED.prefixlen))
-    return network
-
-
-def covers_whole_internet(cidrs: Iterable[str]) -> bool:
-    """Whether `cidrs` together admit at least half of all IPv4 addresses or of all IPv6 addresses
-    (0.0.0.0/0; 0.0.0.0/1 alone; 0.0.0.0/0 less one address written as many ranges): no list of real
-    clients comes near that. IPv4-mapped IPv6 ranges count as the IPv4 range they map. Entries that
-    are not ranges are skipped (validation reports them). The policy pack's `covers_every_address`
-    draws the same line; a test holds the two to the same answers."""
-    networks = [network for network in map(_network, cidrs) if network is not None]
-    ipv4 = ipaddress.collapse_addresses(n for n in networks if isinstance(n, ipaddress.IPv4Network))
-    ipv6 = ipaddress.collapse_addresses(n for n in networks if isinstance(n, ipaddress.IPv6Network))
-    covered = {4: sum(n.num_addresses for n in ipv4), 6: sum(n.num_addresses for n in ipv6)}
-    return any(covered[version] >= half for version, half in _HALF_OF_ALL_ADDRESSES.items())

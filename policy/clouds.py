@@ -28,9 +28,9 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 # less one address written as many ranges). No list of real clients comes near half the internet,
 # and a line drawn at "every address" lets a list that leaves out one address pass. IPv4-mapped IPv6
 # ranges (::ffff:0:0/96 and inside it) count as the IPv4 range they map: Kubernetes and the clouds
-# read them with Go's net.ParseCIDR, which makes ::ffff:0.0.0.0/96 0.0.0.0/0. The config layer's
-# `components.schema.covers_whole_internet` draws the same line for the warning that names these
-# rules, and tests/test_policy_rules.py holds the two to the same answers.
+# read them with Go's net.ParseCIDR, which makes ::ffff:0.0.0.0/96 0.0.0.0/0. The program's warning
+# that names these rules (components/backends/exposure.py) calls `covers_every_address` itself, so
+# the warning and the rules cannot disagree.
 
 _IPV4_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
 
@@ -64,8 +64,8 @@ def _open_versions(networks: Sequence[Network]) -> list[int]:
 
 def covers_every_address(cidrs: Sequence[Any]) -> bool:
     """Whether the ranges together admit at least half of all IPv4 or of all IPv6 addresses (the
-    internet, as far as a list of clients goes). The config layer's
-    `components.schema.covers_whole_internet` answers the same (the pack cannot import it)."""
+    internet, as far as a list of clients goes). The program's exposure warning asks this same
+    function (the program may import the pack's pure helpers; the pack imports nothing of the program)."""
     return bool(_open_versions([network for network in map(parse_range, cidrs) if network is not None]))
 
 

@@ -1717,34 +1717,31 @@ def test_default_gpu_contract_is_what_the_eks_backend_renders(rendered_stack):
 
 
 @pytest.mark.parametrize(
-    "cidrs",
+    ("cidrs", "open_to_the_internet"),
     [
-        ["0.0.0.0/0"],
-        ["0.0.0.1/0"],
-        ["0.0.0.0/1", "128.0.0.0/1"],
-        ["0.0.0.0/2", "64.0.0.0/2", "128.0.0.0/1", "10.0.0.0/8"],
-        ["0.0.0.0/1", "128.0.0.0/2", "192.0.0.0/2"],
-        ["0.0.0.0/1"],
-        ["0.0.0.0/1", "128.0.0.0/2", "192.0.0.0/3"],
-        ["10.0.0.0/8", "203.0.113.7"],
-        [],
-        ALL_BUT_ONE_ADDRESS,
-        ["0.0.0.0/2", "64.0.0.0/3", "96.0.0.0/3"],
-        ["0.0.0.0/2", "64.0.0.0/3", "96.0.0.0/4"],
-        ["::ffff:0.0.0.0/96"],
-        ["::ffff:0:0/97", "::ffff:128.0.0.0/97"],
-        ["::ffff:203.0.113.0/120", "10.0.0.0/8"],
-        ["::/1"],
-        ["::/2", "4000::/2"],
-        ["::/2", "2001:db8::/32"],
+        (["0.0.0.0/0"], True),
+        (["0.0.0.1/0"], True),  # host bits, as Go reads it
+        (["0.0.0.0/1", "128.0.0.0/1"], True),
+        (["0.0.0.0/2", "64.0.0.0/2", "128.0.0.0/1", "10.0.0.0/8"], True),
+        (["0.0.0.0/1", "128.0.0.0/2", "192.0.0.0/2"], True),
+        (["0.0.0.0/1"], True),  # half of all IPv4 addresses
+        (["0.0.0.0/1", "128.0.0.0/2", "192.0.0.0/3"], True),
+        (["10.0.0.0/8", "203.0.113.7"], False),
+        ([], False),
+        (ALL_BUT_ONE_ADDRESS, True),
+        (["0.0.0.0/2", "64.0.0.0/3", "96.0.0.0/3"], True),
+        (["0.0.0.0/2", "64.0.0.0/3", "96.0.0.0/4"], False),  # just under half
+        (["::ffff:0.0.0.0/96"], True),  # IPv4-mapped: 0.0.0.0/0
+        (["::ffff:0:0/97", "::ffff:128.0.0.0/97"], True),
+        (["::ffff:203.0.113.0/120", "10.0.0.0/8"], False),
+        (["::/1"], True),
+        (["::/2", "4000::/2"], True),
+        (["::/2", "2001:db8::/32"], False),
     ],
 )
-def test_the_pack_and_the_config_warning_agree_on_what_is_the_whole_internet(cidrs):
-    """The config layer warns that the pack flags a stack exactly when the pack does (a copy of the
-    decision lives in each, since the pack may not import the program)."""
-    from components.schema import covers_whole_internet
-
-    assert covers_every_address(cidrs) == covers_whole_internet(cidrs)
+def test_ranges_are_open_when_together_they_cover_half_of_all_addresses(cidrs, open_to_the_internet):
+    """The line the rules and the program's exposure warning (which calls the same function) draw."""
+    assert covers_every_address(cidrs) is open_to_the_internet
 
 
 def _as_workload(render: Render, type_token: str) -> dict[str, Any]:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from components.schema import MISSING, Problem, StackFacts, covers_whole_internet
+from components.schema import MISSING, Problem, StackFacts
+from policy.clouds import covers_every_address
 
 ENDPOINT_RULE = "api-endpoint-restricted"
 LOAD_BALANCER_RULE = "load-balancer-restricted"
@@ -44,7 +45,7 @@ def exposure_warnings(
     facts: StackFacts,
 ) -> list[Problem]:
     warnings = []
-    if endpoint_public and covers_whole_internet(endpoint_cidrs):
+    if endpoint_public and covers_every_address(endpoint_cidrs):
         warnings.append(
             Problem(
                 endpoint_key,
@@ -72,7 +73,7 @@ def load_balancer_warnings(
     if not source_cidrs:
         exposure = "admits any client: no source ranges are set, so anyone who reaches its address (on a cloud, "
         exposure += "the whole internet) can call it"
-    elif covers_whole_internet(source_cidrs):
+    elif covers_every_address(source_cidrs):
         exposure = "is open to the internet (these ranges admit at least half of all addresses)"
     else:
         return []
