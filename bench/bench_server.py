@@ -86,9 +86,9 @@ def _add_decomposition_routes(app: Any) -> None:
     instances are parsed once, then reused) and goes through the micro-batcher and onnxruntime as
     predict does."""
     import numpy as np
-    from mlserve.app import ModelServer
+    from mlserve.app import ModelServer, predictions
     from mlserve.batching import MicroBatcher
-    from mlserve.http import Response
+    from mlserve.http import Response, alone
 
     parsed: dict[bytes, Any] = {}
     free: list[MicroBatcher] = []
@@ -110,17 +110,13 @@ def _add_decomposition_routes(app: Any) -> None:
                 )
             )
         request = ModelServer._request(model.inputs, body, app.settings.max_instances)
-        classes = await free[0].classify(request)
-        labels = model.label_json
-        return Response(200, b'{"predictions":[' + b",".join([labels[i] for i in classes]) + b"]}")
+        return predictions(model.label_json, await free[0].classify(request, alone=alone(scope)))
 
     async def model_only(name: str, body: bytes, scope: Any) -> Response:
         batch = parsed.get(body)
         if batch is None:
             batch = parsed[body] = app.state.model.inputs.parse(body, app.settings.max_instances)
-        labels = app.state.model.label_json
-        classes = await app.state.batcher.classify(batch)
-        return Response(200, b'{"predictions":[' + b",".join([labels[i] for i in classes]) + b"]}")
+        return predictions(app.state.model.label_json, await app.state.batcher.classify(batch, alone=alone(scope)))
 
     app.add_verb("nomodel", no_model)
     app.add_verb("model", model_only)

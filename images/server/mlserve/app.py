@@ -168,6 +168,11 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
+def predictions(labels: list[bytes], classes: list[int]) -> Response:
+    """The KServe V1 answer: each instance's label, joined from the labels' JSON made at load."""
+    return Response(200, b'{"predictions":[' + b",".join([labels[i] for i in classes]) + b"]}")
+
+
 def _content_coding(scope: Scope) -> str | None:
     """The first content coding of the request other than identity, from every Content-Encoding
     header and each comma-separated item, or None for a plain body."""
@@ -368,8 +373,7 @@ class ModelServer:
         except Exception as failure:  # noqa: BLE001 - onnxruntime's errors are one type; one log line, one 500
             log.error("inference failed: %s: %s", type(failure).__name__, failure)
             return error(500, "inference failed")
-        labels = model.label_json
-        return Response(200, b'{"predictions":[' + b",".join([labels[i] for i in classes]) + b"]}")
+        return predictions(model.label_json, classes)
 
     @staticmethod
     def _request(inputs: InputSpec, body: bytes, limit: int) -> Request:
