@@ -178,6 +178,19 @@ def test_deleted_image_and_deleted_stack_are_listed(rendered_stack, tmp_path):
     assert "0 to create, 27 to delete" in gone
 
 
+def test_an_iam_grant_to_another_member_is_a_replacement(rendered_stack, tmp_path):
+    """An IAM member resource is one grant: the provider replaces it when its member changes (as
+    prod-gke's bucket grants did, from a Google service account to a Kubernetes principal)."""
+    base, head = _sides(tmp_path, rendered_stack("prod-gke"), "prod-gke")
+    _edit_resources(
+        base / "prod-gke",
+        lambda resources: _named(resources, "digits-serving-objects")["inputs"].update(member="serviceAccount:old"),
+    )
+    markdown = render_diff.report(base, head)
+    assert "0 to create, 0 to delete, 1 to replace, 0 to update" in markdown
+    assert "**replaced because** provider replaces on `member`" in markdown
+
+
 def test_a_changed_provider_is_a_replacement(rendered_stack, tmp_path):
     """Pulumi replaces a resource whose provider reference names another provider; the same
     provider renamed through an alias is not another provider."""

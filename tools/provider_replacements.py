@@ -29,6 +29,14 @@ GCP_BUCKET_SOURCE = (
     "hashicorp/terraform-provider-google google/services/storage/resource_storage_bucket.go "
     "(ForceNew; bridged by pulumi-gcp)"
 )
+GCP_IAM_MEMBER_SOURCE = (
+    "hashicorp/terraform-provider-google google/tpgiamresource/resource_iam_member.go (IamMemberBaseSchema: "
+    "role, member and condition ForceNew) and each resource's IamSchema (its parent ForceNew; bridged by pulumi-gcp)"
+)
+AWS_IAM_SOURCE = (
+    "hashicorp/terraform-provider-aws internal/service/iam/role_policy_attachment.go (role, policy_arn ForceNew; "
+    "bridged by pulumi-aws)"
+)
 COMMAND_SOURCE = 'pulumi/pulumi-command common.ResourceInputs (Triggers `provider:"replaceOnChanges"`)'
 
 
@@ -161,6 +169,18 @@ RULES: tuple[Rule, ...] = (
         GCP_NODE_POOL_SOURCE,
     ),
     Rule("gcp:storage/bucket:Bucket", ("name", "location", "project"), GCP_BUCKET_SOURCE),
+    # An IAM member is one (parent, role, member, condition): any other grant is another resource.
+    *(
+        Rule(type_token, ("role", "member", "condition", *parent), GCP_IAM_MEMBER_SOURCE)
+        for type_token, parent in (
+            ("gcp:storage/bucketIAMMember:BucketIAMMember", ("bucket",)),
+            ("gcp:projects/iAMMember:IAMMember", ("project",)),
+            ("gcp:serviceaccount/iAMMember:IAMMember", ("serviceAccountId",)),
+            ("gcp:artifactregistry/repositoryIamMember:RepositoryIamMember", ("repository", "location", "project")),
+            ("gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember", ("cryptoKeyId",)),
+        )
+    ),
+    Rule("aws:iam/rolePolicyAttachment:RolePolicyAttachment", ("role", "policyArn"), AWS_IAM_SOURCE),
     # pulumi-command: the kind cluster is recreated when its config (a trigger) changes.
     Rule("command:local:Command", ("triggers",), COMMAND_SOURCE),
 )
